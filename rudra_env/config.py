@@ -1,0 +1,659 @@
+"""Validated, frozen configuration of the RUDRA environment.
+
+Every section is a frozen dataclass with a docstring per field (units included). Configs are
+built from plain mappings (YAML, keyword overrides, CLI ``--set a.b=c``); an unknown key is an
+error that suggests the closest allowed name, and a bad value names the field, the value and what
+is allowed — before anything runs.
+
+Units: money is in abstract currency units (a bank's capital is of order 10); rates are per step.
+
+Example::
+
+    cfg = EnvConfig.from_yaml("configs/env/small.yaml")
+    cfg = cfg.with_overrides({"num_banks": 50, "topology.kind": "ring"})
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+
+from rudra_env.errors import ConfigError
+
+__all__ = [
+    "Param",
+    "TopologyConfig",
+    "BankConfig",
+    "MarketConfig",
+    "ContagionConfig",
+    "MarginConfig",
+    "BeliefConfig",
+    "RewardConfig",
+    "Shock",
+    "Intervention",
+    "ScenarioConfig",
+    "EnvConfig",
+    "load_variants",
+]
+
+TOPOLOGIES = ("erdos_renyi", "barabasi_albert", "core_periphery", "ring", "complete", "from_file")
+DISTRIBUTIONS = ("constant", "uniform", "normal", "lognormal")
+SHOCK_TYPES = ("market_crash", "bank_capital_hit", "deposit_run", "funding_freeze")
+INTERVENTION_TYPES = ("capital_injection", "remove_bank")
+
+
+def _fail(path: str, value: Any, allowed: str) -> typing.NoReturn:
+    raise ConfigError(f"{path} = {value!r} is not allowed: expected {allowed}")
+
+
+def _check(ok: bool, path: str, value: Any, allowed: str) -> None:
+    if not ok:
+        _fail(path, value, allowed)
+
+
+def _num(path: str, value: Any, lo: float | None = None, hi: float | None = None,
+         lo_open: bool = False, integer: bool = False) -> None:
+    """Check that ``value`` is a finite number in the given range."""
+    kind = "an integer" if integer else "a number"
+    if lo is not None and hi is not None:
+        rng = f"{kind} in {'(' if lo_open else '['}{lo}, {hi}]"
+    elif lo is not None:
+        rng = f"{kind} {'>' if lo_open else '>='} {lo}"
+    else:
+        rng = kind
+    ok_type = isinstance(value, int | float) and not isinstance(value, bool)
+    if integer:
+        ok_type = isinstance(value, int) and not isinstance(value, bool)
+    _check(ok_type and math.isfinite(value), path, value, rng)
+    if lo is not None:
+        _check(value > lo if lo_open else value >= lo, path, value, rng)
+    if hi is not None:
+        _check(value <= hi, path, value, rng)
+
+
+# --------------------------------------------------------------------------- bank parameters
+@dataclass(frozen=True)
+class Param:
+    """A per-bank parameter: a constant, an explicit list (one value per bank), or a distribution.
+
+    YAML forms: ``10.0``; ``[10, 12, 8]`` (length = num_banks); ``{dist: uniform, low: 5, high:
+    15}``; ``{dist: normal, mean: 10, std: 2}``; ``{dist: lognormal, mean: 2.3, std: 0.4}`` (mean
+    and std of the log). Draws come from the episode's seeded generator and are clipped to the
+    parameter's allowed range.
+    """
+
+    dist: str = "constant"
+    """One of constant, uniform, normal, lognormal, or ``list``."""
+    value: float = 0.0
+    """The constant (dist = constant)."""
+    low: float = 0.0
+    """Lower bound (uniform)."""
+    high: float = 1.0
+    """Upper bound (uniform)."""
+    mean: float = 0.0
+    """Mean (normal), or mean of the log (lognormal)."""
+    std: float = 0.0
+    """Standard deviation (normal), or of the log (lognormal); >= 0."""
+    values: tuple[float, ...] = ()
+    """Explicit per-bank values (dist = list)."""
+
+    @classmethod
+    def parse(cls, raw: Any, path: str) -> Param:
+        if isinstance(raw, Param):
+            return raw
+        if isinstance(raw, bool):
+            _fail(path, raw, "a number, a list of numbers, or {dist: ...}")
+        if isinstance(raw, int | float):
+            _num(path, raw)
+            return cls(dist="constant", value=float(raw))
+        if isinstance(raw, Sequence) and not isinstance(raw, str):
+            for k, v in enumerate(raw):
+                _num(f"{path}[{k}]", v)
+            _check(len(raw) > 0, path, raw, "a non-empty list")
+            return cls(dist="list", values=tuple(float(v) for v in raw))
+        if isinstance(raw, Mapping):
+            data = dict(raw)
+            _check("dist" in data, path, raw, "a mapping with a 'dist' key")
+            dist = data.pop("dist")
+            _check(dist in DISTRIBUTIONS, f"{path}.dist", dist, f"one of {DISTRIBUTIONS}")
+            need = {"constant": ("value",), "uniform": ("low", "high"),
+                    "normal": ("mean", "std"), "lognormal": ("mean", "std")}[dist]
+            for key in data:
+                if key not in need:
+                    _unknown(f"{path}.{key}", key, need)
+            for key in need:
+                _check(key in data, f"{path}.{key}", None, f"a number (required for {dist})")
+                _num(f"{path}.{key}", data[key])
+            if dist == "uniform":
+                _check(data["low"] <= data["high"], f"{path}.high", data["high"],
+                       f"a number >= low ({data['low']})")
+            if dist in ("normal", "lognormal"):
+                _num(f"{path}.std", data["std"], lo=0.0)
+            return cls(dist=dist, **{k: float(v) for k, v in data.items()})
+        _fail(path, raw, "a number, a list of numbers, or {dist: ...}")
+
+    def check_range(self, path: str, lo: float, hi: float | None = None, *,
+                    lo_open: bool = False, n: int | None = None) -> None:
+        """Validate the values this parameter can take against ``[lo, hi]``."""
+        if self.dist == "constant":
+            _num(path, self.value, lo, hi, lo_open)
+        elif self.dist == "list":
+            if n is not None:
+                _check(len(self.values) == n, path, list(self.values),
+                       f"a list of exactly num_banks = {n} values")
+            for k, v in enumerate(self.values):
+                _num(f"{path}[{k}]", v, lo, hi, lo_open)
+        elif self.dist == "uniform":
+            _num(f"{path}.low", self.low, lo, hi, lo_open)
+            _num(f"{path}.high", self.high, lo, hi, lo_open)
+
+    def sample(self, n: int, rng: np.random.Generator, lo: float, hi: float) -> np.ndarray:
+        """Draw ``n`` values, shape (n,), clipped to ``[lo, hi]``."""
+        if self.dist == "constant":
+            out = np.full(n, self.value)
+        elif self.dist == "list":
+            out = np.asarray(self.values, dtype=np.float64)
+        elif self.dist == "uniform":
+            out = rng.uniform(self.low, self.high, size=n)
+        elif self.dist == "normal":
+            out = rng.normal(self.mean, self.std, size=n)
+        else:
+            out = rng.lognormal(self.mean, self.std, size=n)
+        return np.clip(out, lo, hi)
+
+    def to_dict(self) -> Any:
+        if self.dist == "constant":
+            return self.value
+        if self.dist == "list":
+            return list(self.values)
+        keys = {"uniform": ("low", "high"), "normal": ("mean", "std"),
+                "lognormal": ("mean", "std")}[self.dist]
+        return {"dist": self.dist, **{k: getattr(self, k) for k in keys}}
+
+
+# --------------------------------------------------------------------------- sections
+@dataclass(frozen=True)
+class TopologyConfig:
+    """How the interbank network is drawn (fixed for an episode, redrawn on each reset)."""
+
+    kind: str = "erdos_renyi"
+    """One of erdos_renyi, barabasi_albert, core_periphery, ring, complete, from_file."""
+    p: float = 0.2
+    """Edge probability (erdos_renyi), in (0, 1]."""
+    m: int = 2
+    """Edges added per new node (barabasi_albert), 1 <= m < num_banks."""
+    core_fraction: float = 0.2
+    """Share of banks in the core (core_periphery), in (0, 1)."""
+    core_p: float = 0.9
+    """Edge probability inside the core (core_periphery)."""
+    periphery_p: float = 0.3
+    """Probability that a periphery bank links to each core bank (core_periphery)."""
+    path: str | None = None
+    """CSV or NPZ exposure matrix (from_file): entry [i, j] is what bank i lent bank j."""
+    reciprocal: float = 0.5
+    """Probability that a drawn link carries loans both ways (otherwise one random direction)."""
+
+    def validate(self, path: str, n: int) -> None:
+        _check(self.kind in TOPOLOGIES, f"{path}.kind", self.kind, f"one of {TOPOLOGIES}")
+        _num(f"{path}.p", self.p, 0.0, 1.0, lo_open=True)
+        _num(f"{path}.m", self.m, 1, integer=True)
+        if self.kind == "barabasi_albert":
+            _check(self.m < n, f"{path}.m", self.m, f"an integer in [1, num_banks - 1 = {n - 1}]")
+        _num(f"{path}.core_fraction", self.core_fraction, 0.0, 1.0, lo_open=True)
+        _num(f"{path}.core_p", self.core_p, 0.0, 1.0)
+        _num(f"{path}.periphery_p", self.periphery_p, 0.0, 1.0)
+        _num(f"{path}.reciprocal", self.reciprocal, 0.0, 1.0)
+        if self.kind == "from_file":
+            _check(isinstance(self.path, str) and self.path.endswith((".csv", ".npz")),
+                   f"{path}.path", self.path, "a path to a .csv or .npz exposure matrix")
+
+
+@dataclass(frozen=True)
+class BankConfig:
+    """Balance-sheet parameters of each bank: constants, per-bank lists or distributions."""
+
+    capital: Param = field(default_factory=lambda: Param(dist="uniform", low=8.0, high=12.0))
+    """Initial equity (currency units), > 0."""
+    target_leverage: Param = field(
+        default_factory=lambda: Param(dist="uniform", low=8.0, high=14.0))
+    """Total assets / equity the bank starts at and is regulated towards, >= 1."""
+    risk_factor: Param = field(default_factory=lambda: Param(dist="uniform", low=0.0, high=1.0))
+    """Appetite for market risk in [0, 1]: scales the market share of assets (0.5x to 1.5x)."""
+    cash_ratio: float = 0.10
+    """Initial cash as a share of total assets."""
+    interbank_ratio: float = 0.20
+    """Initial interbank lending as a share of total assets (split over outgoing links)."""
+    market_ratio: float = 0.10
+    """Initial market holdings as a share of total assets (before the risk factor)."""
+
+    def validate(self, path: str, n: int) -> None:
+        self.capital.check_range(f"{path}.capital", 0.0, lo_open=True, n=n)
+        self.target_leverage.check_range(f"{path}.target_leverage", 1.0, n=n)
+        self.risk_factor.check_range(f"{path}.risk_factor", 0.0, 1.0, n=n)
+        _num(f"{path}.cash_ratio", self.cash_ratio, 0.0, 1.0)
+        _num(f"{path}.interbank_ratio", self.interbank_ratio, 0.0, 1.0)
+        _num(f"{path}.market_ratio", self.market_ratio, 0.0, 1.0)
+        total = self.cash_ratio + self.interbank_ratio + 1.5 * self.market_ratio
+        _check(total <= 1.0, f"{path}.market_ratio", self.market_ratio,
+               "cash_ratio + interbank_ratio + 1.5 * market_ratio <= 1 "
+               f"(now {total:.3f}); the rest is external assets")
+
+
+@dataclass(frozen=True)
+class MarketConfig:
+    """One market index that banks can invest in."""
+
+    name: str = "BANK_INDEX"
+    """Name used in observations, events and TensorBoard tags."""
+    price0: float = 100.0
+    """Initial price (currency per unit), > 0."""
+    impact: float = 0.001
+    """Log-price change per currency unit of net order flow (the seed's '$1 moves 0.001')."""
+    volatility: float = 0.02
+    """Per-step volatility sigma of the log price, >= 0."""
+    drift: float = 0.0
+    """Per-step drift mu of the log price."""
+
+    def validate(self, path: str, n: int) -> None:
+        _check(isinstance(self.name, str) and self.name.isidentifier(), f"{path}.name",
+               self.name, "an identifier-like name such as BANK_INDEX")
+        _num(f"{path}.price0", self.price0, 0.0, lo_open=True)
+        _num(f"{path}.impact", self.impact, 0.0)
+        _num(f"{path}.volatility", self.volatility, 0.0, 1.0)
+        _num(f"{path}.drift", self.drift, -1.0, 1.0)
+
+
+@dataclass(frozen=True)
+class ContagionConfig:
+    """Default resolution and cascade parameters (DESIGN section 6)."""
+
+    alpha: float = 1.0
+    """Rogers–Veraart share of external assets realised by a defaulted bank, in [0, 1]."""
+    beta: float = 1.0
+    """Rogers–Veraart share of interbank assets realised by a defaulted bank, in [0, 1]."""
+    fire_sale_impact: float = 0.0005
+    """Relative price drop per currency unit fire-sold: price *= 1 - impact * sold."""
+    max_rounds: int = 100
+    """Cap on cascade rounds per step (clear -> fire sale -> re-mark)."""
+
+    def validate(self, path: str, n: int) -> None:
+        _num(f"{path}.alpha", self.alpha, 0.0, 1.0)
+        _num(f"{path}.beta", self.beta, 0.0, 1.0)
+        _num(f"{path}.fire_sale_impact", self.fire_sale_impact, 0.0)
+        _num(f"{path}.max_rounds", self.max_rounds, 1, integer=True)
+
+
+@dataclass(frozen=True)
+class MarginConfig:
+    """Margin calls on market positions (DESIGN section 4, step 6)."""
+
+    enabled: bool = True
+    """Apply margin calls each step."""
+    z: float = 2.33
+    """VaR quantile multiplier (2.33 = 99% one-sided normal)."""
+    vol_sensitivity: float = 1.0
+    """beta in VaR * (1 + beta * vol_t), vol_t = max(0, realised vol / sigma - 1)."""
+    ewma: float = 0.94
+    """Decay of the EWMA estimate of realised volatility, in [0, 1)."""
+
+    def validate(self, path: str, n: int) -> None:
+        _check(isinstance(self.enabled, bool), f"{path}.enabled", self.enabled, "true or false")
+        _num(f"{path}.z", self.z, 0.0)
+        _num(f"{path}.vol_sensitivity", self.vol_sensitivity, 0.0)
+        _num(f"{path}.ewma", self.ewma, 0.0, 0.999)
+
+
+@dataclass(frozen=True)
+class BeliefConfig:
+    """Bayesian beliefs about counterparties (DESIGN section 7)."""
+
+    prior: float = 0.05
+    """Prior probability that a counterparty is distressed (will default within the horizon)."""
+    signal_reliability: float = 0.8
+    """P(signal says 'distressed' | distressed) = P('healthy' | healthy), in [0.5, 1]."""
+    distress_threshold: float = 0.04
+    """Equity / assets below which a counterparty is truly distressed."""
+    leak: float = 0.05
+    """Per-step pull of each belief back towards the prior (keeps beliefs responsive)."""
+    contagion_weight: float = 0.3
+    """On a default, beliefs about the defaulter's neighbours move this far towards 1."""
+    cascade_shift: float = 0.05
+    """A bank's mean belief moving by more than this in one step counts as a shift."""
+    cascade_fraction: float = 0.25
+    """A belief cascade is a step where at least this share of live banks shift together."""
+
+    def validate(self, path: str, n: int) -> None:
+        _num(f"{path}.prior", self.prior, 0.0, 1.0, lo_open=True)
+        _check(self.prior < 1.0, f"{path}.prior", self.prior, "a number in (0, 1)")
+        _num(f"{path}.signal_reliability", self.signal_reliability, 0.5, 1.0)
+        _num(f"{path}.distress_threshold", self.distress_threshold, 0.0, 1.0)
+        _num(f"{path}.leak", self.leak, 0.0, 1.0)
+        _num(f"{path}.contagion_weight", self.contagion_weight, 0.0, 1.0)
+        _num(f"{path}.cascade_shift", self.cascade_shift, 0.0, 1.0)
+        _num(f"{path}.cascade_fraction", self.cascade_fraction, 0.0, 1.0, lo_open=True)
+
+
+@dataclass(frozen=True)
+class RewardConfig:
+    """Coefficients of the utility U = Revenue - rho*Risk - lam*Liquidity - gamma*Regulatory."""
+
+    rho: float = 0.5
+    """Weight of Risk (belief-weighted counterparty exposure plus market VaR, per equity)."""
+    lam: float = 1.0
+    """Weight of Liquidity (shortfall of cash / liabilities below liquidity_floor)."""
+    gamma: float = 0.5
+    """Weight of Regulatory (leverage above target, capital ratio below min_capital_ratio)."""
+    default_penalty: float = 10.0
+    """Subtracted once from the reward of a bank at the step it defaults."""
+    liquidity_floor: float = 0.05
+    """Minimum cash / total liabilities before the Liquidity term bites."""
+    min_capital_ratio: float = 0.04
+    """Minimum equity / total assets before the capital-ratio part of Regulatory bites."""
+
+    def validate(self, path: str, n: int) -> None:
+        for name in ("rho", "lam", "gamma", "default_penalty"):
+            _num(f"{path}.{name}", getattr(self, name), 0.0)
+        _num(f"{path}.liquidity_floor", self.liquidity_floor, 0.0, 1.0)
+        _num(f"{path}.min_capital_ratio", self.min_capital_ratio, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class Shock:
+    """A scheduled shock, applied at step_start of steps [start, start + duration)."""
+
+    type: str = "market_crash"
+    """market_crash (price falls), bank_capital_hit (external assets written down),
+    deposit_run (deposits withdrawn: paid from cash, then forced sales), funding_freeze (no new
+    interbank lending)."""
+    magnitude: float = 0.2
+    """Total fraction lost over the duration (price, external assets or deposits), in [0, 1]."""
+    start: int = 10
+    """First step (1-based: the first call of step() is step 1)."""
+    duration: int = 1
+    """Number of steps; the magnitude is spread evenly (compounded) over them."""
+    targets: tuple[Any, ...] = ()
+    """Bank indices (capital hit, deposit run) or market names (crash); empty = all."""
+
+    def validate(self, path: str, n: int) -> None:
+        _check(self.type in SHOCK_TYPES, f"{path}.type", self.type, f"one of {SHOCK_TYPES}")
+        _num(f"{path}.magnitude", self.magnitude, 0.0, 1.0)
+        _num(f"{path}.start", self.start, 1, integer=True)
+        _num(f"{path}.duration", self.duration, 1, integer=True)
+        if self.type in ("bank_capital_hit", "deposit_run"):
+            for k, b in enumerate(self.targets):
+                _check(isinstance(b, int) and 0 <= b < n, f"{path}.targets[{k}]", b,
+                       f"a bank index in [0, {n - 1}]")
+
+
+@dataclass(frozen=True)
+class Intervention:
+    """A scheduled intervention, applied at step_start of its step."""
+
+    type: str = "capital_injection"
+    """capital_injection (central bank adds cash = equity) or remove_bank (resolution)."""
+    step: int = 1
+    """Step at which it applies (1-based)."""
+    bank: int = 0
+    """Target bank index."""
+    amount: float = 0.0
+    """Cash injected (capital_injection), >= 0."""
+
+    def validate(self, path: str, n: int) -> None:
+        _check(self.type in INTERVENTION_TYPES, f"{path}.type", self.type,
+               f"one of {INTERVENTION_TYPES}")
+        _num(f"{path}.step", self.step, 1, integer=True)
+        _num(f"{path}.bank", self.bank, 0, n - 1, integer=True)
+        _num(f"{path}.amount", self.amount, 0.0)
+
+
+@dataclass(frozen=True)
+class ScenarioConfig:
+    """A named list of shocks and interventions."""
+
+    name: str = "baseline"
+    """Label shown in events, renders and TensorBoard."""
+    shocks: tuple[Shock, ...] = ()
+    """Scheduled shocks."""
+    interventions: tuple[Intervention, ...] = ()
+    """Scheduled interventions."""
+
+    def validate(self, path: str, n: int) -> None:
+        _check(isinstance(self.name, str), f"{path}.name", self.name, "a string")
+        for k, s in enumerate(self.shocks):
+            s.validate(f"{path}.shocks[{k}]", n)
+        for k, iv in enumerate(self.interventions):
+            iv.validate(f"{path}.interventions[{k}]", n)
+
+
+def _default_markets() -> tuple[MarketConfig, ...]:
+    return (MarketConfig("BANK_INDEX", 100.0, 0.001, 0.02, 0.0),
+            MarketConfig("FIN_SERVICES", 50.0, 0.001, 0.015, 0.0))
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """The whole environment: network, banks, markets, dynamics, rewards and scenario."""
+
+    num_banks: int = 30
+    """Number of banks N (agents), >= 2."""
+    max_steps: int = 100
+    """Horizon: the episode is truncated after this many steps."""
+    max_counterparties: int = 8
+    """K: counterparty slots per bank (largest initial exposures first; padded and masked)."""
+    size_levels: tuple[float, ...] = (0.05, 0.1, 0.25)
+    """S action sizes: fractions of cash (LEND, INVEST), loan (BORROW) or units (DIVEST)."""
+    profit_booking_interval: int = 5
+    """Every this many steps, market gains since the last booking are realised to cash."""
+    interest_rate: float = 0.001
+    """Interest per step on interbank loans, paid borrower -> lender; 0 allowed."""
+    topology: TopologyConfig = field(default_factory=TopologyConfig)
+    """The network generator."""
+    banks: BankConfig = field(default_factory=BankConfig)
+    """Bank balance-sheet parameters."""
+    markets: tuple[MarketConfig, ...] = field(default_factory=_default_markets)
+    """Market indices (default BANK_INDEX and FIN_SERVICES)."""
+    contagion: ContagionConfig = field(default_factory=ContagionConfig)
+    """Clearing costs and fire sales."""
+    margin: MarginConfig = field(default_factory=MarginConfig)
+    """Margin calls."""
+    beliefs: BeliefConfig = field(default_factory=BeliefConfig)
+    """Bayesian beliefs about counterparties."""
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    """Utility coefficients."""
+    scenario: ScenarioConfig = field(default_factory=ScenarioConfig)
+    """Scheduled shocks and interventions."""
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        n = self.num_banks
+        _num("num_banks", n, 2, 100_000, integer=True)
+        _num("max_steps", self.max_steps, 1, integer=True)
+        _num("max_counterparties", self.max_counterparties, 1, 1024, integer=True)
+        _check(len(self.size_levels) >= 1, "size_levels", list(self.size_levels),
+               "a non-empty list of fractions in (0, 1]")
+        for k, s in enumerate(self.size_levels):
+            _num(f"size_levels[{k}]", s, 0.0, 1.0, lo_open=True)
+        _num("profit_booking_interval", self.profit_booking_interval, 1, integer=True)
+        _num("interest_rate", self.interest_rate, 0.0, 1.0)
+        _check(len(self.markets) >= 1, "markets", self.markets, "at least one market")
+        names = [m.name for m in self.markets]
+        _check(len(set(names)) == len(names), "markets", names, "distinct market names")
+        for k, m in enumerate(self.markets):
+            m.validate(f"markets[{k}]", n)
+        self.topology.validate("topology", n)
+        self.banks.validate("banks", n)
+        self.contagion.validate("contagion", n)
+        self.margin.validate("margin", n)
+        self.beliefs.validate("beliefs", n)
+        self.reward.validate("reward", n)
+        self.scenario.validate("scenario", n)
+        for k, s in enumerate(self.scenario.shocks):
+            if s.type == "market_crash":
+                for j, name in enumerate(s.targets):
+                    _check(name in names, f"scenario.shocks[{k}].targets[{j}]", name,
+                           f"a market name, one of {names}")
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> EnvConfig:
+        """Build from a plain mapping (as loaded from YAML); raises ConfigError."""
+        return _build(cls, dict(data or {}), "")
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, variant: str | None = None) -> EnvConfig:
+        """Load a YAML file (``yaml.safe_load``); ``variant`` picks one of its ``variants``."""
+        variants = load_variants(path)
+        if variant is None:
+            return next(iter(variants.values()))
+        if variant not in variants:
+            _fail("variant", variant, f"one of {list(variants)}")
+        return variants[variant]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain mapping that ``from_dict`` turns back into an equal config."""
+        return _to_plain(self)
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> EnvConfig:
+        """A copy with overrides applied; keys may be dotted (``topology.kind``)."""
+        data = self.to_dict()
+        for key, value in overrides.items():
+            _set_dotted(data, key, value)
+        return EnvConfig.from_dict(data)
+
+    @property
+    def num_markets(self) -> int:
+        return len(self.markets)
+
+
+# --------------------------------------------------------------------------- generic builder
+def _unknown(path: str, key: str, allowed: Sequence[str]) -> typing.NoReturn:
+    close = difflib.get_close_matches(str(key), list(allowed), n=1, cutoff=0.5)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    raise ConfigError(f"unknown key '{path}'{hint} allowed keys: {', '.join(allowed)}")
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    where = prefix.rstrip(".") or "config"
+    if not isinstance(data, Mapping):
+        _fail(where, data, f"a mapping of {cls.__name__} fields")
+    hints = _hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs: dict[str, Any] = {}
+    for key, raw in data.items():
+        if key not in names:
+            _unknown(f"{prefix}{key}", key, names)
+        kwargs[key] = _convert(hints[key], raw, f"{prefix}{key}")
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:  # pragma: no cover - defensive
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+def _convert(tp: Any, raw: Any, path: str) -> Any:
+    origin = typing.get_origin(tp)
+    if tp is Param:
+        return Param.parse(raw, path)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, raw, f"{path}.")
+    if origin is tuple:
+        (inner, _ellipsis) = typing.get_args(tp)
+        if isinstance(raw, str) or not isinstance(raw, Sequence):
+            _fail(path, raw, "a list")
+        return tuple(_convert(inner, v, f"{path}[{k}]") for k, v in enumerate(raw))
+    if origin in (Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if raw is None:
+            return None
+        return _convert(args[0], raw, path)
+    if tp is float:
+        _num(path, raw)
+        return float(raw)
+    if tp is int:
+        if isinstance(raw, float) and raw.is_integer():
+            raw = int(raw)
+        _num(path, raw, integer=True)
+        return raw
+    if tp is bool:
+        _check(isinstance(raw, bool), path, raw, "true or false")
+        return raw
+    if tp is str:
+        _check(isinstance(raw, str), path, raw, "a string")
+        return raw
+    return raw  # Any
+
+
+def _to_plain(obj: Any) -> Any:
+    if isinstance(obj, Param):
+        return obj.to_dict()
+    if dataclasses.is_dataclass(obj):
+        return {f.name: _to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, tuple):
+        return [_to_plain(v) for v in obj]
+    return obj
+
+
+def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node: Any = data
+    for k, part in enumerate(parts[:-1]):
+        if isinstance(node, list):
+            node = node[int(part)]
+            continue
+        if part not in node:
+            _unknown(".".join(parts[: k + 1]), part, list(node))
+        if not isinstance(node[part], dict | list):
+            _fail(".".join(parts[: k + 1]), node[part], "a section (mapping) to set a key in")
+        node = node[part]
+    last = parts[-1]
+    if isinstance(node, list):
+        node[int(last)] = value
+        return
+    if last not in node:
+        _unknown(key, last, list(node))
+    if isinstance(node[last], dict) and isinstance(value, Mapping):
+        merged = dict(node[last])
+        merged.update(value)
+        node[last] = merged
+    else:
+        node[last] = value
+
+
+def load_variants(path: str | Path) -> dict[str, EnvConfig]:
+    """Load an env YAML into ``{variant name: EnvConfig}``.
+
+    A file is one config, or a base config plus ``variants: {name: {overrides}}`` (for example
+    ``ring_vs_complete.yaml``); the single-config case returns ``{"default": cfg}``. Loaded with
+    ``yaml.safe_load``.
+    """
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        _fail("config path", str(path), "an existing YAML file")
+    with p.open() as fh:
+        data = yaml.safe_load(fh) or {}
+    if not isinstance(data, Mapping):
+        _fail(str(path), type(data).__name__, "a YAML mapping at the top level")
+    data = dict(data)
+    variants = data.pop("variants", None)
+    base = EnvConfig.from_dict(data)
+    if not variants:
+        return {"default": base}
+    if not isinstance(variants, Mapping):
+        _fail("variants", variants, "a mapping {name: {dotted.key: value}}")
+    return {str(name): base.with_overrides(dict(over or {})) for name, over in variants.items()}

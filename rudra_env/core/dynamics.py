@@ -1,0 +1,587 @@
+"""The batched transition ``step(state, actions, params, rng) -> (state, StepOutput)``.
+
+One call advances B worlds by one step (DESIGN section 4). Every bank-level operation is an array
+operation over (world, bank); the only Python loops run over scenario items, cascade rounds and
+belief/market axes of fixed small size — never over banks or worlds.
+
+Step order
+----------
+1. ``step_start``; scheduled shocks and interventions apply.
+2. Actions execute, simultaneously and order-free (no bank is favoured, so no permutation is
+   needed): DIVEST sales first; then LEND and INVEST, each a fraction of the bank's cash after its
+   own sale; then BORROW calls. A debtor pays all calls on it from cash, then by selling market
+   units pro rata at the current price (forced sales); if it still falls short, every caller gets
+   the same fraction and the debtor is in *liquidity default*.
+   Actions that are masked out (dead or padded slot, no cash, no loan, no units, funding freeze)
+   become HOLD and are flagged ``invalid``.
+3. Markets reprice on the step's net flow (buys - sells, forced sales included):
+   ``price *= exp(impact * flow + drift + sigma * eps - sigma^2 / 2)``.
+4. Interest ``r * loans[i, j]`` is paid by j to i from cash; a bank left overdrawn sells units
+   pro rata to cover it (recorded as a ``margin_call`` with requirement 0, with fire-sale price
+   impact); one that still cannot is in liquidity default at step 7.
+5. Every ``profit_booking_interval`` steps each position's gain since its last booking,
+   ``units * price - basis``, is realised: gains are sold for cash at the market price (no price
+   impact), losses are booked without a trade; ``basis`` is reset to ``units * price``.
+6. Margin: requirement ``z * sigma_m * (1 + beta * vol_t) * value`` summed over positions, with
+   ``vol_t = max(0, realised_vol / sigma - 1)``; a bank whose cash falls short sells just enough
+   units, pro rata, to cover it (``margin_call``); these sales move prices like fire sales.
+7. Defaults and cascade: banks with negative equity, negative cash or unpaid calls default. Each
+   round clears the network of the affected worlds with Rogers–Veraart/Eisenberg–Noe
+   (``rudra_env.contagion.eisenberg_noe``: interbank loans and deposits pari passu), which also
+   finds the banks that fall through credit contagion in that round. Failed banks are resolved:
+   their market units are fire-sold (``price *= 1 - fire_sale_impact * sold``), external assets
+   realised at alpha, loans to survivors called in full (survivors pay from cash, then forced
+   sales; what they cannot pay is written off and they default next round), creditors and
+   depositors paid their recovery ``p_j / pbar_j`` in cash. The estate's residual (fire-sale
+   discounts, default costs) is paid to, or covered by, the outside (``outside_flow``). Books are
+   zeroed. Survivors are re-marked at the new prices, and the loop repeats until no new default.
+8. Beliefs update (Bayes on a noisy distress signal per counterparty slot; defaults push beliefs
+   about the defaulters' neighbours towards 1; belief cascades are detected).
+9. Rewards (``rudra_env.core.reward.utility``), ``step_end``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rudra_env.actions import BORROW, DIVEST, HOLD, INVEST, LEND
+from rudra_env.contagion import eisenberg_noe
+from rudra_env.core.events import StepRecord
+from rudra_env.core.reward import utility
+from rudra_env.core.state import NetworkState, Params, balance_sheet
+
+__all__ = ["StepOutput", "step", "add_capital", "remove_banks", "resolve_defaults",
+           "funding_frozen"]
+
+TOL = 1e-9
+PRICE_FLOOR = 0.01  # one fire-sale or margin round can cut a price to at most 1% of itself
+
+
+@dataclass
+class StepOutput:
+    """What one step returns besides the new state (arrays over B worlds, N banks)."""
+
+    rewards: np.ndarray
+    """(B, N) utility; -default_penalty for banks that defaulted this step; 0 for the dead."""
+    defaulted: np.ndarray
+    """(B, N) bool: defaulted (or were removed) during this step."""
+    invalid: np.ndarray
+    """(B, N) bool: the submitted action was masked out and executed as HOLD."""
+    executed: np.ndarray
+    """(B, N) int: the action actually executed (0 where invalid)."""
+    cascade_rounds: np.ndarray
+    """(B,) int: cascade rounds this step."""
+    belief_cascade: np.ndarray
+    """(B,) bool: a belief cascade was detected."""
+    record: StepRecord
+    """Compact events; ``record.events(world)`` expands them."""
+
+
+# ----------------------------------------------------------------------------- helpers
+def _raise_cash(s: NetworkState, need: np.ndarray, flow: np.ndarray | None) -> np.ndarray:
+    """Debtors pay ``need`` (B, N) from cash, then by selling units pro rata at the current price.
+
+    Returns what each could pay (<= need). Sales add to ``flow`` (B, M) when given; the buyer is
+    the outside. Mutates ``s``.
+    """
+    from_cash = np.minimum(need, np.maximum(s.cash, 0.0))
+    rest = need - from_cash
+    pos = s.units * s.price[:, None, :]
+    mv = pos.sum(axis=2)
+    sell = np.minimum(rest, mv)
+    frac = np.divide(sell, mv, out=np.zeros_like(sell), where=mv > 0)
+    frac = np.where(sell >= mv, 1.0, frac)
+    s.units -= s.units * frac[..., None]
+    s.basis -= s.basis * frac[..., None]
+    proceeds = pos * frac[..., None]
+    if flow is not None:
+        flow -= proceeds.sum(axis=1)
+    s.outside -= proceeds.sum(axis=(1, 2))
+    s.cash -= from_cash
+    return from_cash + sell
+
+
+def _fire_sale_prices(s: NetworkState, sold_value: np.ndarray, impact: float) -> None:
+    """price *= max(PRICE_FLOOR, 1 - impact * sold) for (B, M) currency amounts sold."""
+    s.price *= np.maximum(PRICE_FLOOR, 1.0 - impact * sold_value)
+
+
+def funding_frozen(s: NetworkState, p: Params) -> np.ndarray:
+    """(B,) bool: a funding_freeze shock is active at the step now being taken (t + 1)."""
+    t = s.t + 1
+    out = np.zeros(len(t), dtype=bool)
+    for sh in p.config.scenario.shocks:
+        if sh.type == "funding_freeze":
+            out |= (t >= sh.start) & (t < sh.start + sh.duration)
+    return out
+
+
+def add_capital(s: NetworkState, bank: int, amount: float, worlds: np.ndarray | None = None,
+                rec: StepRecord | None = None) -> None:
+    """Central-bank capital injection: ``amount`` of cash (and equity) to a live bank."""
+    w = np.ones(s.shape[0], dtype=bool) if worlds is None else worlds
+    w = w & s.alive[:, bank]
+    s.cash[w, bank] += amount
+    s.outside[w] -= amount
+    if rec is not None:
+        wi = np.nonzero(w)[0]
+        rec.add_rows("capital_added", world=wi, bank=np.full(len(wi), bank),
+                     amount=np.full(len(wi), float(amount)),
+                     outside_flow=np.full(len(wi), -float(amount)))
+
+
+def remove_banks(s: NetworkState, p: Params, remove: np.ndarray, rec: StepRecord,
+                 rng: np.random.Generator | None = None) -> np.ndarray:
+    """Resolve (remove) the banks in the (B, N) mask now, with the full default machinery.
+
+    Returns the (B, N) mask of every bank that fell, the removed ones included.
+    """
+    remove = remove & s.alive
+    wi, bi = np.nonzero(remove)
+    rec.add_rows("bank_removed", world=wi, bank=bi)
+    fallen, _rounds, _hit = resolve_defaults(s, p, remove, rec, cause_forced="removed")
+    return fallen
+
+
+# ----------------------------------------------------------------------------- defaults
+def resolve_defaults(s: NetworkState, p: Params, forced: np.ndarray, rec: StepRecord,
+                     cause_forced: str = "illiquid") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cascade loop of step 7: clear, resolve, fire-sell, re-mark, until no new default.
+
+    ``forced`` (B, N) marks banks that default regardless of equity (liquidity, removal).
+    Returns (fallen (B, N), rounds (B,), neighbours-of-fallen hit mask (B, N)).
+    """
+    cc = p.config.contagion
+    b, n, _ = s.shape
+    fallen_all = np.zeros((b, n), dtype=bool)
+    hit = np.zeros((b, n), dtype=bool)
+    rounds = np.zeros(b, dtype=np.int64)
+    forced = forced.copy()
+    step_no = s.t + 1
+    for rnd in range(1, cc.max_rounds + 1):
+        bs = balance_sheet(s)
+        insolvent = s.alive & (bs["equity"] < -TOL * np.maximum(1.0, s.equity0))
+        illiquid = s.alive & (s.cash < -TOL)
+        new = insolvent | illiquid | (forced & s.alive)
+        if not new.any():
+            break
+        w = np.nonzero(new.any(axis=1))[0]
+        rounds[w] = rnd
+        sub = s.take(w)
+        sub_bs = {k: v[w] for k, v in bs.items()}
+        liabilities = sub.loans.transpose(0, 2, 1)
+        ext_assets = sub.cash + sub_bs["market_value"] + sub.external
+        clearing = eisenberg_noe(liabilities, ext_assets, sub.deposits, cc.alpha, cc.beta)
+        fell = (clearing.defaulted | new[w]) & sub.alive
+        recovery = np.where(fell, clearing.recovery, 1.0)
+        cause = np.where(forced[w] & sub.alive, cause_forced,
+                         np.where(insolvent[w], "insolvent",
+                                  np.where(illiquid[w], "illiquid", "contagion")))
+        forced[:] = False
+        next_forced = _settle(sub, p, fell, recovery, sub_bs, cause, rec, w, step_no[w], rnd)
+        hit_w = _neighbours(s.loans[w], fell)
+        _write_back(s, sub, w)
+        forced[w] = next_forced
+        fallen_all[w] |= fell
+        hit[w] |= hit_w
+    hit &= s.alive
+    return fallen_all, rounds, hit
+
+
+def _neighbours(loans: np.ndarray, fell: np.ndarray) -> np.ndarray:
+    """(W, N) banks linked by a loan (either way) to a bank in ``fell``."""
+    f = fell.astype(loans.dtype)
+    return (np.einsum("wij,wj->wi", loans, f) + np.einsum("wji,wj->wi", loans, f)) > 0
+
+
+def _write_back(s: NetworkState, sub: NetworkState, w: np.ndarray) -> None:
+    for name in ("cash", "loans", "units", "basis", "external", "deposits", "alive", "price",
+                 "default_step", "outside"):
+        getattr(s, name)[w] = getattr(sub, name)
+
+
+def _settle(s: NetworkState, p: Params, fell: np.ndarray, recovery: np.ndarray,
+            bs: dict[str, np.ndarray], cause: np.ndarray, rec: StepRecord, worlds: np.ndarray,
+            step_no: np.ndarray, rnd: int) -> np.ndarray:
+    """Resolve the failed banks ``fell`` (W, N) of sub-state ``s``; returns next round's forced
+    defaults (survivors that could not pay a failed bank's called loans)."""
+    cc = p.config.contagion
+    f = fell.astype(np.float64)
+    survive = s.alive & ~fell
+    equity_before = bs["equity"]
+    # 1. Fire-sell the failed banks' market units; the price falls before the proceeds are paid.
+    sold_units = s.units * f[..., None]
+    sold_value_pre = np.einsum("wnm,wm->wm", sold_units, s.price)
+    _fire_sale_prices(s, sold_value_pre, cc.fire_sale_impact)
+    proceeds = np.einsum("wnm,wm->wn", sold_units, s.price)
+    s.outside -= proceeds.sum(axis=1)
+    # 2. External assets realised at alpha (the buyer is the outside).
+    ext_real = cc.alpha * s.external * f
+    s.outside -= ext_real.sum(axis=1)
+    # 3. Creditors of failed banks receive recovery r_j * claim in cash; depositors likewise.
+    rf = recovery * f
+    received = np.einsum("wij,wj->wi", s.loans, rf)               # by every creditor i
+    dep_paid = rf * s.deposits
+    s.cash += received * survive
+    # 4. Loans of failed banks to survivors are called in full.
+    owed = s.loans * f[:, :, None] * survive[:, None, :]          # [w, j failed, k survivor]
+    demand = owed.sum(axis=1)
+    paid = _raise_cash(s, demand, None)
+    phi = np.divide(paid, demand, out=np.ones_like(paid), where=demand > 0)
+    collected = np.einsum("wjk,wk->wj", owed, phi)
+    short = survive & (demand - paid > TOL * np.maximum(1.0, demand))
+    estate_in = (s.cash * f + proceeds + ext_real + collected + received * f)
+    estate_out = rf * (s.loans.sum(axis=1) + s.deposits)
+    residual = (estate_in - estate_out) * f
+    s.outside += dep_paid.sum(axis=1) + residual.sum(axis=1)
+    creditor_loss = (1.0 - recovery) * f * (s.loans.sum(axis=1) + s.deposits)
+    # 5. Zero the failed banks' books.
+    keep = ~fell
+    s.loans *= keep[:, :, None] & keep[:, None, :]
+    for arr in (s.cash, s.external, s.deposits):
+        arr *= keep
+    s.units *= keep[..., None]
+    s.basis *= keep[..., None]
+    s.alive &= keep
+    s.default_step[fell] = np.broadcast_to(step_no[:, None], fell.shape)[fell]
+    # 6. Events: one `default` per failed bank, one `cascade` per world and round.
+    wi, bi = np.nonzero(fell)
+    rec.add_rows("default", world=worlds[wi], bank=bi, round=np.full(len(wi), rnd),
+                 cause=cause[wi, bi], equity=equity_before[wi, bi], recovery=recovery[wi, bi],
+                 creditor_loss=creditor_loss[wi, bi], fire_sale_proceeds=proceeds[wi, bi],
+                 outside_flow=(dep_paid + residual - proceeds - ext_real)[wi, bi])
+    for k in np.unique(wi):
+        rec.add_nested("cascade", int(worlds[k]), {
+            "round": rnd, "banks": bi[wi == k].tolist(),
+            "prices": s.price[k].tolist(),
+        })
+    return short
+
+
+# ----------------------------------------------------------------------------- scenario
+def _apply_scenario(s: NetworkState, p: Params, rec: StepRecord, flow: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Shocks and interventions scheduled for step t + 1.
+
+    Returns (banks to remove now, banks that could not pay a deposit run)."""
+    b, n, m = s.shape
+    t = s.t + 1
+    forced = np.zeros((b, n), dtype=bool)
+    removed = np.zeros((b, n), dtype=bool)
+    for sh in p.config.scenario.shocks:
+        active = (t >= sh.start) & (t < sh.start + sh.duration) & s.alive.any(axis=1)
+        if not active.any() or sh.type == "funding_freeze":
+            if active.any():
+                rec.add_rows("shock", world=np.nonzero(active)[0],
+                             kind=np.full(active.sum(), sh.type),
+                             loss=np.zeros(active.sum()), outside_flow=np.zeros(active.sum()))
+            continue
+        per_step = 1.0 - (1.0 - sh.magnitude) ** (1.0 / sh.duration)
+        wi = np.nonzero(active)[0]
+        if sh.type == "market_crash":
+            mk = np.array([name in sh.targets or not sh.targets for name in p.market_names])
+            factor = np.where(mk, 1.0 - per_step, 1.0)
+            before = np.einsum("bnm,bm->b", s.units, s.price)
+            s.price[active] *= factor
+            loss = before - np.einsum("bnm,bm->b", s.units, s.price)
+            outside = np.zeros(b)
+        else:
+            banks = np.zeros(n, dtype=bool)
+            banks[list(sh.targets) if sh.targets else slice(None)] = True
+            hit = active[:, None] & banks[None, :] & s.alive
+            if sh.type == "bank_capital_hit":
+                cut = s.external * per_step * hit
+                s.external -= cut
+                loss = cut.sum(axis=1)
+                outside = np.zeros(b)
+            else:  # deposit_run
+                demand = s.deposits * per_step * hit
+                paid = _raise_cash(s, demand, flow)
+                s.deposits -= paid
+                s.outside += paid.sum(axis=1)
+                forced |= hit & (demand - paid > TOL * np.maximum(1.0, demand))
+                loss = np.zeros(b)
+                outside = paid.sum(axis=1)
+        rec.add_rows("shock", world=wi, kind=np.full(len(wi), sh.type), loss=loss[wi],
+                     outside_flow=outside[wi])
+    for iv in p.config.scenario.interventions:
+        now = t == iv.step
+        if not now.any():
+            continue
+        if iv.type == "capital_injection":
+            add_capital(s, iv.bank, iv.amount, now, rec)
+        else:
+            mask = np.zeros((b, n), dtype=bool)
+            mask[now, iv.bank] = True
+            removed |= mask & s.alive
+            wi = np.nonzero(now & s.alive[:, iv.bank])[0]
+            rec.add_rows("bank_removed", world=wi, bank=np.full(len(wi), iv.bank))
+    return removed, forced
+
+
+# ----------------------------------------------------------------------------- actions
+def _execute(s: NetworkState, p: Params, actions: np.ndarray, rec: StepRecord,
+             flow: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Step 2. Returns (executed actions, invalid mask, liquidity-default mask)."""
+    b, n, m = s.shape
+    lay = p.layout
+    kind, target, size = lay.decode(actions)
+    frac = p.size_levels[size]
+    slot = np.minimum(target, lay.K - 1)
+    cp = np.take_along_axis(s.slots, slot[..., None], axis=2)[..., 0]
+    cpc = np.maximum(cp, 0)
+    bidx = np.arange(b)[:, None]
+    cp_alive = (cp >= 0) & s.alive[bidx, cpc]
+    mkt = np.minimum(target, m - 1)
+    own_units = np.take_along_axis(s.units, mkt[..., None], axis=2)[..., 0]
+    lent = np.take_along_axis(s.loans, cpc[..., None], axis=2)[..., 0]
+    frozen = funding_frozen(s, p)[:, None]
+    ok = np.select(
+        [kind == LEND, kind == BORROW, kind == INVEST, kind == DIVEST],
+        [cp_alive & (s.cash > 0) & ~frozen, cp_alive & (lent > 0), s.cash > 0, own_units > 0],
+        default=True)
+    ok &= s.alive
+    submitted = s.alive & (kind != HOLD)
+    invalid = submitted & ~ok
+    kind = np.where(ok, kind, HOLD)
+    executed = np.where(ok, actions, 0)
+    amount = np.zeros((b, n))
+    # DIVEST: sell a fraction of one position.
+    dv = kind == DIVEST
+    if dv.any():
+        sold = np.where(dv, frac * own_units, 0.0)
+        px = np.take_along_axis(s.price, mkt, axis=1)
+        amount = np.where(dv, sold * px, amount)
+        onehot = (np.arange(m) == mkt[..., None]) & dv[..., None]
+        basis_frac = np.where(onehot, frac[..., None], 0.0)
+        s.units -= onehot * sold[..., None]
+        s.basis -= s.basis * basis_frac
+        s.cash += np.where(dv, amount, 0.0)
+        np.add.at(flow, (np.broadcast_to(bidx, (b, n))[dv], mkt[dv]), -amount[dv])
+    # LEND and INVEST: a fraction of the bank's cash.
+    ln, iv = kind == LEND, kind == INVEST
+    spend = np.where(ln | iv, frac * s.cash, 0.0)
+    amount = np.where(ln | iv, spend, amount)
+    s.cash -= spend
+    if ln.any():
+        bw, iw = np.nonzero(ln)
+        s.loans[bw, iw, cp[bw, iw]] += spend[bw, iw]
+        s.cash += np.bincount(bw * n + cp[bw, iw], weights=spend[bw, iw],
+                              minlength=b * n).reshape(b, n)
+    if iv.any():
+        bw, iw = np.nonzero(iv)
+        mw = mkt[bw, iw]
+        s.units[bw, iw, mw] += spend[bw, iw] / s.price[bw, mw]
+        s.basis[bw, iw, mw] += spend[bw, iw]
+        np.add.at(flow, (bw, mw), spend[bw, iw])
+    s.outside += np.where(iv, spend, 0.0).sum(axis=1)
+    s.outside -= np.where(dv, amount, 0.0).sum(axis=1)
+    # BORROW: call back a fraction of a loan; debtors pay pro rata what they can.
+    illiquid = np.zeros((b, n), dtype=bool)
+    bo = kind == BORROW
+    if bo.any():
+        bw, iw = np.nonzero(bo)
+        jw = cp[bw, iw]
+        d = frac[bw, iw] * s.loans[bw, iw, jw]
+        demand = np.bincount(bw * n + jw, weights=d, minlength=b * n).reshape(b, n)
+        paid = _raise_cash(s, demand, flow)
+        phi = np.divide(paid, demand, out=np.ones_like(paid), where=demand > 0)
+        got = d * phi[bw, jw]
+        s.loans[bw, iw, jw] -= got
+        s.cash[bw, iw] += got
+        amount[bw, iw] = got
+        illiquid = demand - paid > TOL * np.maximum(1.0, demand)
+    act = kind != HOLD
+    if act.any():
+        wi, bi = np.nonzero(act)
+        k = kind[wi, bi]
+        tgt = np.where((k == LEND) | (k == BORROW), cp[wi, bi], mkt[wi, bi])
+        rec.add_rows("transaction", world=wi, bank=bi, kind=k, target=tgt,
+                     size=frac[wi, bi], amount=amount[wi, bi])
+    return executed, invalid, illiquid
+
+
+# ----------------------------------------------------------------------------- markets
+def _reprice(s: NetworkState, p: Params, flow: np.ndarray, rng: np.random.Generator) -> None:
+    eps = rng.standard_normal(s.price.shape)
+    r = p.impact * flow + p.drift + p.sigma * eps - 0.5 * p.sigma**2
+    s.price *= np.exp(r)
+    s.last_return = r
+    lam = p.config.margin.ewma
+    s.vol2 = lam * s.vol2 + (1.0 - lam) * r**2
+
+
+def _cover_overdrafts(s: NetworkState, p: Params, rec: StepRecord) -> None:
+    """Banks left with negative cash sell units pro rata (fire-sale impact) to cover it; what
+    they cannot cover leaves them illiquid (they default at step 7)."""
+    need = np.maximum(0.0, -s.cash) * s.alive
+    if not (need > TOL).any():
+        return
+    sold = np.zeros_like(s.price)
+    got = _raise_cash(s, need, sold)
+    s.cash += got
+    _fire_sale_prices(s, -sold, p.config.contagion.fire_sale_impact)
+    wi, bi = np.nonzero(got > TOL)
+    rec.add_rows("margin_call", world=wi, bank=bi, requirement=np.zeros(len(wi)),
+                 shortfall=need[wi, bi], sold=got[wi, bi], outside_flow=-got[wi, bi])
+
+
+def _book_profits(s: NetworkState, rec: StepRecord, due: np.ndarray) -> None:
+    """Step 5 in the worlds ``due`` (B,): realise gains to cash, book losses; reset basis."""
+    value = s.units * s.price[:, None, :]
+    pnl = (value - s.basis) * due[:, None, None] * s.alive[..., None]
+    gain = np.maximum(pnl, 0.0)
+    s.units -= np.divide(gain, s.price[:, None, :])
+    s.cash += gain.sum(axis=2)
+    s.outside -= gain.sum(axis=(1, 2))
+    s.basis = np.where(due[:, None, None], s.units * s.price[:, None, :], s.basis)
+    per_bank = pnl.sum(axis=2)
+    wi, bi = np.nonzero(due[:, None] & s.alive & (np.abs(pnl).sum(axis=2) > 0))
+    rec.add_rows("profit_booking", world=wi, bank=bi, pnl=per_bank[wi, bi],
+                 realised=gain.sum(axis=2)[wi, bi])
+
+
+def _margin(s: NetworkState, p: Params, rec: StepRecord) -> None:
+    """Step 6: margin calls on market positions, met by selling units (fire-sale impact)."""
+    mc = p.config.margin
+    vol_t = np.maximum(0.0, np.sqrt(s.vol2) / np.maximum(p.sigma, 1e-12) - 1.0)
+    rate = mc.z * p.sigma * (1.0 + mc.vol_sensitivity * vol_t)          # (B, M)
+    value = s.units * s.price[:, None, :]
+    mv = value.sum(axis=2)
+    req = (value * rate[:, None, :]).sum(axis=2)
+    short = np.maximum(0.0, req - np.maximum(s.cash, 0.0)) * s.alive
+    if not (short > TOL).any():
+        return
+    c = np.divide(req, mv, out=np.zeros_like(req), where=mv > 0)
+    sell = np.minimum(mv, short / (1.0 + c))
+    frac = np.divide(sell, mv, out=np.zeros_like(sell), where=mv > 0)
+    sold_value = value * frac[..., None]
+    s.units -= s.units * frac[..., None]
+    s.basis -= s.basis * frac[..., None]
+    s.cash += sell
+    s.outside -= sell.sum(axis=1)
+    _fire_sale_prices(s, sold_value.sum(axis=1), p.config.contagion.fire_sale_impact)
+    wi, bi = np.nonzero(sell > TOL)
+    rec.add_rows("margin_call", world=wi, bank=bi, requirement=req[wi, bi],
+                 shortfall=short[wi, bi], sold=sell[wi, bi], outside_flow=-sell[wi, bi])
+
+
+# ----------------------------------------------------------------------------- beliefs
+def _binary_entropy(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x, 1e-12, 1 - 1e-12)
+    return -(x * np.log2(x) + (1 - x) * np.log2(1 - x))
+
+
+def belief_entropy(s: NetworkState) -> np.ndarray:
+    """(B, N) mean binary entropy (bits) of each bank's beliefs over its valid slots."""
+    valid = s.slots >= 0
+    h = np.where(valid, _binary_entropy(s.belief), 0.0).sum(axis=2)
+    return h / np.maximum(valid.sum(axis=2), 1)
+
+
+def _update_beliefs(s: NetworkState, p: Params, bs: dict[str, np.ndarray], hit: np.ndarray,
+                    rng: np.random.Generator, rec: StepRecord) -> np.ndarray:
+    """Step 8. Bernoulli posterior per slot on 'counterparty distressed'; returns (B,) cascade."""
+    bc = p.config.beliefs
+    valid = s.slots >= 0
+    cp = np.maximum(s.slots, 0)
+    b = s.shape[0]
+    bidx = np.arange(b)[:, None, None]
+    ratio = np.divide(bs["equity"], bs["assets"], out=np.zeros_like(bs["equity"]),
+                      where=bs["assets"] > 0)
+    distressed = (~s.alive) | (ratio < bc.distress_threshold)
+    truth = distressed[bidx, cp]
+    q = bc.signal_reliability
+    says_distress = np.where(truth, rng.random(s.belief.shape) < q,
+                             rng.random(s.belief.shape) >= q)
+    like_d = np.where(says_distress, q, 1.0 - q)
+    like_h = 1.0 - like_d
+    old_mean = _mean_belief(s.belief, valid)
+    post = like_d * s.belief / np.maximum(like_d * s.belief + like_h * (1.0 - s.belief), 1e-300)
+    post = (1.0 - bc.leak) * post + bc.leak * bc.prior
+    contagion = hit[bidx, cp]
+    post = np.where(contagion, post + bc.contagion_weight * (1.0 - post), post)
+    post = np.where(s.alive[bidx, cp], post, 1.0)
+    s.belief = np.where(valid, post, 0.0)
+    shift = np.abs(_mean_belief(s.belief, valid) - old_mean) > bc.cascade_shift
+    live = np.maximum(s.alive.sum(axis=1), 1)
+    frac = (shift & s.alive).sum(axis=1) / live
+    cascade = frac >= bc.cascade_fraction
+    rec.add_world("belief_cascade", cascade, share_shifted=frac,
+                  mean_belief=_mean_belief(s.belief, valid).mean(axis=1))
+    return cascade
+
+
+def _mean_belief(belief: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    return np.where(valid, belief, 0.0).sum(axis=2) / np.maximum(valid.sum(axis=2), 1)
+
+
+# ----------------------------------------------------------------------------- the step
+def step(state: NetworkState, actions: np.ndarray, params: Params, rng: np.random.Generator,
+         *, inplace: bool = False) -> tuple[NetworkState, StepOutput]:
+    """Advance every world one step.
+
+    Args:
+        state: B worlds; not modified unless ``inplace``.
+        actions: (B, N) int flat actions (see ``rudra_env.actions``); entries of dead banks are
+            ignored. Values outside ``[0, A)`` raise ``ActionError``.
+        params: frozen parameters.
+        rng: the single seeded generator of the episode.
+
+    Returns:
+        The new state and a ``StepOutput``.
+    """
+    s = state if inplace else state.copy()
+    actions = np.asarray(actions, dtype=np.int64)
+    b, n, m = s.shape
+    step_no = s.t + 1
+    rec = StepRecord(step=step_no)
+    rec.add_world("step_start", np.ones(b, dtype=bool), scenario=np.full(b, params.config.
+                                                                            scenario.name))
+    flow = np.zeros((b, m))
+    alive_before = s.alive.copy()
+    # 1. Scenario.
+    removed, run_short = _apply_scenario(s, params, rec, flow)
+    fallen0 = np.zeros((b, n), dtype=bool)
+    hit0 = np.zeros((b, n), dtype=bool)
+    if removed.any():  # removals resolve before anyone acts
+        fallen0, _, hit0 = resolve_defaults(s, params, removed, rec, cause_forced="removed")
+    # 2. Actions.
+    executed, invalid, illiquid = _execute(s, params, actions, rec, flow)
+    illiquid |= run_short
+    # 3. Markets.
+    _reprice(s, params, flow, rng)
+    # 4. Interest, then overdrafts covered by selling units.
+    if params.config.interest_rate > 0:
+        r = params.config.interest_rate
+        s.cash += r * (s.loans.sum(axis=2) - s.loans.sum(axis=1))
+        _cover_overdrafts(s, params, rec)
+    # 5. Profit booking.
+    due = (step_no % params.config.profit_booking_interval) == 0
+    if due.any():
+        _book_profits(s, rec, due)
+    # 6. Margin.
+    if params.config.margin.enabled:
+        _margin(s, params, rec)
+    # 7. Defaults and cascade.
+    fallen, rounds, hit = resolve_defaults(s, params, illiquid, rec)
+    fallen |= fallen0
+    hit |= hit0
+    # 8. Beliefs.
+    bs = balance_sheet(s)
+    cascade = _update_beliefs(s, params, bs, hit & s.alive, rng, rec)
+    # 9. Rewards and step_end.
+    defaulted_now = alive_before & ~s.alive
+    rewards = utility(s, bs, s.equity_prev, params, defaulted_now)
+    s.equity_prev = np.where(s.alive, bs["equity"], 0.0)
+    s.t = step_no
+    rec.add_world("step_end", np.ones(b, dtype=bool), alive=s.alive.sum(axis=1),
+                  defaults=defaulted_now.sum(axis=1), cascade_rounds=rounds,
+                  total_equity=np.where(s.alive, bs["equity"], 0.0).sum(axis=1),
+                  prices=s.price.copy(), outside=s.outside.copy(),
+                  bank_cash=s.cash.sum(axis=1))
+    return s, StepOutput(rewards=rewards, defaulted=defaulted_now | fallen, invalid=invalid,
+                         executed=executed, cascade_rounds=rounds, belief_cascade=cascade,
+                         record=rec)

@@ -1,0 +1,53 @@
+"""The bank's utility, shared by the environment's rewards and the equilibrium baseline.
+
+``U_i = Revenue_i - rho * Risk_i - lam * Liquidity_i - gamma * Regulatory_i`` with
+
+* Revenue = (E_i - E_i^prev) / E_i^0 — equity gained this step, per unit of initial equity;
+* Risk = (sum_k loans[i, slot_k] * belief[i, k] + VaR_i) / E_i^0, VaR_i = z * sum_m sigma_m *
+  units[i, m] * price[m] — belief-weighted counterparty exposure plus one-step market VaR;
+* Liquidity = max(0, floor - cash_i / liabilities_i);
+* Regulatory = clip(leverage_i / target_leverage_i - 1, 0, 10) + max(0, c_min - E_i / A_i) / c_min.
+
+A bank that defaults this step gets ``-default_penalty`` instead; banks already dead get 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rudra_env.core.state import NetworkState, Params
+
+__all__ = ["utility", "utility_terms"]
+
+
+def utility_terms(s: NetworkState, bs: dict[str, np.ndarray], prev_equity: np.ndarray,
+                  p: Params) -> dict[str, np.ndarray]:
+    """The four (B, N) terms of U (before coefficients) from a balance sheet ``bs``."""
+    rc = p.config.reward
+    e0 = np.maximum(s.equity0, 1e-9)
+    equity, assets = bs["equity"], bs["assets"]
+    revenue = (equity - prev_equity) / e0
+    slot_loans = np.take_along_axis(s.loans, np.maximum(s.slots, 0), axis=2)
+    slot_loans = np.where(s.slots >= 0, slot_loans, 0.0)
+    var = p.config.margin.z * np.einsum("bnm,bm,m->bn", s.units, s.price, p.sigma)
+    risk = ((slot_loans * s.belief).sum(axis=2) + var) / e0
+    liq_ratio = s.cash / np.maximum(bs["liabilities"], 1e-9)
+    liquidity = np.maximum(0.0, rc.liquidity_floor - liq_ratio)
+    leverage = assets / np.maximum(equity, 1e-9)
+    cap_ratio = equity / np.maximum(assets, 1e-9)
+    regulatory = np.clip(leverage / s.target_leverage - 1.0, 0.0, 10.0)
+    if rc.min_capital_ratio > 0:
+        regulatory = regulatory + np.maximum(0.0, rc.min_capital_ratio - cap_ratio) / \
+            rc.min_capital_ratio
+    return {"revenue": revenue, "risk": risk, "liquidity": liquidity, "regulatory": regulatory}
+
+
+def utility(s: NetworkState, bs: dict[str, np.ndarray], prev_equity: np.ndarray, p: Params,
+            defaulted_now: np.ndarray) -> np.ndarray:
+    """(B, N) utility of each bank for the step that produced state ``s``."""
+    rc = p.config.reward
+    terms = utility_terms(s, bs, prev_equity, p)
+    u = terms["revenue"] - rc.rho * terms["risk"] - rc.lam * terms["liquidity"] \
+        - rc.gamma * terms["regulatory"]
+    u = np.where(s.alive, u, 0.0)
+    return np.where(defaulted_now, -rc.default_penalty, u)

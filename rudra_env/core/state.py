@@ -1,0 +1,165 @@
+"""The explicit, copyable state of B parallel worlds, and the frozen parameters of the dynamics.
+
+Shapes use B worlds, N banks, M markets, K counterparty slots. Money is in currency units.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from rudra_env.actions import ActionLayout
+from rudra_env.config import EnvConfig
+
+__all__ = ["NetworkState", "Params", "balance_sheet"]
+
+
+@dataclass
+class NetworkState:
+    """State of B worlds (arrays with a leading world axis; B = 1 for the PettingZoo env).
+
+    Balance sheet of bank i: assets ``cash + sum_j loans[i, j] + sum_m units[i, m] * price[m] +
+    external``; liabilities ``deposits + sum_j loans[j, i]``; equity = assets - liabilities.
+    A defaulted bank's books are settled and zeroed, so it holds nothing and owes nothing.
+    """
+
+    cash: np.ndarray
+    """(B, N) liquid reserves."""
+    loans: np.ndarray
+    """(B, N, N) ``loans[b, i, j]``: principal bank i lent bank j (asset of i, liability of j)."""
+    units: np.ndarray
+    """(B, N, M) units of market m held by bank i."""
+    basis: np.ndarray
+    """(B, N, M) booked value of each position at its last profit booking (or cost)."""
+    external: np.ndarray
+    """(B, N) illiquid external assets (loans to the real economy)."""
+    deposits: np.ndarray
+    """(B, N) external liabilities."""
+    alive: np.ndarray
+    """(B, N) bool: not defaulted nor removed."""
+    price: np.ndarray
+    """(B, M) market prices."""
+    price0: np.ndarray
+    """(B, M) initial prices."""
+    last_return: np.ndarray
+    """(B, M) last step's log return of each market."""
+    vol2: np.ndarray
+    """(B, M) EWMA of squared log returns (realised variance per step)."""
+    slots: np.ndarray
+    """(B, N, K) int: counterparty of each slot (largest initial exposures first), -1 = padded."""
+    belief: np.ndarray
+    """(B, N, K) P(counterparty in slot k is distressed / defaults within the horizon)."""
+    equity0: np.ndarray
+    """(B, N) initial equity (normaliser of rewards and observations)."""
+    equity_prev: np.ndarray
+    """(B, N) equity at the end of the previous step (for Revenue)."""
+    target_leverage: np.ndarray
+    """(B, N) regulatory target of total assets / equity."""
+    risk_factor: np.ndarray
+    """(B, N) market risk appetite in [0, 1]."""
+    default_step: np.ndarray
+    """(B, N) int: step at which the bank defaulted, -1 if alive."""
+    outside: np.ndarray
+    """(B,) net cash that has left the banking system (to markets, depositors, shocks, costs).
+    Conservation: ``cash.sum(-1) + outside`` is constant."""
+    t: np.ndarray
+    """(B,) int step counter (0 after reset)."""
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(B, N, M)."""
+        b, n, m = self.units.shape
+        return b, n, m
+
+    def copy(self) -> NetworkState:
+        return NetworkState(**{f.name: getattr(self, f.name).copy()
+                               for f in dataclasses.fields(self)})
+
+    def take(self, worlds: np.ndarray | slice) -> NetworkState:
+        """A copy of a subset of worlds."""
+        return NetworkState(**{f.name: getattr(self, f.name)[worlds].copy()
+                               for f in dataclasses.fields(self)})
+
+    def repeat(self, n: int) -> NetworkState:
+        """B*n worlds: each world repeated n times consecutively (for candidate scoring)."""
+        return NetworkState(**{f.name: np.repeat(getattr(self, f.name), n, axis=0)
+                               for f in dataclasses.fields(self)})
+
+    def equal(self, other: NetworkState) -> bool:
+        """Exact equality of every array."""
+        return all(np.array_equal(getattr(self, f.name), getattr(other, f.name))
+                   for f in dataclasses.fields(self))
+
+    def equity(self) -> np.ndarray:
+        """(B, N) equity E_i = assets - liabilities."""
+        return balance_sheet(self)["equity"]
+
+    def belief_matrix(self) -> np.ndarray:
+        """(B, N, N) dense view of beliefs: ``[b, i, j]`` = bank i's belief that j defaults.
+
+        Beliefs are held per counterparty slot; pairs outside a bank's slots read as NaN.
+        """
+        b, n, _ = self.shape
+        out = np.full((b, n, n), np.nan)
+        bi, ii, kk = np.nonzero(self.slots >= 0)
+        out[bi, ii, self.slots[bi, ii, kk]] = self.belief[bi, ii, kk]
+        return out
+
+
+def balance_sheet(s: NetworkState) -> dict[str, np.ndarray]:
+    """Derived (B, N) quantities: interbank assets/liabilities, market value, assets, equity."""
+    ib_assets = s.loans.sum(axis=2)
+    ib_liab = s.loans.sum(axis=1)
+    mv = np.einsum("bnm,bm->bn", s.units, s.price)
+    assets = s.cash + ib_assets + mv + s.external
+    liabilities = s.deposits + ib_liab
+    return {"ib_assets": ib_assets, "ib_liab": ib_liab, "market_value": mv, "assets": assets,
+            "liabilities": liabilities, "equity": assets - liabilities}
+
+
+@dataclass(frozen=True)
+class Params:
+    """Frozen parameters of the dynamics, derived once from an ``EnvConfig``."""
+
+    config: EnvConfig
+    layout: ActionLayout
+    size_levels: np.ndarray
+    """(S,) fractions."""
+    impact: np.ndarray
+    """(M,) log-price change per currency unit of net flow."""
+    sigma: np.ndarray
+    """(M,) per-step volatility."""
+    drift: np.ndarray
+    """(M,) per-step drift."""
+    market_names: tuple[str, ...]
+
+    @classmethod
+    def from_config(cls, config: EnvConfig) -> Params:
+        mk = config.markets
+        return cls(
+            config=config,
+            layout=ActionLayout(config.max_counterparties, len(mk), len(config.size_levels)),
+            size_levels=np.asarray(config.size_levels, dtype=np.float64),
+            impact=np.array([m.impact for m in mk]),
+            sigma=np.array([m.volatility for m in mk]),
+            drift=np.array([m.drift for m in mk]),
+            market_names=tuple(m.name for m in mk),
+        )
+
+    @property
+    def N(self) -> int:
+        return self.config.num_banks
+
+    @property
+    def K(self) -> int:
+        return self.layout.K
+
+    @property
+    def M(self) -> int:
+        return self.layout.M
+
+    @property
+    def S(self) -> int:
+        return self.layout.S

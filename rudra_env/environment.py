@@ -1,0 +1,317 @@
+"""RUDRA as a PettingZoo ``ParallelEnv`` — a thin face over the batched core (B = 1).
+
+Environment ``rudra_v0``
+========================
+
+Banks of an interbank network are agents. Each step every live bank picks one action; the core
+(``rudra_env.core.dynamics.step``) executes them, reprices markets, pays interest, books profits,
+applies margin calls, resolves defaults and cascades, updates beliefs and scores every bank with
+its utility.
+
+Agents
+    ``bank_0 .. bank_{N-1}``. A bank that defaults (or is removed) terminates and leaves
+    ``agents``; the horizon ``max_steps`` truncates every live bank.
+
+Action space
+    ``Discrete(A)``, ``A = 1 + 2*K*S + 2*M*S`` (K = ``max_counterparties`` slots, M markets, S
+    size levels); layout in ``rudra_env.actions``. Defaults (K=8, M=2, S=3): A = 61.
+    An action outside ``[0, A)`` raises ``ActionError`` (a ``ValueError``) naming the agent; an
+    action that is masked out is executed as HOLD and flagged ``infos[agent]["invalid_action"]``.
+    A live agent missing from the action dict HOLDs.
+
+Observation space
+    ``Dict(observation=Box(-10, 10, (10 + 5K + 2M + 2,), float32), action_mask=Box(0, 1, (A,),
+    int8))``; the table of entries is in ``rudra_env.core.observe``.
+
+State space
+    ``Box(-10, 10, (4N + 2M + 1,), float32)`` via ``state()`` (for centralised critics).
+
+Rewards
+    The bank's utility ``U = Revenue - rho*Risk - lam*Liquidity - gamma*Regulatory``
+    (``rudra_env.core.reward``); ``-default_penalty`` at the step a bank defaults.
+
+Episode end
+    Termination per bank on default; truncation of all at ``max_steps``; the episode is over when
+    ``agents`` is empty.
+
+Infos
+    ``invalid_action`` (bool), ``executed_action`` (int), ``equity`` (float),
+    ``defaulted_step`` (int, -1 while alive). Events of the last step: ``env.last_events``; all
+    since reset: ``env.event_log``.
+
+Arguments
+    ``parallel_env(config=None, render_mode=None, **overrides)``: ``config`` is an ``EnvConfig``,
+    a mapping, or a YAML path; ``overrides`` are config keys (dotted keys via a mapping, e.g.
+    ``overrides={"topology.kind": "ring"}``).
+
+Version history
+    v0: initial release.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from pettingzoo import ParallelEnv
+
+from rudra_env.config import EnvConfig
+from rudra_env.core import dynamics
+from rudra_env.core.events import Event, StepRecord
+from rudra_env.core.network import initial_state
+from rudra_env.core.observe import (
+    OBS_LIMIT,
+    action_masks,
+    obs_size,
+    observe,
+    state_size,
+    state_vector,
+)
+from rudra_env.core.state import NetworkState, Params, balance_sheet
+from rudra_env.errors import ActionError, ConfigError
+
+__all__ = ["RudraParallelEnv", "resolve_config"]
+
+
+def resolve_config(config: EnvConfig | Mapping[str, Any] | str | Path | None = None,
+                   overrides: Mapping[str, Any] | None = None) -> EnvConfig:
+    """An ``EnvConfig`` from a config object, mapping or YAML path, with overrides applied."""
+    if config is None:
+        cfg = EnvConfig()
+    elif isinstance(config, EnvConfig):
+        cfg = config
+    elif isinstance(config, str | Path):
+        cfg = EnvConfig.from_yaml(config)
+    elif isinstance(config, Mapping):
+        cfg = EnvConfig.from_dict(config)
+    else:
+        raise ConfigError(f"config = {config!r} is not allowed: expected an EnvConfig, a mapping "
+                          "or a YAML path")
+    if overrides:
+        cfg = cfg.with_overrides(dict(overrides))
+    return cfg
+
+
+class RudraParallelEnv(ParallelEnv):
+    """The interbank network as a PettingZoo ParallelEnv (see the module docstring)."""
+
+    metadata = {"name": "rudra_v0", "render_modes": ["human", "ansi", "rgb_array"],
+                "is_parallelizable": True, "render_fps": 4}
+
+    def __init__(self, config: EnvConfig | Mapping[str, Any] | str | Path | None = None,
+                 render_mode: str | None = None, **overrides: Any) -> None:
+        nested = overrides.pop("overrides", None) or {}
+        self.config = resolve_config(config, {**overrides, **nested})
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ConfigError(f"render_mode = {render_mode!r} is not allowed: expected one of "
+                              f"{self.metadata['render_modes']} or None")
+        self.render_mode = render_mode
+        self.params = Params.from_config(self.config)
+        n = self.config.num_banks
+        self.possible_agents = [f"bank_{i}" for i in range(n)]
+        self.agent_name_mapping = {a: i for i, a in enumerate(self.possible_agents)}
+        self.agents: list[str] = []
+        self._obs_space = spaces.Dict({
+            "observation": spaces.Box(-OBS_LIMIT, OBS_LIMIT, (obs_size(self.params),),
+                                      np.float32),
+            "action_mask": spaces.Box(0, 1, (self.params.layout.n,), np.int8),
+        })
+        self._act_space = spaces.Discrete(self.params.layout.n)
+        self.state_space = spaces.Box(-OBS_LIMIT, OBS_LIMIT, (state_size(self.params),),
+                                      np.float32)
+        self._rng = np.random.default_rng()
+        self._state: NetworkState | None = None
+        self._records: list[StepRecord] = []
+        self._extra: list[Event] = []
+        self._layout_cache: np.ndarray | None = None
+
+    # ------------------------------------------------------------------ spaces
+    def observation_space(self, agent: str) -> spaces.Dict:
+        return self._obs_space
+
+    def action_space(self, agent: str) -> spaces.Discrete:
+        return self._act_space
+
+    # ------------------------------------------------------------------ core access
+    @property
+    def core_state(self) -> NetworkState:
+        """The core state (B = 1); read it, copy it — mutate only through the env's methods."""
+        if self._state is None:
+            raise RuntimeError("call reset() before reading the state")
+        return self._state
+
+    @property
+    def num_steps(self) -> int:
+        return int(self.core_state.t[0])
+
+    # ------------------------------------------------------------------ API
+    def reset(self, seed: int | None = None, options: dict | None = None
+              ) -> tuple[dict[str, Any], dict[str, Any]]:
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+        self._state = initial_state(self.config, self._rng, worlds=1)
+        self.agents = list(self.possible_agents)
+        self._records = []
+        self._extra = [Event("init", 0, 0, {
+            "num_banks": self.config.num_banks, "topology": self.config.topology.kind,
+            "scenario": self.config.scenario.name, "markets": list(self.params.market_names),
+            "total_equity": float(self._state.equity0.sum()),
+        })]
+        self._layout_cache = None
+        infos = {a: {"invalid_action": False, "executed_action": 0} for a in self.agents}
+        if self.render_mode == "human":
+            self.render()
+        return self._observations(self.agents), infos
+
+    def step(self, actions: Mapping[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
+        s = self.core_state
+        a = np.zeros((1, self.config.num_banks), dtype=np.int64)
+        n_actions = self.params.layout.n
+        for agent, act in actions.items():
+            idx = self.agent_name_mapping.get(agent)
+            if idx is None:
+                raise ActionError(f"agent = {agent!r} is not an agent of this env: expected one "
+                                  f"of bank_0..bank_{self.config.num_banks - 1}")
+            try:
+                val = int(act)
+            except (TypeError, ValueError):
+                raise ActionError(f"action of {agent} = {act!r} is not an integer action in "
+                                  f"0..{n_actions - 1}") from None
+            if not 0 <= val < n_actions or val != act:
+                shown = repr(act) if isinstance(act, str) else str(act)
+                raise ActionError(f"action of {agent} = {shown} is outside the action space "
+                                  f"Discrete({n_actions}): expected an integer in "
+                                  f"0..{n_actions - 1}")
+            a[0, idx] = val
+        acting = list(self.agents)
+        s, out = dynamics.step(s, a, self.params, self._rng, inplace=True)
+        self._records.append(out.record)
+        truncated = self.num_steps >= self.config.max_steps
+        eq = s.equity_prev[0]
+        idx = [self.agent_name_mapping[ag] for ag in acting]
+        rewards = dict(zip(acting, out.rewards[0, idx].tolist(), strict=True))
+        dead = (~s.alive[0, idx]).tolist()
+        terminations = dict(zip(acting, dead, strict=True))
+        truncations = {ag: truncated and not d for ag, d in zip(acting, dead, strict=True)}
+        inv = out.invalid[0, idx].tolist()
+        exe = out.executed[0, idx].tolist()
+        dstep = s.default_step[0, idx].tolist()
+        eqs = eq[idx].tolist()
+        infos = {ag: {"invalid_action": inv[k], "executed_action": exe[k], "equity": eqs[k],
+                      "defaulted_step": dstep[k]} for k, ag in enumerate(acting)}
+        observations = self._observations(acting)
+        self.agents = [ag for ag, d in zip(acting, dead, strict=True) if not d and not truncated]
+        if not self.agents:
+            self._extra.append(Event("complete", self.num_steps, 0, {
+                "reason": "truncated" if truncated else "all_defaulted",
+                "alive": int(s.alive.sum()), "defaulted": int((~s.alive).sum()),
+                "total_equity": float(np.where(s.alive, s.equity_prev, 0).sum()),
+            }))
+        if self.render_mode == "human":
+            self.render()
+        return observations, rewards, terminations, truncations, infos
+
+    def _observations(self, agents: list[str]) -> dict[str, dict[str, np.ndarray]]:
+        s = self.core_state
+        obs = observe(s, self.params)[0]
+        mask = action_masks(s, self.params)[0]
+        m = self.agent_name_mapping
+        return {ag: {"observation": obs[m[ag]], "action_mask": mask[m[ag]]} for ag in agents}
+
+    def state(self) -> np.ndarray:
+        return state_vector(self.core_state, self.params)[0]
+
+    # ------------------------------------------------------------------ controls
+    def _bank_index(self, bank: int | str) -> int:
+        idx = self.agent_name_mapping.get(bank) if isinstance(bank, str) else bank
+        if not isinstance(idx, int | np.integer) or not 0 <= idx < self.config.num_banks:
+            raise ConfigError(f"bank = {bank!r} is not a bank: expected an index in "
+                              f"0..{self.config.num_banks - 1} or a name like 'bank_3'")
+        return int(idx)
+
+    def add_capital(self, bank: int | str, amount: float) -> None:
+        """Inject ``amount`` of cash (equity) into a live bank between steps (``capital_added``)."""
+        idx = self._bank_index(bank)
+        if not (isinstance(amount, int | float) and np.isfinite(amount) and amount >= 0):
+            raise ConfigError(f"amount = {amount!r} is not allowed: expected a finite number >= 0")
+        s = self.core_state
+        if not s.alive[0, idx]:
+            raise ConfigError(f"bank = {bank!r} has defaulted: capital can only go to a live bank")
+        rec = StepRecord(step=s.t.copy())
+        dynamics.add_capital(s, idx, float(amount), None, rec)
+        s.equity_prev = np.where(s.alive, s.equity(), 0.0)
+        self._records.append(rec)
+
+    def remove_bank(self, bank: int | str) -> list[str]:
+        """Resolve a bank now (``bank_removed``), through the default machinery; returns every
+        agent that fell (the removed bank first, then any cascade victims)."""
+        idx = self._bank_index(bank)
+        s = self.core_state
+        if not s.alive[0, idx]:
+            raise ConfigError(f"bank = {bank!r} has already defaulted or been removed")
+        mask = np.zeros_like(s.alive)
+        mask[0, idx] = True
+        rec = StepRecord(step=s.t.copy())
+        fallen = dynamics.remove_banks(s, self.params, mask, rec)
+        self._records.append(rec)
+        s.equity_prev = np.where(s.alive, s.equity(), 0.0)
+        names = [self.possible_agents[i] for i in np.nonzero(fallen[0])[0]]
+        names.sort(key=lambda a: a != self.possible_agents[idx])
+        self.agents = [a for a in self.agents if a not in names]
+        return names
+
+    # ------------------------------------------------------------------ events
+    @property
+    def last_events(self) -> list[Event]:
+        """Events of the last step (or control call), expanded."""
+        return self._records[-1].events(0) if self._records else list(self._extra)
+
+    @property
+    def event_log(self) -> list[Event]:
+        """Every event since reset, in order."""
+        out = [self._extra[0]] if self._extra else []
+        for r in self._records:
+            out.extend(r.events(0))
+        out.extend(self._extra[1:])
+        return out
+
+    # ------------------------------------------------------------------ rendering
+    def render(self) -> str | np.ndarray | None:
+        if self.render_mode is None:
+            return None
+        if self.render_mode == "rgb_array":
+            from rudra_env.render import draw_network
+            if self._layout_cache is None:
+                from rudra_env.render import network_layout
+                self._layout_cache = network_layout(self.core_state.loans[0])
+            return draw_network(self.core_state, self.params, self._layout_cache)
+        from rudra_env.render import ansi_table
+        text = ansi_table(self.core_state, self.params)
+        if self.render_mode == "human":
+            print(text)
+            return None
+        return text
+
+    def close(self) -> None:
+        import sys
+        if "matplotlib.pyplot" in sys.modules:
+            import matplotlib.pyplot as plt
+            plt.close("all")
+
+    def summary(self) -> dict[str, float]:
+        """Systemic metrics of the current state."""
+        s = self.core_state
+        bs = balance_sheet(s)
+        alive = s.alive[0]
+        return {
+            "step": self.num_steps,
+            "alive": int(alive.sum()),
+            "default_rate": float(1.0 - alive.mean()),
+            "total_equity": float(bs["equity"][0][alive].sum()),
+            "total_assets": float(bs["assets"][0][alive].sum()),
+            **{f"price/{name}": float(s.price[0, m])
+               for m, name in enumerate(self.params.market_names)},
+        }
