@@ -52,11 +52,30 @@ from rudra_env.core.events import StepRecord
 from rudra_env.core.reward import utility
 from rudra_env.core.state import NetworkState, Params, balance_sheet
 
-__all__ = ["StepOutput", "step", "add_capital", "remove_banks", "resolve_defaults",
+__all__ = ["StepNoise", "StepOutput", "step", "add_capital", "remove_banks", "resolve_defaults",
            "funding_frozen"]
 
 TOL = 1e-9
 PRICE_FLOOR = 0.01  # one fire-sale or margin round can cut a price to at most 1% of itself
+
+
+@dataclass
+class StepNoise:
+    """The random draws of one step, drawn up front so callers can share them across worlds
+    (common random numbers when scoring candidate actions on copies of one state)."""
+
+    market: np.ndarray
+    """(B, M) standard normal shocks of the log prices."""
+    signal: np.ndarray
+    """(B, N, K) uniforms that draw the belief signals."""
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator, b: int, n: int, m: int, k: int) -> StepNoise:
+        return cls(market=rng.standard_normal((b, m)), signal=rng.random((b, n, k)))
+
+    def repeat(self, c: int) -> StepNoise:
+        """Each world's draws repeated ``c`` times consecutively (matches ``state.repeat``)."""
+        return StepNoise(np.repeat(self.market, c, axis=0), np.repeat(self.signal, c, axis=0))
 
 
 @dataclass
@@ -132,8 +151,7 @@ def add_capital(s: NetworkState, bank: int, amount: float, worlds: np.ndarray | 
                      outside_flow=np.full(len(wi), -float(amount)))
 
 
-def remove_banks(s: NetworkState, p: Params, remove: np.ndarray, rec: StepRecord,
-                 rng: np.random.Generator | None = None) -> np.ndarray:
+def remove_banks(s: NetworkState, p: Params, remove: np.ndarray, rec: StepRecord) -> np.ndarray:
     """Resolve (remove) the banks in the (B, N) mask now, with the full default machinery.
 
     Returns the (B, N) mask of every bank that fell, the removed ones included.
@@ -404,8 +422,7 @@ def _execute(s: NetworkState, p: Params, actions: np.ndarray, rec: StepRecord,
 
 
 # ----------------------------------------------------------------------------- markets
-def _reprice(s: NetworkState, p: Params, flow: np.ndarray, rng: np.random.Generator) -> None:
-    eps = rng.standard_normal(s.price.shape)
+def _reprice(s: NetworkState, p: Params, flow: np.ndarray, eps: np.ndarray) -> None:
     r = p.impact * flow + p.drift + p.sigma * eps - 0.5 * p.sigma**2
     s.price *= np.exp(r)
     s.last_return = r
@@ -482,7 +499,7 @@ def belief_entropy(s: NetworkState) -> np.ndarray:
 
 
 def _update_beliefs(s: NetworkState, p: Params, bs: dict[str, np.ndarray], hit: np.ndarray,
-                    rng: np.random.Generator, rec: StepRecord) -> np.ndarray:
+                    u: np.ndarray, rec: StepRecord) -> np.ndarray:
     """Step 8. Bernoulli posterior per slot on 'counterparty distressed'; returns (B,) cascade."""
     bc = p.config.beliefs
     valid = s.slots >= 0
@@ -494,8 +511,7 @@ def _update_beliefs(s: NetworkState, p: Params, bs: dict[str, np.ndarray], hit: 
     distressed = (~s.alive) | (ratio < bc.distress_threshold)
     truth = distressed[bidx, cp]
     q = bc.signal_reliability
-    says_distress = np.where(truth, rng.random(s.belief.shape) < q,
-                             rng.random(s.belief.shape) >= q)
+    says_distress = np.where(truth, u < q, u >= q)
     like_d = np.where(says_distress, q, 1.0 - q)
     like_h = 1.0 - like_d
     old_mean = _mean_belief(s.belief, valid)
@@ -519,8 +535,9 @@ def _mean_belief(belief: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- the step
-def step(state: NetworkState, actions: np.ndarray, params: Params, rng: np.random.Generator,
-         *, inplace: bool = False) -> tuple[NetworkState, StepOutput]:
+def step(state: NetworkState, actions: np.ndarray, params: Params,
+         rng: np.random.Generator | None = None, *, inplace: bool = False,
+         noise: StepNoise | None = None) -> tuple[NetworkState, StepOutput]:
     """Advance every world one step.
 
     Args:
@@ -528,7 +545,9 @@ def step(state: NetworkState, actions: np.ndarray, params: Params, rng: np.rando
         actions: (B, N) int flat actions (see ``rudra_env.actions``); entries of dead banks are
             ignored. Values outside ``[0, A)`` raise ``ActionError``.
         params: frozen parameters.
-        rng: the single seeded generator of the episode.
+        rng: the single seeded generator of the episode (draws this step's ``StepNoise``).
+        inplace: mutate ``state`` instead of a copy (the env does; candidate scoring does not).
+        noise: pre-drawn randomness instead of ``rng`` (e.g. shared across candidate worlds).
 
     Returns:
         The new state and a ``StepOutput``.
@@ -536,6 +555,10 @@ def step(state: NetworkState, actions: np.ndarray, params: Params, rng: np.rando
     s = state if inplace else state.copy()
     actions = np.asarray(actions, dtype=np.int64)
     b, n, m = s.shape
+    if noise is None:
+        if rng is None:
+            raise ValueError("step() needs rng or noise: got neither")
+        noise = StepNoise.draw(rng, b, n, m, params.K)
     step_no = s.t + 1
     rec = StepRecord(step=step_no)
     rec.add_world("step_start", np.ones(b, dtype=bool), scenario=np.full(b, params.config.
@@ -552,7 +575,7 @@ def step(state: NetworkState, actions: np.ndarray, params: Params, rng: np.rando
     executed, invalid, illiquid = _execute(s, params, actions, rec, flow)
     illiquid |= run_short
     # 3. Markets.
-    _reprice(s, params, flow, rng)
+    _reprice(s, params, flow, noise.market)
     # 4. Interest, then overdrafts covered by selling units.
     if params.config.interest_rate > 0:
         r = params.config.interest_rate
@@ -571,7 +594,7 @@ def step(state: NetworkState, actions: np.ndarray, params: Params, rng: np.rando
     hit |= hit0
     # 8. Beliefs.
     bs = balance_sheet(s)
-    cascade = _update_beliefs(s, params, bs, hit & s.alive, rng, rec)
+    cascade = _update_beliefs(s, params, bs, hit & s.alive, noise.signal, rec)
     # 9. Rewards and step_end.
     defaulted_now = alive_before & ~s.alive
     rewards = utility(s, bs, s.equity_prev, params, defaulted_now)
