@@ -17,8 +17,8 @@ Step order
 3. Markets reprice on the step's net flow (buys - sells, forced sales included):
    ``price *= exp(impact * flow + drift + sigma * eps - sigma^2 / 2)``.
 4. Interest ``r * loans[i, j]`` is paid by j to i from cash; a bank left overdrawn sells units
-   pro rata to cover it (recorded as a ``margin_call`` with requirement 0, with fire-sale price
-   impact); one that still cannot is in liquidity default at step 7.
+   pro rata to cover it (a ``forced_sale``, with fire-sale price impact); one that still cannot
+   is in liquidity default at step 7.
 5. Every ``profit_booking_interval`` steps each position's gain since its last booking,
    ``units * price - basis``, is realised: gains are sold for cash at the market price (no price
    impact), losses are booked without a trade; ``basis`` is reset to ``units * price``.
@@ -30,11 +30,14 @@ Step order
    (``rudra_env.contagion.eisenberg_noe``: interbank loans and deposits pari passu), which also
    finds the banks that fall through credit contagion in that round. Failed banks are resolved:
    their market units are fire-sold (``price *= 1 - fire_sale_impact * sold``), external assets
-   realised at alpha, loans to survivors called in full (survivors pay from cash, then forced
-   sales; what they cannot pay is written off and they default next round), creditors and
-   depositors paid their recovery ``p_j / pbar_j`` in cash. The estate's residual (fire-sale
-   discounts, default costs) is paid to, or covered by, the outside (``outside_flow``). Books are
-   zeroed. Survivors are re-marked at the new prices, and the loop repeats until no new default.
+   sold to the outside at alpha of book, loans to survivors called in full (survivors pay from
+   cash, then forced sales; what they cannot pay is written off and they default next round),
+   creditors and depositors paid their recovery ``p_j / pbar_j`` in cash. As in Rogers–Veraart,
+   alpha applies to all of the failed bank's non-interbank assets (cash, market, external) and
+   beta to its interbank collections; the lost shares are default costs paid to the outside.
+   The estate's residual (fire-sale prices below the clearing marks, survivors' shortfalls) is
+   returned to, or covered by, the outside (``outside_flow``). Books are zeroed. Survivors are
+   re-marked at the new prices, and the loop repeats until no new default.
 8. Beliefs update (Bayes on a noisy distress signal per counterparty slot; defaults push beliefs
    about the defaulters' neighbours towards 1; belief cascades are detected).
 9. Rewards (``rudra_env.core.reward.utility``), ``step_end``.
@@ -99,11 +102,14 @@ class StepOutput:
 
 
 # ----------------------------------------------------------------------------- helpers
-def _raise_cash(s: NetworkState, need: np.ndarray, flow: np.ndarray | None) -> np.ndarray:
+def _raise_cash(s: NetworkState, need: np.ndarray, flow: np.ndarray | None,
+                rec: StepRecord | None = None, reason: str = "",
+                worlds: np.ndarray | None = None) -> np.ndarray:
     """Debtors pay ``need`` (B, N) from cash, then by selling units pro rata at the current price.
 
     Returns what each could pay (<= need). Sales add to ``flow`` (B, M) when given; the buyer is
-    the outside. Mutates ``s``.
+    the outside. Each sale is a ``forced_sale`` event (``worlds`` maps sub-state rows to world
+    ids). Mutates ``s``.
     """
     from_cash = np.minimum(need, np.maximum(s.cash, 0.0))
     rest = need - from_cash
@@ -119,6 +125,11 @@ def _raise_cash(s: NetworkState, need: np.ndarray, flow: np.ndarray | None) -> n
         flow -= proceeds.sum(axis=1)
     s.outside -= proceeds.sum(axis=(1, 2))
     s.cash -= from_cash
+    if rec is not None:
+        wi, bi = np.nonzero(sell > 0)
+        rec.add_rows("forced_sale", world=wi if worlds is None else worlds[wi], bank=bi,
+                     reason=np.full(len(wi), reason), sold=sell[wi, bi],
+                     outside_flow=-sell[wi, bi])
     return from_cash + sell
 
 
@@ -234,10 +245,8 @@ def _settle(s: NetworkState, p: Params, fell: np.ndarray, recovery: np.ndarray,
     sold_value_pre = np.einsum("wnm,wm->wm", sold_units, s.price)
     _fire_sale_prices(s, sold_value_pre, cc.fire_sale_impact)
     proceeds = np.einsum("wnm,wm->wn", sold_units, s.price)
-    s.outside -= proceeds.sum(axis=1)
-    # 2. External assets realised at alpha (the buyer is the outside).
+    # 2. External assets sold to the outside at alpha of their book value.
     ext_real = cc.alpha * s.external * f
-    s.outside -= ext_real.sum(axis=1)
     # 3. Creditors of failed banks receive recovery r_j * claim in cash; depositors likewise.
     rf = recovery * f
     received = np.einsum("wij,wj->wi", s.loans, rf)               # by every creditor i
@@ -246,14 +255,22 @@ def _settle(s: NetworkState, p: Params, fell: np.ndarray, recovery: np.ndarray,
     # 4. Loans of failed banks to survivors are called in full.
     owed = s.loans * f[:, :, None] * survive[:, None, :]          # [w, j failed, k survivor]
     demand = owed.sum(axis=1)
-    paid = _raise_cash(s, demand, None)
+    paid = _raise_cash(s, demand, None, rec, "resolution", worlds)
     phi = np.divide(paid, demand, out=np.ones_like(paid), where=demand > 0)
     collected = np.einsum("wjk,wk->wj", owed, phi)
     short = survive & (demand - paid > TOL * np.maximum(1.0, demand))
-    estate_in = (s.cash * f + proceeds + ext_real + collected + received * f)
+    # 5. The estate: Rogers-Veraart costs take (1 - alpha) of its cash and sale proceeds and
+    #    (1 - beta) of its interbank collections (paid out); the clearing payment r_j * pbar_j
+    #    goes to creditors and depositors; the residual (fire-sale discount against the clearing
+    #    marks, survivors' shortfalls) is returned to, or covered by, the outside.
+    liquid = (s.cash + proceeds) * f
+    interbank_in = collected + received * f
+    costs = (1.0 - cc.alpha) * liquid + (1.0 - cc.beta) * interbank_in
+    estate_in = cc.alpha * liquid + ext_real + cc.beta * interbank_in
     estate_out = rf * (s.loans.sum(axis=1) + s.deposits)
     residual = (estate_in - estate_out) * f
-    s.outside += dep_paid.sum(axis=1) + residual.sum(axis=1)
+    flow_out = costs + dep_paid + residual - proceeds - ext_real
+    s.outside += flow_out.sum(axis=1)
     creditor_loss = (1.0 - recovery) * f * (s.loans.sum(axis=1) + s.deposits)
     # 5. Zero the failed banks' books.
     keep = ~fell
@@ -269,7 +286,8 @@ def _settle(s: NetworkState, p: Params, fell: np.ndarray, recovery: np.ndarray,
     rec.add_rows("default", world=worlds[wi], bank=bi, round=np.full(len(wi), rnd),
                  cause=cause[wi, bi], equity=equity_before[wi, bi], recovery=recovery[wi, bi],
                  creditor_loss=creditor_loss[wi, bi], fire_sale_proceeds=proceeds[wi, bi],
-                 outside_flow=(dep_paid + residual - proceeds - ext_real)[wi, bi])
+                 default_costs=costs[wi, bi], residual=residual[wi, bi],
+                 outside_flow=flow_out[wi, bi])
     for k in np.unique(wi):
         rec.add_nested("cascade", int(worlds[k]), {
             "round": rnd, "banks": bi[wi == k].tolist(),
@@ -316,7 +334,7 @@ def _apply_scenario(s: NetworkState, p: Params, rec: StepRecord, flow: np.ndarra
                 outside = np.zeros(b)
             else:  # deposit_run
                 demand = s.deposits * per_step * hit
-                paid = _raise_cash(s, demand, flow)
+                paid = _raise_cash(s, demand, flow, rec, "deposit_run")
                 s.deposits -= paid
                 s.outside += paid.sum(axis=1)
                 forced |= hit & (demand - paid > TOL * np.maximum(1.0, demand))
@@ -404,7 +422,7 @@ def _execute(s: NetworkState, p: Params, actions: np.ndarray, rec: StepRecord,
         jw = cp[bw, iw]
         d = frac[bw, iw] * s.loans[bw, iw, jw]
         demand = np.bincount(bw * n + jw, weights=d, minlength=b * n).reshape(b, n)
-        paid = _raise_cash(s, demand, flow)
+        paid = _raise_cash(s, demand, flow, rec, "loan_call")
         phi = np.divide(paid, demand, out=np.ones_like(paid), where=demand > 0)
         got = d * phi[bw, jw]
         s.loans[bw, iw, jw] -= got
@@ -416,8 +434,10 @@ def _execute(s: NetworkState, p: Params, actions: np.ndarray, rec: StepRecord,
         wi, bi = np.nonzero(act)
         k = kind[wi, bi]
         tgt = np.where((k == LEND) | (k == BORROW), cp[wi, bi], mkt[wi, bi])
+        amt = amount[wi, bi]
         rec.add_rows("transaction", world=wi, bank=bi, kind=k, target=tgt,
-                     size=frac[wi, bi], amount=amount[wi, bi])
+                     size=frac[wi, bi], amount=amt,
+                     outside_flow=np.where(k == INVEST, amt, np.where(k == DIVEST, -amt, 0.0)))
     return executed, invalid, illiquid
 
 
@@ -437,12 +457,9 @@ def _cover_overdrafts(s: NetworkState, p: Params, rec: StepRecord) -> None:
     if not (need > TOL).any():
         return
     sold = np.zeros_like(s.price)
-    got = _raise_cash(s, need, sold)
+    got = _raise_cash(s, need, sold, rec, "overdraft")
     s.cash += got
     _fire_sale_prices(s, -sold, p.config.contagion.fire_sale_impact)
-    wi, bi = np.nonzero(got > TOL)
-    rec.add_rows("margin_call", world=wi, bank=bi, requirement=np.zeros(len(wi)),
-                 shortfall=need[wi, bi], sold=got[wi, bi], outside_flow=-got[wi, bi])
 
 
 def _book_profits(s: NetworkState, rec: StepRecord, due: np.ndarray) -> None:
@@ -456,8 +473,9 @@ def _book_profits(s: NetworkState, rec: StepRecord, due: np.ndarray) -> None:
     s.basis = np.where(due[:, None, None], s.units * s.price[:, None, :], s.basis)
     per_bank = pnl.sum(axis=2)
     wi, bi = np.nonzero(due[:, None] & s.alive & (np.abs(pnl).sum(axis=2) > 0))
-    rec.add_rows("profit_booking", world=wi, bank=bi, pnl=per_bank[wi, bi],
-                 realised=gain.sum(axis=2)[wi, bi])
+    realised = gain.sum(axis=2)[wi, bi]
+    rec.add_rows("profit_booking", world=wi, bank=bi, pnl=per_bank[wi, bi], realised=realised,
+                 outside_flow=-realised)
 
 
 def _margin(s: NetworkState, p: Params, rec: StepRecord) -> None:

@@ -1,9 +1,11 @@
 """Typed event records.
 
 Event types, in the order they occur within a step: ``step_start``, ``shock``, ``capital_added``,
-``bank_removed``, ``transaction``, ``profit_booking``, ``margin_call``, ``default``, ``cascade``,
-``belief_cascade``, ``step_end``; plus ``init`` after reset and ``complete`` at the episode's end.
-``shock``, ``margin_call`` and ``belief_cascade`` extend DESIGN section 11's list.
+``bank_removed``, ``transaction``, ``forced_sale``, ``profit_booking``, ``margin_call``,
+``default``, ``cascade``, ``belief_cascade``, ``step_end``; plus ``init`` after reset and
+``complete`` at the episode's end. ``shock``, ``forced_sale`` (units sold to meet a loan call, a
+deposit run, an overdraft or a failed bank's liquidator), ``margin_call`` and ``belief_cascade``
+extend DESIGN section 11's list.
 
 The batched core records events compactly — one record per event *type* per step, holding arrays
 over (world, bank) — so that stepping 1024 worlds does not build a million Python objects.
@@ -25,8 +27,8 @@ import numpy as np
 __all__ = ["EVENT_TYPES", "Event", "StepRecord"]
 
 EVENT_TYPES = ("init", "step_start", "shock", "capital_added", "bank_removed", "transaction",
-               "profit_booking", "margin_call", "default", "cascade", "belief_cascade",
-               "step_end", "complete")
+               "forced_sale", "profit_booking", "margin_call", "default", "cascade",
+               "belief_cascade", "step_end", "complete")
 
 
 def _plain(v: Any) -> Any:
