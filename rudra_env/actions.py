@@ -18,6 +18,7 @@ index       action                          meaning
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import NamedTuple
 
 import numpy as np
@@ -80,6 +81,17 @@ class ActionLayout:
             raise ActionError(f"size = {size} is not a size level: expected 0..{self.S - 1}")
         return int(self.offsets[kind] + target * self.S + size)
 
+    @cached_property
+    def tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(kind, target, size) of every flat action, each an (A,) int64 lookup table."""
+        a = np.arange(self.n)
+        offs = self.offsets
+        kind = np.searchsorted(offs[1:], a, side="right")
+        target, size = np.divmod(a - offs[kind], self.S)
+        target[kind == HOLD] = 0
+        size[kind == HOLD] = 0
+        return kind, target, size
+
     def decode(self, a: np.ndarray | int) -> Decoded:
         """(kind, target, size) of flat action(s) ``a`` (any integer shape)."""
         arr = np.asarray(a, dtype=np.int64)
@@ -87,12 +99,7 @@ class ActionLayout:
             bad = arr[(arr < 0) | (arr >= self.n)].flat[0]
             raise ActionError(f"action = {bad} is outside the action space: "
                               f"expected 0..{self.n - 1}")
-        offs = self.offsets
-        kind = np.searchsorted(offs[1:], arr, side="right")
-        rel = arr - offs[kind]
-        target, size = np.divmod(rel, self.S)
-        target = np.where(kind == HOLD, 0, target)
-        size = np.where(kind == HOLD, 0, size)
+        kind, target, size = (t[arr] for t in self.tables)
         if np.ndim(a) == 0:
             return Decoded(int(kind), int(target), int(size))
         return Decoded(kind, target, size)

@@ -169,23 +169,18 @@ class RudraParallelEnv(ParallelEnv):
     def step(self, actions: Mapping[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
         s = self.core_state
         a = np.zeros((1, self.config.num_banks), dtype=np.int64)
-        n_actions = self.params.layout.n
-        for agent, act in actions.items():
-            idx = self.agent_name_mapping.get(agent)
-            if idx is None:
-                raise ActionError(f"agent = {agent!r} is not an agent of this env: expected one "
-                                  f"of bank_0..bank_{self.config.num_banks - 1}")
+        if actions:
             try:
-                val = int(act)
-            except (TypeError, ValueError):
-                raise ActionError(f"action of {agent} = {act!r} is not an integer action in "
-                                  f"0..{n_actions - 1}") from None
-            if not 0 <= val < n_actions or val != act:
-                shown = repr(act) if isinstance(act, str) else str(act)
-                raise ActionError(f"action of {agent} = {shown} is outside the action space "
-                                  f"Discrete({n_actions}): expected an integer in "
-                                  f"0..{n_actions - 1}")
-            a[0, idx] = val
+                idx = [self.agent_name_mapping[ag] for ag in actions]
+                vals = np.fromiter(actions.values(), dtype=np.int64, count=len(actions))
+                exact = np.array_equal(vals, np.array(list(actions.values()), dtype=object))
+            except (KeyError, TypeError, ValueError, OverflowError):
+                exact = False
+                idx = []
+            n_actions = self.params.layout.n
+            if not exact or len(idx) != len(actions) or vals.min() < 0 or vals.max() >= n_actions:
+                self._raise_bad_action(actions)
+            a[0, idx] = vals
         acting = list(self.agents)
         s, out = dynamics.step(s, a, self.params, self._rng, inplace=True)
         self._records.append(out.record)
@@ -202,7 +197,7 @@ class RudraParallelEnv(ParallelEnv):
         eqs = eq[idx].tolist()
         infos = {ag: {"invalid_action": inv[k], "executed_action": exe[k], "equity": eqs[k],
                       "defaulted_step": dstep[k]} for k, ag in enumerate(acting)}
-        observations = self._observations(acting)
+        observations = self._observations(acting, out.balance)
         self.agents = [ag for ag, d in zip(acting, dead, strict=True) if not d and not truncated]
         if not self.agents:
             self._extra.append(Event("complete", self.num_steps, 0, {
@@ -214,10 +209,27 @@ class RudraParallelEnv(ParallelEnv):
             self.render()
         return observations, rewards, terminations, truncations, infos
 
-    def _observations(self, agents: list[str]) -> dict[str, dict[str, np.ndarray]]:
+    def _raise_bad_action(self, actions: Mapping[str, Any]) -> None:
+        """Find the first bad (agent, action) pair and raise ``ActionError`` naming both."""
+        n_actions = self.params.layout.n
+        for agent, act in actions.items():
+            if agent not in self.agent_name_mapping:
+                raise ActionError(f"agent = {agent!r} is not an agent of this env: expected one "
+                                  f"of bank_0..bank_{self.config.num_banks - 1}")
+            ok = isinstance(act, int | np.integer) and not isinstance(act, bool)
+            if not ok or not 0 <= act < n_actions:
+                shown = repr(act) if isinstance(act, str) else str(act)
+                raise ActionError(f"action of {agent} = {shown} is outside the action space "
+                                  f"Discrete({n_actions}): expected an integer in "
+                                  f"0..{n_actions - 1}")
+        raise ActionError(f"actions = {dict(actions)!r} could not be read: expected "
+                          f"{{agent: int in 0..{n_actions - 1}}}")  # pragma: no cover
+
+    def _observations(self, agents: list[str], bs: dict[str, np.ndarray] | None = None
+                      ) -> dict[str, dict[str, np.ndarray]]:
         s = self.core_state
-        obs = observe(s, self.params)[0]
-        mask = action_masks(s, self.params)[0]
+        obs = observe(s, self.params, bs)[0]
+        mask = action_masks(s, self.params, bs)[0]
         m = self.agent_name_mapping
         return {ag: {"observation": obs[m[ag]], "action_mask": mask[m[ag]]} for ag in agents}
 

@@ -110,3 +110,23 @@ def test_add_capital_raises_equity_and_is_evented():
         env.add_capital(3, -1)
     with pytest.raises(rudra_env.ConfigError, match="bank = 17"):
         env.add_capital(17, 1.0)
+
+
+def test_mask_agrees_with_what_the_core_executes():
+    """For every bank and every action: the mask says 1 exactly when the core would execute it
+    (not flag it invalid) — checked by stepping copies of a mid-episode state."""
+    from rudra_env.core import action_masks, step
+
+    env = rudra_env.parallel_env("configs/env/bank_run.yaml")
+    _random_episode(env, seed=5, steps=6)  # funding freeze active: LEND masked
+    s, p = env.core_state, env.params
+    mask = action_masks(s, p)[0]
+    n, a_n = mask.shape
+    worlds = s.repeat(a_n)
+    acts = np.zeros((a_n, n), dtype=np.int64)
+    acts[:] = np.arange(a_n)[:, None]  # world a: every bank submits action a
+    _, out = step(worlds, acts, p, np.random.default_rng(0))
+    alive = s.alive[0]
+    executed = ~out.invalid & alive[None, :]
+    assert np.array_equal(executed.T[alive], mask[alive].astype(bool))
+    assert mask[~alive].sum() == 0

@@ -53,7 +53,7 @@ from rudra_env.actions import BORROW, DIVEST, HOLD, INVEST, LEND
 from rudra_env.contagion import eisenberg_noe
 from rudra_env.core.events import StepRecord
 from rudra_env.core.reward import utility
-from rudra_env.core.state import NetworkState, Params, balance_sheet
+from rudra_env.core.state import NetworkState, Params, balance_sheet, interbank_totals
 
 __all__ = ["StepNoise", "StepOutput", "step", "add_capital", "remove_banks", "resolve_defaults",
            "funding_frozen"]
@@ -74,7 +74,8 @@ class StepNoise:
 
     @classmethod
     def draw(cls, rng: np.random.Generator, b: int, n: int, m: int, k: int) -> StepNoise:
-        return cls(market=rng.standard_normal((b, m)), signal=rng.random((b, n, k)))
+        return cls(market=rng.standard_normal((b, m)),
+                   signal=rng.random((b, n, k), dtype=np.float32))
 
     def repeat(self, c: int) -> StepNoise:
         """Each world's draws repeated ``c`` times consecutively (matches ``state.repeat``)."""
@@ -99,6 +100,8 @@ class StepOutput:
     """(B,) bool: a belief cascade was detected."""
     record: StepRecord
     """Compact events; ``record.events(world)`` expands them."""
+    balance: dict[str, np.ndarray]
+    """``balance_sheet`` of the new state (pass it to ``observe`` to skip recomputing it)."""
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -170,17 +173,20 @@ def remove_banks(s: NetworkState, p: Params, remove: np.ndarray, rec: StepRecord
     remove = remove & s.alive
     wi, bi = np.nonzero(remove)
     rec.add_rows("bank_removed", world=wi, bank=bi)
-    fallen, _rounds, _hit = resolve_defaults(s, p, remove, rec, cause_forced="removed")
+    fallen, _rounds, _hit, _bs = resolve_defaults(s, p, remove, rec, cause_forced="removed")
     return fallen
 
 
 # ----------------------------------------------------------------------------- defaults
 def resolve_defaults(s: NetworkState, p: Params, forced: np.ndarray, rec: StepRecord,
-                     cause_forced: str = "illiquid") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                     cause_forced: str = "illiquid",
+                     ib: tuple[np.ndarray, np.ndarray] | None = None,
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """Cascade loop of step 7: clear, resolve, fire-sell, re-mark, until no new default.
 
-    ``forced`` (B, N) marks banks that default regardless of equity (liquidity, removal).
-    Returns (fallen (B, N), rounds (B,), neighbours-of-fallen hit mask (B, N)).
+    ``forced`` (B, N) marks banks that default regardless of equity (liquidity, removal); ``ib``
+    passes the current interbank totals when known. Returns (fallen (B, N), rounds (B,),
+    neighbours-of-fallen hit mask (B, N), balance sheet of the final state).
     """
     cc = p.config.contagion
     b, n, _ = s.shape
@@ -189,8 +195,10 @@ def resolve_defaults(s: NetworkState, p: Params, forced: np.ndarray, rec: StepRe
     rounds = np.zeros(b, dtype=np.int64)
     forced = forced.copy()
     step_no = s.t + 1
+    bs = balance_sheet(s, ib)
     for rnd in range(1, cc.max_rounds + 1):
-        bs = balance_sheet(s)
+        if rnd > 1:
+            bs = balance_sheet(s)
         insolvent = s.alive & (bs["equity"] < -TOL * np.maximum(1.0, s.equity0))
         illiquid = s.alive & (s.cash < -TOL)
         new = insolvent | illiquid | (forced & s.alive)
@@ -215,8 +223,10 @@ def resolve_defaults(s: NetworkState, p: Params, forced: np.ndarray, rec: StepRe
         forced[w] = next_forced
         fallen_all[w] |= fell
         hit[w] |= hit_w
+    else:
+        bs = balance_sheet(s)
     hit &= s.alive
-    return fallen_all, rounds, hit
+    return fallen_all, rounds, hit, bs
 
 
 def _neighbours(loans: np.ndarray, fell: np.ndarray) -> np.ndarray:
@@ -365,19 +375,20 @@ def _execute(s: NetworkState, p: Params, actions: np.ndarray, rec: StepRecord,
     lay = p.layout
     kind, target, size = lay.decode(actions)
     frac = p.size_levels[size]
-    slot = np.minimum(target, lay.K - 1)
-    cp = np.take_along_axis(s.slots, slot[..., None], axis=2)[..., 0]
-    cpc = np.maximum(cp, 0)
-    bidx = np.arange(b)[:, None]
-    cp_alive = (cp >= 0) & s.alive[bidx, cpc]
+    si = s.slot_index
+    bn = np.arange(b * n).reshape(b, n)
+    sel = bn * lay.K + np.minimum(target, lay.K - 1)         # flat (world, bank, slot)
+    cp = s.slots.reshape(-1)[sel]
+    cp_alive = (cp >= 0) & s.alive.reshape(-1)[si.bank.reshape(-1)[sel]]
+    lent = s.loans.reshape(-1)[si.out.reshape(-1)[sel]]
     mkt = np.minimum(target, m - 1)
-    own_units = np.take_along_axis(s.units, mkt[..., None], axis=2)[..., 0]
-    lent = np.take_along_axis(s.loans, cpc[..., None], axis=2)[..., 0]
+    own_units = s.units.reshape(-1)[bn * m + mkt]
+    has_cash = s.cash > 0
     frozen = funding_frozen(s, p)[:, None]
-    ok = np.select(
-        [kind == LEND, kind == BORROW, kind == INVEST, kind == DIVEST],
-        [cp_alive & (s.cash > 0) & ~frozen, cp_alive & (lent > 0), s.cash > 0, own_units > 0],
-        default=True)
+    ok = np.where(kind == LEND, cp_alive & has_cash & ~frozen,
+                  np.where(kind == BORROW, cp_alive & (lent > 0),
+                           np.where(kind == INVEST, has_cash,
+                                    np.where(kind == DIVEST, own_units > 0, True))))
     ok &= s.alive
     submitted = s.alive & (kind != HOLD)
     invalid = submitted & ~ok
@@ -388,14 +399,14 @@ def _execute(s: NetworkState, p: Params, actions: np.ndarray, rec: StepRecord,
     dv = kind == DIVEST
     if dv.any():
         sold = np.where(dv, frac * own_units, 0.0)
-        px = np.take_along_axis(s.price, mkt, axis=1)
-        amount = np.where(dv, sold * px, amount)
+        wm = np.arange(b)[:, None] * m + mkt                   # flat (world, market)
+        amount = np.where(dv, sold * s.price.reshape(-1)[wm], amount)
         onehot = (np.arange(m) == mkt[..., None]) & dv[..., None]
         basis_frac = np.where(onehot, frac[..., None], 0.0)
         s.units -= onehot * sold[..., None]
         s.basis -= s.basis * basis_frac
-        s.cash += np.where(dv, amount, 0.0)
-        np.add.at(flow, (np.broadcast_to(bidx, (b, n))[dv], mkt[dv]), -amount[dv])
+        s.cash += amount
+        flow -= np.bincount(wm[dv], weights=amount[dv], minlength=b * m).reshape(b, m)
     # LEND and INVEST: a fraction of the bank's cash.
     ln, iv = kind == LEND, kind == INVEST
     spend = np.where(ln | iv, frac * s.cash, 0.0)
@@ -411,7 +422,7 @@ def _execute(s: NetworkState, p: Params, actions: np.ndarray, rec: StepRecord,
         mw = mkt[bw, iw]
         s.units[bw, iw, mw] += spend[bw, iw] / s.price[bw, mw]
         s.basis[bw, iw, mw] += spend[bw, iw]
-        np.add.at(flow, (bw, mw), spend[bw, iw])
+        flow += np.bincount(bw * m + mw, weights=spend[bw, iw], minlength=b * m).reshape(b, m)
     s.outside += np.where(iv, spend, 0.0).sum(axis=1)
     s.outside -= np.where(dv, amount, 0.0).sum(axis=1)
     # BORROW: call back a fraction of a loan; debtors pay pro rata what they can.
@@ -520,36 +531,36 @@ def _update_beliefs(s: NetworkState, p: Params, bs: dict[str, np.ndarray], hit: 
                     u: np.ndarray, rec: StepRecord) -> np.ndarray:
     """Step 8. Bernoulli posterior per slot on 'counterparty distressed'; returns (B,) cascade."""
     bc = p.config.beliefs
-    valid = s.slots >= 0
-    cp = np.maximum(s.slots, 0)
-    b = s.shape[0]
-    bidx = np.arange(b)[:, None, None]
+    si = s.slot_index
+    valid, cpf = si.valid, si.bank
     ratio = np.divide(bs["equity"], bs["assets"], out=np.zeros_like(bs["equity"]),
                       where=bs["assets"] > 0)
     distressed = (~s.alive) | (ratio < bc.distress_threshold)
-    truth = distressed[bidx, cp]
+    truth = distressed.reshape(-1)[cpf]
     q = bc.signal_reliability
-    says_distress = np.where(truth, u < q, u >= q)
+    says_distress = (u < q) == truth        # P(says distressed | truth) = q, else 1 - q
     like_d = np.where(says_distress, q, 1.0 - q)
-    like_h = 1.0 - like_d
     old_mean = _mean_belief(s.belief, valid)
-    post = like_d * s.belief / np.maximum(like_d * s.belief + like_h * (1.0 - s.belief), 1e-300)
+    b0 = s.belief
+    post = like_d * b0 / np.maximum(like_d * b0 + (1.0 - like_d) * (1.0 - b0), 1e-300)
     post = (1.0 - bc.leak) * post + bc.leak * bc.prior
-    contagion = hit[bidx, cp]
-    post = np.where(contagion, post + bc.contagion_weight * (1.0 - post), post)
-    post = np.where(s.alive[bidx, cp], post, 1.0)
+    if hit.any():
+        contagion = hit.reshape(-1)[cpf]
+        post = np.where(contagion, post + bc.contagion_weight * (1.0 - post), post)
+    post = np.where(s.alive.reshape(-1)[cpf], post, 1.0)
     s.belief = np.where(valid, post, 0.0)
-    shift = np.abs(_mean_belief(s.belief, valid) - old_mean) > bc.cascade_shift
+    new_mean = _mean_belief(s.belief, valid)
+    shift = np.abs(new_mean - old_mean) > bc.cascade_shift
     live = np.maximum(s.alive.sum(axis=1), 1)
     frac = (shift & s.alive).sum(axis=1) / live
     cascade = frac >= bc.cascade_fraction
-    rec.add_world("belief_cascade", cascade, share_shifted=frac,
-                  mean_belief=_mean_belief(s.belief, valid).mean(axis=1))
+    rec.add_world("belief_cascade", cascade, share_shifted=frac, mean_belief=new_mean.mean(axis=1))
     return cascade
 
 
 def _mean_belief(belief: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    return np.where(valid, belief, 0.0).sum(axis=2) / np.maximum(valid.sum(axis=2), 1)
+    """(B, N) mean belief over valid slots (beliefs in padded slots are kept at 0)."""
+    return belief.sum(axis=2) / np.maximum(valid.sum(axis=2), 1)
 
 
 # ----------------------------------------------------------------------------- the step
@@ -588,16 +599,17 @@ def step(state: NetworkState, actions: np.ndarray, params: Params,
     fallen0 = np.zeros((b, n), dtype=bool)
     hit0 = np.zeros((b, n), dtype=bool)
     if removed.any():  # removals resolve before anyone acts
-        fallen0, _, hit0 = resolve_defaults(s, params, removed, rec, cause_forced="removed")
+        fallen0, _, hit0, _ = resolve_defaults(s, params, removed, rec, cause_forced="removed")
     # 2. Actions.
     executed, invalid, illiquid = _execute(s, params, actions, rec, flow)
     illiquid |= run_short
     # 3. Markets.
     _reprice(s, params, flow, noise.market)
-    # 4. Interest, then overdrafts covered by selling units.
+    # 4. Interest, then overdrafts covered by selling units. (Loans do not change again before
+    #    the cascade, so their totals are computed once here.)
+    ib = interbank_totals(s.loans)
     if params.config.interest_rate > 0:
-        r = params.config.interest_rate
-        s.cash += r * (s.loans.sum(axis=2) - s.loans.sum(axis=1))
+        s.cash += params.config.interest_rate * (ib[0] - ib[1])
         _cover_overdrafts(s, params, rec)
     # 5. Profit booking.
     due = (step_no % params.config.profit_booking_interval) == 0
@@ -607,11 +619,10 @@ def step(state: NetworkState, actions: np.ndarray, params: Params,
     if params.config.margin.enabled:
         _margin(s, params, rec)
     # 7. Defaults and cascade.
-    fallen, rounds, hit = resolve_defaults(s, params, illiquid, rec)
+    fallen, rounds, hit, bs = resolve_defaults(s, params, illiquid, rec, ib=ib)
     fallen |= fallen0
     hit |= hit0
     # 8. Beliefs.
-    bs = balance_sheet(s)
     cascade = _update_beliefs(s, params, bs, hit & s.alive, noise.signal, rec)
     # 9. Rewards and step_end.
     defaulted_now = alive_before & ~s.alive
@@ -625,4 +636,4 @@ def step(state: NetworkState, actions: np.ndarray, params: Params,
                   bank_cash=s.cash.sum(axis=1))
     return s, StepOutput(rewards=rewards, defaulted=defaulted_now | fallen, invalid=invalid,
                          executed=executed, cascade_rounds=rounds, belief_cascade=cascade,
-                         record=rec)
+                         record=rec, balance=bs)

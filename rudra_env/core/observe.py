@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from rudra_env.core.dynamics import funding_frozen
-from rudra_env.core.state import NetworkState, Params, balance_sheet
+from rudra_env.core.state import NetworkState, Params, balance_sheet, slot_exposures
 
 __all__ = ["OBS_LIMIT", "obs_size", "state_size", "observe", "action_masks", "state_vector",
            "OWN_FEATURES", "SLOT_FEATURES"]
@@ -48,65 +48,78 @@ def state_size(p: Params) -> int:
     return 4 * p.N + 2 * p.M + 1
 
 
-def _own(s: NetworkState, bs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def _own(s: NetworkState, bs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray,
+                                                                np.ndarray, np.ndarray]:
+    """Equity ratio, leverage / target, liquidity ratio and max(assets, tiny), each (B, N)."""
     equity, assets = bs["equity"], bs["assets"]
     a = np.maximum(assets, 1e-9)
     lev = assets / np.maximum(equity, 1e-9) / s.target_leverage
     liq = s.cash / np.maximum(bs["liabilities"], 1e-9)
-    return np.stack([equity / np.maximum(s.equity0, 1e-9), lev, liq], axis=-1), a
+    return equity / np.maximum(s.equity0, 1e-9), lev, liq, a
 
 
 def observe(s: NetworkState, p: Params, bs: dict[str, np.ndarray] | None = None) -> np.ndarray:
     """(B, N, obs_size) float32 observations of every bank (dead banks read as zeros)."""
     bs = balance_sheet(s) if bs is None else bs
     b, n, m = s.shape
-    head, a = _own(s, bs)
-    shares = np.stack([s.cash, bs["ib_assets"], bs["ib_liab"], bs["market_value"], s.external,
-                       s.deposits], axis=-1) / a[..., None]
-    valid = s.slots >= 0
-    cp = np.maximum(s.slots, 0)
-    bidx = np.arange(b)[:, None, None]
-    lent = np.take_along_axis(s.loans, cp, axis=2)
-    borrowed = s.loans[bidx, cp, np.arange(n)[None, :, None]]
-    slot = np.stack([valid, valid & s.alive[bidx, cp], lent / a[..., None],
-                     borrowed / a[..., None], s.belief], axis=-1) * valid[..., None]
-    market = np.concatenate([s.price / s.price0, s.last_return * 10.0], axis=-1)
-    tail = np.stack([s.t / p.config.max_steps, 1.0 - s.alive.mean(axis=1)], axis=-1)
-    obs = np.concatenate([
-        head, shares, s.risk_factor[..., None], slot.reshape(b, n, -1),
-        np.broadcast_to(market[:, None, :], (b, n, 2 * m)),
-        np.broadcast_to(tail[:, None, :], (b, n, 2)),
-    ], axis=-1)
-    obs = np.where(s.alive[..., None], obs, 0.0)
-    return np.clip(obs, -OBS_LIMIT, OBS_LIMIT).astype(np.float32)
+    k = p.K
+    out = np.empty((b, n, obs_size(p)), dtype=np.float32)
+    eq_ratio, lev, liq, a = _own(s, bs)
+    inv_a = 1.0 / a
+    out[..., 0], out[..., 1], out[..., 2] = eq_ratio, lev, liq
+    for col, arr in enumerate((s.cash, bs["ib_assets"], bs["ib_liab"], bs["market_value"],
+                               s.external, s.deposits), start=3):
+        out[..., col] = arr * inv_a
+    out[..., 9] = s.risk_factor
+    si = s.slot_index
+    lent, borrowed = slot_exposures(s, bs)
+    slot = out[..., 10:10 + 5 * k].reshape(b, n, k, 5)
+    slot[..., 0] = si.valid
+    slot[..., 1] = si.valid & s.alive.reshape(-1)[si.bank]
+    slot[..., 2] = lent * inv_a[..., None]
+    slot[..., 3] = borrowed * inv_a[..., None]
+    slot[..., 4] = s.belief
+    base = 10 + 5 * k
+    out[..., base:base + m] = (s.price / s.price0)[:, None, :]
+    out[..., base + m:base + 2 * m] = (s.last_return * 10.0)[:, None, :]
+    out[..., -2] = (s.t / p.config.max_steps)[:, None]
+    out[..., -1] = (1.0 - s.alive.mean(axis=1))[:, None]
+    np.clip(out, -OBS_LIMIT, OBS_LIMIT, out=out)
+    out *= s.alive[..., None]
+    return out
 
 
-def action_masks(s: NetworkState, p: Params) -> np.ndarray:
+def action_masks(s: NetworkState, p: Params, bs: dict[str, np.ndarray] | None = None
+                 ) -> np.ndarray:
     """(B, N, A) int8: 1 where the action can apply now (HOLD always; nothing for the dead)."""
     b, n, m = s.shape
-    sl = p.S
-    valid = s.slots >= 0
-    cp = np.maximum(s.slots, 0)
-    bidx = np.arange(b)[:, None, None]
-    cp_alive = valid & s.alive[bidx, cp]
-    lent = np.take_along_axis(s.loans, cp, axis=2)
-    has_cash = (s.cash > 0)[..., None]
-    lend = cp_alive & has_cash & ~funding_frozen(s, p)[:, None, None]
-    borrow = cp_alive & (lent > 0)
-    invest = np.broadcast_to(has_cash, (b, n, m))
-    divest = s.units > 0
-    parts = [np.ones((b, n, 1), dtype=bool)] + [np.repeat(x, sl, axis=2) for x in
-                                                (lend, borrow, invest, divest)]
-    mask = np.concatenate(parts, axis=2) & s.alive[..., None]
-    return mask.astype(np.int8)
+    k, sl = p.K, p.S
+    si = s.slot_index
+    alive = s.alive
+    cp_alive = si.valid & alive.reshape(-1)[si.bank] & alive[..., None]
+    has_cash = (s.cash > 0) & alive
+    if bs is not None:
+        lent = slot_exposures(s, bs)[0]
+    else:
+        lent = s.loans.reshape(-1)[si.out]
+    mask = np.empty((b, n, p.layout.n), dtype=np.int8)
+    mask[..., 0] = alive
+    ks, ms = k * sl, m * sl
+    lend = cp_alive & (has_cash & ~funding_frozen(s, p)[:, None])[..., None]
+    mask[..., 1:1 + ks].reshape(b, n, k, sl)[:] = lend[..., None]
+    mask[..., 1 + ks:1 + 2 * ks].reshape(b, n, k, sl)[:] = (cp_alive & (lent > 0))[..., None]
+    mask[..., 1 + 2 * ks:1 + 2 * ks + ms] = has_cash[..., None]
+    divest = (s.units > 0) & alive[..., None]
+    mask[..., 1 + 2 * ks + ms:].reshape(b, n, m, sl)[:] = divest[..., None]
+    return mask
 
 
 def state_vector(s: NetworkState, p: Params, bs: dict[str, np.ndarray] | None = None
                  ) -> np.ndarray:
     """(B, state_size) float32 global state for centralised critics."""
     bs = balance_sheet(s) if bs is None else bs
-    head, _ = _own(s, bs)
-    banks = np.concatenate([head, s.alive[..., None]], axis=-1)
+    eq_ratio, lev, liq, _ = _own(s, bs)
+    banks = np.stack([eq_ratio, lev, liq, s.alive], axis=-1)
     banks = np.where(s.alive[..., None], banks, 0.0).reshape(s.shape[0], -1)
     vec = np.concatenate([banks, s.price / s.price0, s.last_return * 10.0,
                           (s.t / p.config.max_steps)[:, None]], axis=-1)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rudra_env.core.state import NetworkState, Params
+from rudra_env.core.state import NetworkState, Params, slot_exposures
 
 __all__ = ["utility", "utility_terms"]
 
@@ -27,8 +27,7 @@ def utility_terms(s: NetworkState, bs: dict[str, np.ndarray], prev_equity: np.nd
     e0 = np.maximum(s.equity0, 1e-9)
     equity, assets = bs["equity"], bs["assets"]
     revenue = (equity - prev_equity) / e0
-    slot_loans = np.take_along_axis(s.loans, np.maximum(s.slots, 0), axis=2)
-    slot_loans = np.where(s.slots >= 0, slot_loans, 0.0)
+    slot_loans = slot_exposures(s, bs)[0]
     var = p.config.margin.z * np.einsum("bnm,bm,m->bn", s.units, s.price, p.sigma)
     risk = ((slot_loans * s.belief).sum(axis=2) + var) / e0
     liq_ratio = s.cash / np.maximum(bs["liabilities"], 1e-9)

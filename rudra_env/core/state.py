@@ -13,7 +13,37 @@ import numpy as np
 from rudra_env.actions import ActionLayout
 from rudra_env.config import EnvConfig
 
-__all__ = ["NetworkState", "Params", "balance_sheet"]
+__all__ = ["NetworkState", "Params", "SlotIndex", "balance_sheet", "interbank_totals",
+           "slot_exposures"]
+
+
+@dataclass(frozen=True)
+class SlotIndex:
+    """Precomputed flat indices of every (world, bank, slot), for fast gathers.
+
+    Slots are fixed for an episode, so these are computed once per state object (and again for
+    copies); gathers through them cost one ``np.take`` instead of fancy indexing.
+    """
+
+    valid: np.ndarray
+    """(B, N, K) bool: the slot holds a counterparty."""
+    cp: np.ndarray
+    """(B, N, K) counterparty index, 0 where the slot is padded."""
+    bank: np.ndarray
+    """(B, N, K) flat index ``b * N + cp`` into (B, N) arrays."""
+    out: np.ndarray
+    """(B, N, K) flat index of ``loans[b, i, cp]`` (what i lent its counterparty)."""
+    into: np.ndarray
+    """(B, N, K) flat index of ``loans[b, cp, i]`` (what i borrowed from it)."""
+
+    @classmethod
+    def build(cls, slots: np.ndarray) -> SlotIndex:
+        b, n, _k = slots.shape
+        cp = np.maximum(slots, 0)
+        w = np.arange(b)[:, None, None]
+        i = np.arange(n)[None, :, None]
+        return cls(valid=slots >= 0, cp=cp, bank=w * n + cp, out=(w * n + i) * n + cp,
+                   into=(w * n + cp) * n + i)
 
 
 @dataclass
@@ -73,6 +103,15 @@ class NetworkState:
         b, n, m = self.units.shape
         return b, n, m
 
+    @property
+    def slot_index(self) -> SlotIndex:
+        """Cached ``SlotIndex`` of ``slots`` (slots never change within an episode)."""
+        cache = self.__dict__.get("_slot_index")
+        if cache is None or cache[0] is not self.slots:
+            cache = (self.slots, SlotIndex.build(self.slots))
+            self.__dict__["_slot_index"] = cache
+        return cache[1]
+
     def copy(self) -> NetworkState:
         return NetworkState(**{f.name: getattr(self, f.name).copy()
                                for f in dataclasses.fields(self)})
@@ -108,10 +147,18 @@ class NetworkState:
         return out
 
 
-def balance_sheet(s: NetworkState) -> dict[str, np.ndarray]:
-    """Derived (B, N) quantities: interbank assets/liabilities, market value, assets, equity."""
-    ib_assets = s.loans.sum(axis=2)
-    ib_liab = s.loans.sum(axis=1)
+def interbank_totals(loans: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(B, N) interbank assets (row sums) and liabilities (column sums) of (B, N, N) loans."""
+    return loans.sum(axis=2), loans.sum(axis=1)
+
+
+def balance_sheet(s: NetworkState, ib: tuple[np.ndarray, np.ndarray] | None = None
+                  ) -> dict[str, np.ndarray]:
+    """Derived (B, N) quantities: interbank assets/liabilities, market value, assets, equity.
+
+    ``ib`` passes precomputed ``interbank_totals(s.loans)`` when the loans have not changed.
+    """
+    ib_assets, ib_liab = interbank_totals(s.loans) if ib is None else ib
     mv = np.einsum("bnm,bm->bn", s.units, s.price)
     assets = s.cash + ib_assets + mv + s.external
     liabilities = s.deposits + ib_liab
@@ -163,3 +210,16 @@ class Params:
     @property
     def S(self) -> int:
         return self.layout.S
+
+
+def slot_exposures(s: NetworkState, bs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(B, N, K) what each bank lent to / borrowed from its slot counterparties (0 if padded).
+
+    Cached in ``bs`` (a balance sheet of this very state) so the gathers run once per step.
+    """
+    if "slot_lent" not in bs:
+        si = s.slot_index
+        flat = s.loans.reshape(-1)
+        bs["slot_lent"] = np.where(si.valid, flat[si.out], 0.0)
+        bs["slot_borrowed"] = np.where(si.valid, flat[si.into], 0.0)
+    return bs["slot_lent"], bs["slot_borrowed"]

@@ -1,0 +1,110 @@
+"""Throughput of the PettingZoo env and of the batched core.
+
+    python benchmarks/env_throughput.py            # full run (about a minute)
+    python benchmarks/env_throughput.py --quick    # fewer steps
+
+Prints a Markdown table and writes ``benchmarks/results/env_throughput.json``.
+
+* PettingZoo env (``parallel_env``, B = 1): masked-random actions for every live bank,
+  N = 10, 100, 1000 (erdos_renyi with mean degree ~8, K = 8). Episodes restart when all banks
+  default or at the horizon; resets are outside the timed region.
+* Batched core (``rudra_env.core.step`` + ``observe`` + ``action_masks``, i.e. what a
+  parameter-shared trainer needs each step), N = 100, B = 1, 64, 1024, masked-random actions.
+
+bank-steps/s = worlds x banks x steps / s. Timed: the env's own work (``env.step`` for
+PettingZoo; ``step`` + ``observe`` + ``action_masks`` for the core); the benchmark's own action
+sampling is outside the timed region.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+import rudra_env
+from rudra_env.config import EnvConfig
+from rudra_env.core import action_masks, initial_state, observe, step
+from rudra_env.core.state import Params
+
+RESULTS = Path(__file__).resolve().parent / "results" / "env_throughput.json"
+
+
+def _config(n: int, max_steps: int = 200) -> EnvConfig:
+    return EnvConfig.from_dict({"num_banks": n, "max_steps": max_steps, "max_counterparties": 8,
+                                "topology": {"kind": "erdos_renyi", "p": min(1.0, 8.0 / n)}})
+
+
+def _masked_random(masks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One legal action per row of (..., A) masks, uniformly among the legal ones."""
+    scores = rng.random(masks.shape) * masks
+    return scores.argmax(axis=-1)
+
+
+def bench_pettingzoo(n: int, steps: int, seed: int = 0) -> dict:
+    env = rudra_env.parallel_env(_config(n))
+    rng = np.random.default_rng(seed)
+    obs, _ = env.reset(seed=seed)
+    done_steps, elapsed = 0, 0.0
+    while done_steps < steps:
+        if not env.agents:
+            obs, _ = env.reset()
+        agents = env.agents
+        masks = np.stack([obs[a]["action_mask"] for a in agents])
+        acts = dict(zip(agents, _masked_random(masks, rng).tolist(), strict=True))
+        t0 = time.perf_counter()
+        obs, *_ = env.step(acts)
+        elapsed += time.perf_counter() - t0
+        done_steps += 1
+    return {"backend": "pettingzoo", "N": n, "B": 1, "steps": steps, "seconds": elapsed,
+            "env_steps_per_s": steps / elapsed, "bank_steps_per_s": steps * n / elapsed}
+
+
+def bench_core(n: int, b: int, steps: int, seed: int = 0) -> dict:
+    cfg = _config(n, max_steps=10**6)
+    p = Params.from_config(cfg)
+    rng = np.random.default_rng(seed)
+    s = initial_state(cfg, rng, worlds=b)
+    masks = action_masks(s, p)
+    elapsed = 0.0
+    for _ in range(steps):
+        acts = _masked_random(masks, rng)
+        t0 = time.perf_counter()
+        s, out = step(s, acts, p, rng, inplace=True)
+        observe(s, p, out.balance)
+        masks = action_masks(s, p, out.balance)
+        elapsed += time.perf_counter() - t0
+    return {"backend": "core", "N": n, "B": b, "steps": steps, "seconds": elapsed,
+            "env_steps_per_s": steps * b / elapsed, "bank_steps_per_s": steps * b * n / elapsed,
+            "alive_at_end": float(s.alive.mean())}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer steps (a smoke run)")
+    args = ap.parse_args()
+    q = 0.2 if args.quick else 1.0
+    rows = []
+    for n, steps in ((10, 3000), (100, 2000), (1000, 200)):
+        rows.append(bench_pettingzoo(n, max(20, int(steps * q))))
+    for b, steps in ((1, 2000), (64, 400), (1024, 40)):
+        rows.append(bench_core(100, b, max(5, int(steps * q))))
+    print("| backend | N | B | steps | env-steps/s | bank-steps/s |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['backend']} | {r['N']} | {r['B']} | {r['steps']} | "
+              f"{r['env_steps_per_s']:,.0f} | {r['bank_steps_per_s']:,.0f} |")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({
+        "machine": {"python": platform.python_version(), "processor": platform.machine(),
+                    "numpy": np.__version__},
+        "quick": args.quick, "results": rows}, indent=2))
+    print(f"\nwrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
