@@ -9,7 +9,8 @@ Prints a Markdown table and writes ``benchmarks/results/env_throughput.json``.
   N = 10, 100, 1000 (erdos_renyi with mean degree ~8, K = 8). Episodes restart when all banks
   default or at the horizon; resets are outside the timed region.
 * Batched core (``rudra_env.core.step`` + ``observe`` + ``action_masks``, i.e. what a
-  parameter-shared trainer needs each step), N = 100, B = 1, 64, 1024, masked-random actions.
+  parameter-shared trainer needs each step), N = 100, B = 1, 64, 1024, masked-random actions;
+  B = 1024 also with ``workers=2`` (two threads, one chunk of worlds each).
 
 bank-steps/s = worlds x banks x steps / s. Timed: the env's own work (``env.step`` for
 PettingZoo; ``step`` + ``observe`` + ``action_masks`` for the core); the benchmark's own action
@@ -64,7 +65,7 @@ def bench_pettingzoo(n: int, steps: int, seed: int = 0) -> dict:
             "env_steps_per_s": steps / elapsed, "bank_steps_per_s": steps * n / elapsed}
 
 
-def bench_core(n: int, b: int, steps: int, seed: int = 0) -> dict:
+def bench_core(n: int, b: int, steps: int, seed: int = 0, workers: int = 1) -> dict:
     cfg = _config(n, max_steps=10**6)
     p = Params.from_config(cfg)
     rng = np.random.default_rng(seed)
@@ -74,11 +75,12 @@ def bench_core(n: int, b: int, steps: int, seed: int = 0) -> dict:
     for _ in range(steps):
         acts = _masked_random(masks, rng)
         t0 = time.perf_counter()
-        s, out = step(s, acts, p, rng, inplace=True)
+        s, out = step(s, acts, p, rng, inplace=True, workers=workers)
         observe(s, p, out.balance)
         masks = action_masks(s, p, out.balance)
         elapsed += time.perf_counter() - t0
-    return {"backend": "core", "N": n, "B": b, "steps": steps, "seconds": elapsed,
+    return {"backend": "core", "N": n, "B": b, "workers": workers, "steps": steps,
+            "seconds": elapsed,
             "env_steps_per_s": steps * b / elapsed, "bank_steps_per_s": steps * b * n / elapsed,
             "alive_at_end": float(s.alive.mean())}
 
@@ -91,12 +93,12 @@ def main() -> None:
     rows = []
     for n, steps in ((10, 3000), (100, 2000), (1000, 200)):
         rows.append(bench_pettingzoo(n, max(20, int(steps * q))))
-    for b, steps in ((1, 2000), (64, 400), (1024, 40)):
-        rows.append(bench_core(100, b, max(5, int(steps * q))))
-    print("| backend | N | B | steps | env-steps/s | bank-steps/s |")
-    print("|---|---:|---:|---:|---:|---:|")
+    for b, steps, workers in ((1, 2000, 1), (64, 400, 1), (1024, 40, 1), (1024, 40, 2)):
+        rows.append(bench_core(100, b, max(5, int(steps * q)), workers=workers))
+    print("| backend | N | B | threads | steps | env-steps/s | bank-steps/s |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['backend']} | {r['N']} | {r['B']} | {r['steps']} | "
+        print(f"| {r['backend']} | {r['N']} | {r['B']} | {r.get('workers', 1)} | {r['steps']} | "
               f"{r['env_steps_per_s']:,.0f} | {r['bank_steps_per_s']:,.0f} |")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({

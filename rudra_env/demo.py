@@ -72,7 +72,8 @@ def run_episode(env: RudraParallelEnv, seed: int, quiet: bool = False) -> dict[s
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m rudra_env.demo", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m rudra_env.demo",
+                                 description=__doc__.split("\n")[0])
     ap.add_argument("--config", default="configs/env/small.yaml", help="env YAML")
     ap.add_argument("--seed", type=int, default=0, help="episode seed")
     ap.add_argument("--quiet", action="store_true", help="only the final table")

@@ -45,6 +45,8 @@ Step order
 
 from __future__ import annotations
 
+import dataclasses
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -564,9 +566,15 @@ def _mean_belief(belief: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- the step
+_REASSIGNED = ("basis", "last_return", "vol2", "belief", "equity_prev", "t")
+"""Fields the step replaces (rather than updates in place); chunked steps copy them back."""
+_MIN_CHUNK = 128
+_POOL: ThreadPoolExecutor | None = None
+
+
 def step(state: NetworkState, actions: np.ndarray, params: Params,
          rng: np.random.Generator | None = None, *, inplace: bool = False,
-         noise: StepNoise | None = None) -> tuple[NetworkState, StepOutput]:
+         noise: StepNoise | None = None, workers: int = 1) -> tuple[NetworkState, StepOutput]:
     """Advance every world one step.
 
     Args:
@@ -577,6 +585,9 @@ def step(state: NetworkState, actions: np.ndarray, params: Params,
         rng: the single seeded generator of the episode (draws this step's ``StepNoise``).
         inplace: mutate ``state`` instead of a copy (the env does; candidate scoring does not).
         noise: pre-drawn randomness instead of ``rng`` (e.g. shared across candidate worlds).
+        workers: split the worlds into this many chunks stepped on threads (numpy releases the
+            GIL in its loops); used when every chunk gets at least 128 worlds. The noise is drawn
+            for the whole batch first, so results do not depend on ``workers``.
 
     Returns:
         The new state and a ``StepOutput``.
@@ -584,10 +595,55 @@ def step(state: NetworkState, actions: np.ndarray, params: Params,
     s = state if inplace else state.copy()
     actions = np.asarray(actions, dtype=np.int64)
     b, n, m = s.shape
+    params.layout.decode(actions)  # raises ActionError naming the value
     if noise is None:
         if rng is None:
             raise ValueError("step() needs rng or noise: got neither")
         noise = StepNoise.draw(rng, b, n, m, params.K)
+    workers = min(workers, b // _MIN_CHUNK)
+    if workers <= 1:
+        return s, _step_inplace(s, actions, params, noise)
+    return s, _step_chunked(s, actions, params, noise, workers)
+
+
+def _step_chunked(s: NetworkState, actions: np.ndarray, params: Params, noise: StepNoise,
+                  workers: int) -> StepOutput:
+    """Step contiguous chunks of worlds on threads; chunks are views, so updates land in ``s``."""
+    global _POOL
+    if _POOL is None or _POOL._max_workers < workers:  # noqa: SLF001
+        _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rudra-step")
+    b = s.shape[0]
+    bounds = np.linspace(0, b, workers + 1).astype(int)
+    chunks = list(zip(bounds[:-1], bounds[1:], strict=True))
+    names = [f.name for f in dataclasses.fields(s)]
+    views = []
+    for lo, hi in chunks:
+        v = NetworkState(**{f: getattr(s, f)[lo:hi] for f in names})
+        v.__dict__["_slot_index"] = (v.slots, s.chunk_slot_index(lo, hi))
+        views.append(v)
+    parts = list(_POOL.map(
+        lambda k: _step_inplace(views[k], actions[chunks[k][0]:chunks[k][1]], params,
+                                StepNoise(noise.market[chunks[k][0]:chunks[k][1]],
+                                          noise.signal[chunks[k][0]:chunks[k][1]])),
+        range(len(chunks))))
+    for (lo, hi), v in zip(chunks, views, strict=True):
+        for f in _REASSIGNED:
+            getattr(s, f)[lo:hi] = getattr(v, f)
+    cat = np.concatenate
+    return StepOutput(
+        rewards=cat([o.rewards for o in parts]), defaulted=cat([o.defaulted for o in parts]),
+        invalid=cat([o.invalid for o in parts]), executed=cat([o.executed for o in parts]),
+        cascade_rounds=cat([o.cascade_rounds for o in parts]),
+        belief_cascade=cat([o.belief_cascade for o in parts]),
+        record=StepRecord.concat([o.record for o in parts], [lo for lo, _ in chunks]),
+        balance={k: cat([o.balance[k] for o in parts]) for k in parts[0].balance},
+    )
+
+
+def _step_inplace(s: NetworkState, actions: np.ndarray, params: Params,
+                  noise: StepNoise) -> StepOutput:
+    """The step proper (DESIGN section 4), mutating ``s``."""
+    b, n, m = s.shape
     step_no = s.t + 1
     rec = StepRecord(step=step_no)
     rec.add_world("step_start", np.ones(b, dtype=bool), scenario=np.full(b, params.config.
@@ -634,6 +690,6 @@ def step(state: NetworkState, actions: np.ndarray, params: Params,
                   total_equity=np.where(s.alive, bs["equity"], 0.0).sum(axis=1),
                   prices=s.price.copy(), outside=s.outside.copy(),
                   bank_cash=s.cash.sum(axis=1))
-    return s, StepOutput(rewards=rewards, defaulted=defaulted_now | fallen, invalid=invalid,
-                         executed=executed, cascade_rounds=rounds, belief_cascade=cascade,
-                         record=rec, balance=bs)
+    return StepOutput(rewards=rewards, defaulted=defaulted_now | fallen, invalid=invalid,
+                      executed=executed, cascade_rounds=rounds, belief_cascade=cascade,
+                      record=rec, balance=bs)

@@ -100,6 +100,36 @@ class StepRecord:
             self.ordered.append(type_)
         self.nested[type_].append((world, data))
 
+    @classmethod
+    def concat(cls, records: list[StepRecord], offsets: list[int]) -> StepRecord:
+        """One record for consecutive chunks of worlds (chunk k's world 0 is ``offsets[k]``)."""
+        sizes = [len(r.step) for r in records]
+        out = cls(step=np.concatenate([r.step for r in records]))
+        for r in records:
+            for t in r.ordered:
+                if t not in out.ordered:
+                    out.ordered.append(t)
+        for t in out.ordered:
+            if any(t in r.per_bank for r in records):
+                tables = [(r.per_bank[t], off) for r, off in zip(records, offsets, strict=True)
+                          if t in r.per_bank]
+                keys = list(tables[0][0])
+                out.per_bank[t] = {k: np.concatenate([tab[k] + off if k == "world" else tab[k]
+                                                      for tab, off in tables]) for k in keys}
+            elif any(t in r.per_world for r in records):
+                template = next(r.per_world[t] for r in records if t in r.per_world)
+                cols = {k: [] for k in template}
+                for r, size in zip(records, sizes, strict=True):
+                    src = r.per_world.get(t)
+                    for k, v in template.items():
+                        cols[k].append(src[k] if src is not None else
+                                       np.zeros((size,) + v.shape[1:], dtype=v.dtype))
+                out.per_world[t] = {k: np.concatenate(v) for k, v in cols.items()}
+            else:
+                out.nested[t] = [(w + off, d) for r, off in zip(records, offsets, strict=True)
+                                 for w, d in r.nested.get(t, [])]
+        return out
+
     def events(self, world: int = 0) -> list[Event]:
         """Expand this step's events of one world into ``Event`` objects, in order."""
         step = int(self.step[world])

@@ -112,6 +112,15 @@ class NetworkState:
             self.__dict__["_slot_index"] = cache
         return cache[1]
 
+    def chunk_slot_index(self, lo: int, hi: int) -> SlotIndex:
+        """Cached ``SlotIndex`` of worlds ``lo:hi`` (for chunked, threaded steps)."""
+        cache = self.__dict__.setdefault("_chunk_index", {})
+        hit = cache.get((lo, hi))
+        if hit is None or hit[0] is not self.slots:
+            hit = (self.slots, SlotIndex.build(self.slots[lo:hi]))
+            cache[(lo, hi)] = hit
+        return hit[1]
+
     def copy(self) -> NetworkState:
         return NetworkState(**{f.name: getattr(self, f.name).copy()
                                for f in dataclasses.fields(self)})
