@@ -2,7 +2,7 @@ r"""Contagion analytics on interbank networks: clearing, DebtRank and default ca
 
 Three standalone, pure functions over plain numpy arrays. They hold no state, draw no random
 numbers and import nothing beyond numpy, so the environment core, the equilibrium baseline and
-offline analysis all call the same code.
+offline analysis all call the same code. Glasserman & Young (2016) review the three models.
 
 Conventions
 -----------
@@ -49,7 +49,8 @@ bank solvent, :math:`p^0 = \bar p`, :math:`D_0 = \emptyset`; at round ``k``
 
     D_k = \{ i : e_i + \textstyle\sum_j \Pi_{ji} p^{k-1}_j < \bar p_i \},
 
-and :math:`p^k` solves :math:`p_i = \bar p_i` for :math:`i \notin D_k`,
+(a bank with :math:`\bar p_i = 0` owes nothing and never defaults) and :math:`p^k` solves
+:math:`p_i = \bar p_i` for :math:`i \notin D_k`,
 :math:`p_i = \max(0, \tilde e_i + \beta \sum_j \Pi_{ji} p_j)` for :math:`i \in D_k`; stop when
 :math:`D_k = D_{k-1}`. The default sets grow and the payments fall monotonically, every
 :math:`p^k` stays above the greatest clearing vector, and the loop ends after at most ``N``
