@@ -277,8 +277,8 @@ def _settle(s: NetworkState, p: Params, fell: np.ndarray, recovery: np.ndarray,
     #    marks, survivors' shortfalls) is returned to, or covered by, the outside.
     liquid = (s.cash + proceeds) * f
     interbank_in = collected + received * f
-    costs = (1.0 - cc.alpha) * liquid + (1.0 - cc.beta) * interbank_in
-    estate_in = cc.alpha * liquid + ext_real + cc.beta * interbank_in
+    costs = (1.0 - cc.alpha) * np.maximum(liquid, 0.0) + (1.0 - cc.beta) * interbank_in
+    estate_in = liquid + ext_real + interbank_in - costs
     estate_out = rf * (s.loans.sum(axis=1) + s.deposits)
     residual = (estate_in - estate_out) * f
     flow_out = costs + dep_paid + residual - proceeds - ext_real
