@@ -55,7 +55,13 @@ from rudra_env.actions import BORROW, DIVEST, HOLD, INVEST, LEND
 from rudra_env.contagion import eisenberg_noe
 from rudra_env.core.events import StepRecord
 from rudra_env.core.reward import utility
-from rudra_env.core.state import NetworkState, Params, balance_sheet, interbank_totals
+from rudra_env.core.state import (
+    NetworkState,
+    Params,
+    SlotIndex,
+    balance_sheet,
+    interbank_totals,
+)
 
 __all__ = ["StepNoise", "StepOutput", "step", "add_capital", "remove_banks", "resolve_defaults",
            "funding_frozen"]
@@ -118,17 +124,15 @@ def _raise_cash(s: NetworkState, need: np.ndarray, flow: np.ndarray | None,
     """
     from_cash = np.minimum(need, np.maximum(s.cash, 0.0))
     rest = need - from_cash
-    pos = s.units * s.price[:, None, :]
-    mv = pos.sum(axis=2)
+    mv = np.einsum("bnm,bm->bn", s.units, s.price)
     sell = np.minimum(rest, mv)
     frac = np.divide(sell, mv, out=np.zeros_like(sell), where=mv > 0)
     frac = np.where(sell >= mv, 1.0, frac)
+    if flow is not None:
+        flow -= np.einsum("bnm,bn->bm", s.units, frac) * s.price
     s.units -= s.units * frac[..., None]
     s.basis -= s.basis * frac[..., None]
-    proceeds = pos * frac[..., None]
-    if flow is not None:
-        flow -= proceeds.sum(axis=1)
-    s.outside -= proceeds.sum(axis=(1, 2))
+    s.outside -= sell.sum(axis=1)
     s.cash -= from_cash
     if rec is not None:
         wi, bi = np.nonzero(sell > 0)
@@ -481,12 +485,13 @@ def _book_profits(s: NetworkState, rec: StepRecord, due: np.ndarray) -> None:
     pnl = (value - s.basis) * due[:, None, None] * s.alive[..., None]
     gain = np.maximum(pnl, 0.0)
     s.units -= np.divide(gain, s.price[:, None, :])
-    s.cash += gain.sum(axis=2)
-    s.outside -= gain.sum(axis=(1, 2))
+    gain_bank = np.einsum("bnm->bn", gain)
+    s.cash += gain_bank
+    s.outside -= gain_bank.sum(axis=1)
     s.basis = np.where(due[:, None, None], s.units * s.price[:, None, :], s.basis)
-    per_bank = pnl.sum(axis=2)
-    wi, bi = np.nonzero(due[:, None] & s.alive & (np.abs(pnl).sum(axis=2) > 0))
-    realised = gain.sum(axis=2)[wi, bi]
+    per_bank = np.einsum("bnm->bn", pnl)
+    wi, bi = np.nonzero(due[:, None] & s.alive & (np.einsum("bnm->bn", np.abs(pnl)) > 0))
+    realised = gain_bank[wi, bi]
     rec.add_rows("profit_booking", world=wi, bank=bi, pnl=per_bank[wi, bi], realised=realised,
                  outside_flow=-realised)
 
@@ -496,21 +501,20 @@ def _margin(s: NetworkState, p: Params, rec: StepRecord) -> None:
     mc = p.config.margin
     vol_t = np.maximum(0.0, np.sqrt(s.vol2) / np.maximum(p.sigma, 1e-12) - 1.0)
     rate = mc.z * p.sigma * (1.0 + mc.vol_sensitivity * vol_t)          # (B, M)
-    value = s.units * s.price[:, None, :]
-    mv = value.sum(axis=2)
-    req = (value * rate[:, None, :]).sum(axis=2)
+    mv = np.einsum("bnm,bm->bn", s.units, s.price)
+    req = np.einsum("bnm,bm->bn", s.units, s.price * rate)
     short = np.maximum(0.0, req - np.maximum(s.cash, 0.0)) * s.alive
     if not (short > TOL).any():
         return
     c = np.divide(req, mv, out=np.zeros_like(req), where=mv > 0)
     sell = np.minimum(mv, short / (1.0 + c))
     frac = np.divide(sell, mv, out=np.zeros_like(sell), where=mv > 0)
-    sold_value = value * frac[..., None]
+    sold_value = np.einsum("bnm,bn->bm", s.units, frac) * s.price
     s.units -= s.units * frac[..., None]
     s.basis -= s.basis * frac[..., None]
     s.cash += sell
     s.outside -= sell.sum(axis=1)
-    _fire_sale_prices(s, sold_value.sum(axis=1), p.config.contagion.fire_sale_impact)
+    _fire_sale_prices(s, sold_value, p.config.contagion.fire_sale_impact)
     wi, bi = np.nonzero(sell > TOL)
     rec.add_rows("margin_call", world=wi, bank=bi, requirement=req[wi, bi],
                  shortfall=short[wi, bi], sold=sell[wi, bi], outside_flow=-sell[wi, bi])
@@ -541,17 +545,22 @@ def _update_beliefs(s: NetworkState, p: Params, bs: dict[str, np.ndarray], hit: 
     truth = distressed.reshape(-1)[cpf]
     q = bc.signal_reliability
     says_distress = (u < q) == truth        # P(says distressed | truth) = q, else 1 - q
-    like_d = np.where(says_distress, q, 1.0 - q)
-    old_mean = _mean_belief(s.belief, valid)
+    # Bayes in odds form: posterior = b * LR / (1 + b * (LR - 1)), LR = q / (1 - q) or its
+    # inverse (q is capped just below 1 so a perfect signal stays finite).
+    qc = min(q, 1.0 - 1e-9)
+    lr = np.where(says_distress, qc / (1.0 - qc), (1.0 - qc) / qc)
+    old_mean = _mean_belief(s.belief, si)
     b0 = s.belief
-    post = like_d * b0 / np.maximum(like_d * b0 + (1.0 - like_d) * (1.0 - b0), 1e-300)
-    post = (1.0 - bc.leak) * post + bc.leak * bc.prior
+    post = b0 * lr
+    post /= 1.0 + post - b0
+    post *= 1.0 - bc.leak
+    post += bc.leak * bc.prior
     if hit.any():
         contagion = hit.reshape(-1)[cpf]
         post = np.where(contagion, post + bc.contagion_weight * (1.0 - post), post)
     post = np.where(s.alive.reshape(-1)[cpf], post, 1.0)
     s.belief = np.where(valid, post, 0.0)
-    new_mean = _mean_belief(s.belief, valid)
+    new_mean = _mean_belief(s.belief, si)
     shift = np.abs(new_mean - old_mean) > bc.cascade_shift
     live = np.maximum(s.alive.sum(axis=1), 1)
     frac = (shift & s.alive).sum(axis=1) / live
@@ -560,9 +569,9 @@ def _update_beliefs(s: NetworkState, p: Params, bs: dict[str, np.ndarray], hit: 
     return cascade
 
 
-def _mean_belief(belief: np.ndarray, valid: np.ndarray) -> np.ndarray:
+def _mean_belief(belief: np.ndarray, si: SlotIndex) -> np.ndarray:
     """(B, N) mean belief over valid slots (beliefs in padded slots are kept at 0)."""
-    return belief.sum(axis=2) / np.maximum(valid.sum(axis=2), 1)
+    return (belief @ np.ones(belief.shape[-1])) / si.count
 
 
 # ----------------------------------------------------------------------------- the step

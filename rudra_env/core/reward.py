@@ -29,7 +29,7 @@ def utility_terms(s: NetworkState, bs: dict[str, np.ndarray], prev_equity: np.nd
     revenue = (equity - prev_equity) / e0
     slot_loans = slot_exposures(s, bs)[0]
     var = p.config.margin.z * np.einsum("bnm,bm,m->bn", s.units, s.price, p.sigma)
-    risk = ((slot_loans * s.belief).sum(axis=2) + var) / e0
+    risk = (np.einsum("bnk,bnk->bn", slot_loans, s.belief) + var) / e0
     liq_ratio = s.cash / np.maximum(bs["liabilities"], 1e-9)
     liquidity = np.maximum(0.0, rc.liquidity_floor - liq_ratio)
     leverage = assets / np.maximum(equity, 1e-9)

@@ -35,6 +35,8 @@ class SlotIndex:
     """(B, N, K) flat index of ``loans[b, i, cp]`` (what i lent its counterparty)."""
     into: np.ndarray
     """(B, N, K) flat index of ``loans[b, cp, i]`` (what i borrowed from it)."""
+    count: np.ndarray
+    """(B, N) number of used slots, at least 1 (a divisor for means over slots)."""
 
     @classmethod
     def build(cls, slots: np.ndarray) -> SlotIndex:
@@ -42,8 +44,9 @@ class SlotIndex:
         cp = np.maximum(slots, 0)
         w = np.arange(b)[:, None, None]
         i = np.arange(n)[None, :, None]
-        return cls(valid=slots >= 0, cp=cp, bank=w * n + cp, out=(w * n + i) * n + cp,
-                   into=(w * n + cp) * n + i)
+        valid = slots >= 0
+        return cls(valid=valid, cp=cp, bank=w * n + cp, out=(w * n + i) * n + cp,
+                   into=(w * n + cp) * n + i, count=np.maximum(valid.sum(axis=2), 1))
 
 
 @dataclass
