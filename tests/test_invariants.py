@@ -91,6 +91,7 @@ def test_money_conserved_and_every_flow_evented(cfg, seed, raw):
             flows = sum(e.data.get("outside_flow", 0.0) for e in out.record.events(w))
             assert np.isclose(flows, s.outside[w] - before_outside[w], rtol=1e-9, atol=1e-8)
         _check_state(s)
+        assert s.in_sync(), "derived interbank arrays drifted from the loans"
         assert not (out.defaulted & s.alive).any()
 
 

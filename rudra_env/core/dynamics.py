@@ -60,7 +60,6 @@ from rudra_env.core.state import (
     Params,
     SlotIndex,
     balance_sheet,
-    interbank_totals,
 )
 
 __all__ = ["StepNoise", "StepOutput", "step", "add_capital", "remove_banks", "resolve_defaults",
@@ -186,13 +185,12 @@ def remove_banks(s: NetworkState, p: Params, remove: np.ndarray, rec: StepRecord
 # ----------------------------------------------------------------------------- defaults
 def resolve_defaults(s: NetworkState, p: Params, forced: np.ndarray, rec: StepRecord,
                      cause_forced: str = "illiquid",
-                     ib: tuple[np.ndarray, np.ndarray] | None = None,
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """Cascade loop of step 7: clear, resolve, fire-sell, re-mark, until no new default.
 
-    ``forced`` (B, N) marks banks that default regardless of equity (liquidity, removal); ``ib``
-    passes the current interbank totals when known. Returns (fallen (B, N), rounds (B,),
-    neighbours-of-fallen hit mask (B, N), balance sheet of the final state).
+    ``forced`` (B, N) marks banks that default regardless of equity (liquidity, removal).
+    Returns (fallen (B, N), rounds (B,), neighbours-of-fallen hit mask (B, N), balance sheet of
+    the final state).
     """
     cc = p.config.contagion
     b, n, _ = s.shape
@@ -201,7 +199,7 @@ def resolve_defaults(s: NetworkState, p: Params, forced: np.ndarray, rec: StepRe
     rounds = np.zeros(b, dtype=np.int64)
     forced = forced.copy()
     step_no = s.t + 1
-    bs = balance_sheet(s, ib)
+    bs = balance_sheet(s)
     for rnd in range(1, cc.max_rounds + 1):
         if rnd > 1:
             bs = balance_sheet(s)
@@ -226,6 +224,7 @@ def resolve_defaults(s: NetworkState, p: Params, forced: np.ndarray, rec: StepRe
         next_forced = _settle(sub, p, fell, recovery, sub_bs, cause, rec, w, step_no[w], rnd)
         hit_w = _neighbours(s.loans[w], fell)
         _write_back(s, sub, w)
+        s.resync(w)
         forced[w] = next_forced
         fallen_all[w] |= fell
         hit[w] |= hit_w
@@ -386,7 +385,7 @@ def _execute(s: NetworkState, p: Params, actions: np.ndarray, rec: StepRecord,
     sel = bn * lay.K + np.minimum(target, lay.K - 1)         # flat (world, bank, slot)
     cp = s.slots.reshape(-1)[sel]
     cp_alive = (cp >= 0) & s.alive.reshape(-1)[si.bank.reshape(-1)[sel]]
-    lent = s.loans.reshape(-1)[si.out.reshape(-1)[sel]]
+    lent = s.slot_lent.reshape(-1)[sel]
     mkt = np.minimum(target, m - 1)
     own_units = s.units.reshape(-1)[bn * m + mkt]
     has_cash = s.cash > 0
@@ -420,9 +419,10 @@ def _execute(s: NetworkState, p: Params, actions: np.ndarray, rec: StepRecord,
     s.cash -= spend
     if ln.any():
         bw, iw = np.nonzero(ln)
-        s.loans[bw, iw, cp[bw, iw]] += spend[bw, iw]
-        s.cash += np.bincount(bw * n + cp[bw, iw], weights=spend[bw, iw],
-                              minlength=b * n).reshape(b, n)
+        into = np.bincount(bw * n + cp[bw, iw], weights=spend[bw, iw],
+                           minlength=b * n).reshape(b, n)
+        s.cash += into
+        _move_loans(s, si, bw, iw, cp[bw, iw], sel[bw, iw], spend[bw, iw], into)
     if iv.any():
         bw, iw = np.nonzero(iv)
         mw = mkt[bw, iw]
@@ -442,8 +442,9 @@ def _execute(s: NetworkState, p: Params, actions: np.ndarray, rec: StepRecord,
         paid = _raise_cash(s, demand, flow, rec, "loan_call")
         phi = np.divide(paid, demand, out=np.ones_like(paid), where=demand > 0)
         got = d * phi[bw, jw]
-        s.loans[bw, iw, jw] -= got
         s.cash[bw, iw] += got
+        repaid = np.bincount(bw * n + jw, weights=got, minlength=b * n).reshape(b, n)
+        _move_loans(s, si, bw, iw, jw, sel[bw, iw], -got, -repaid)
         amount[bw, iw] = got
         illiquid = demand - paid > TOL * np.maximum(1.0, demand)
     act = kind != HOLD
@@ -456,6 +457,22 @@ def _execute(s: NetworkState, p: Params, actions: np.ndarray, rec: StepRecord,
                      size=frac[wi, bi], amount=amt,
                      outside_flow=np.where(k == INVEST, amt, np.where(k == DIVEST, -amt, 0.0)))
     return executed, invalid, illiquid
+
+
+def _move_loans(s: NetworkState, si: SlotIndex, bw: np.ndarray, iw: np.ndarray, jw: np.ndarray,
+                sel: np.ndarray, delta: np.ndarray, liab_delta: np.ndarray) -> None:
+    """loans[bw, iw, jw] += delta (one entry per lender) with the derived arrays kept in sync.
+
+    ``sel`` is the flat (world, bank, slot) index of the lender's slot holding ``jw``;
+    ``liab_delta`` is ``delta`` summed per borrower, (B, N).
+    """
+    s.loans[bw, iw, jw] += delta
+    s.ib_assets[bw, iw] += delta
+    s.ib_liab += liab_delta
+    s.slot_lent.reshape(-1)[sel] += delta
+    mirror = si.mirror.reshape(-1)[sel]
+    seen = mirror >= 0
+    s.slot_borrowed.reshape(-1)[mirror[seen]] += delta[seen]
 
 
 # ----------------------------------------------------------------------------- markets
@@ -670,11 +687,9 @@ def _step_inplace(s: NetworkState, actions: np.ndarray, params: Params,
     illiquid |= run_short
     # 3. Markets.
     _reprice(s, params, flow, noise.market)
-    # 4. Interest, then overdrafts covered by selling units. (Loans do not change again before
-    #    the cascade, so their totals are computed once here.)
-    ib = interbank_totals(s.loans)
+    # 4. Interest, then overdrafts covered by selling units.
     if params.config.interest_rate > 0:
-        s.cash += params.config.interest_rate * (ib[0] - ib[1])
+        s.cash += params.config.interest_rate * (s.ib_assets - s.ib_liab)
         _cover_overdrafts(s, params, rec)
     # 5. Profit booking.
     due = (step_no % params.config.profit_booking_interval) == 0
@@ -684,7 +699,7 @@ def _step_inplace(s: NetworkState, actions: np.ndarray, params: Params,
     if params.config.margin.enabled:
         _margin(s, params, rec)
     # 7. Defaults and cascade.
-    fallen, rounds, hit, bs = resolve_defaults(s, params, illiquid, rec, ib=ib)
+    fallen, rounds, hit, bs = resolve_defaults(s, params, illiquid, rec)
     fallen |= fallen0
     hit |= hit0
     # 8. Beliefs.

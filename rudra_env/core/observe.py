@@ -98,10 +98,7 @@ def action_masks(s: NetworkState, p: Params, bs: dict[str, np.ndarray] | None = 
     alive = s.alive
     cp_alive = si.valid & alive.reshape(-1)[si.bank] & alive[..., None]
     has_cash = (s.cash > 0) & alive
-    if bs is not None:
-        lent = slot_exposures(s, bs)[0]
-    else:
-        lent = s.loans.reshape(-1)[si.out]
+    lent = s.slot_lent
     mask = np.empty((b, n, p.layout.n), dtype=np.int8)
     mask[..., 0] = alive
     ks, ms = k * sl, m * sl

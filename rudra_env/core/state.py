@@ -16,6 +16,8 @@ from rudra_env.config import EnvConfig
 __all__ = ["NetworkState", "Params", "SlotIndex", "balance_sheet", "interbank_totals",
            "slot_exposures"]
 
+_DERIVED = ("ib_assets", "ib_liab", "slot_lent", "slot_borrowed")
+
 
 @dataclass(frozen=True)
 class SlotIndex:
@@ -35,6 +37,9 @@ class SlotIndex:
     """(B, N, K) flat index of ``loans[b, i, cp]`` (what i lent its counterparty)."""
     into: np.ndarray
     """(B, N, K) flat index of ``loans[b, cp, i]`` (what i borrowed from it)."""
+    mirror: np.ndarray
+    """(B, N, K) flat index into (B, N, K) arrays of the counterparty's slot that holds bank i
+    (``slots[b, cp, k'] == i``), or -1 when i is not among its counterparty's slots."""
     count: np.ndarray
     """(B, N) number of used slots, at least 1 (a divisor for means over slots)."""
 
@@ -45,8 +50,14 @@ class SlotIndex:
         w = np.arange(b)[:, None, None]
         i = np.arange(n)[None, :, None]
         valid = slots >= 0
+        k = slots.shape[2]
+        their = slots[w, cp]                                       # (B, N, K, K) cp's slots
+        match = (their == i[..., None]) & valid[..., None]
+        pos = match.argmax(axis=3)
+        mirror = np.where(match.any(axis=3), (w * n + cp) * k + pos, -1)
         return cls(valid=valid, cp=cp, bank=w * n + cp, out=(w * n + i) * n + cp,
-                   into=(w * n + cp) * n + i, count=np.maximum(valid.sum(axis=2), 1))
+                   into=(w * n + cp) * n + i, mirror=mirror,
+                   count=np.maximum(valid.sum(axis=2), 1))
 
 
 @dataclass
@@ -99,6 +110,49 @@ class NetworkState:
     Conservation: ``cash.sum(-1) + outside`` is constant."""
     t: np.ndarray
     """(B,) int step counter (0 after reset)."""
+    ib_assets: np.ndarray = None  # type: ignore[assignment]
+    """(B, N) derived: ``loans.sum(axis=2)``, kept in sync by the core (see ``resync``)."""
+    ib_liab: np.ndarray = None  # type: ignore[assignment]
+    """(B, N) derived: ``loans.sum(axis=1)``, kept in sync by the core."""
+    slot_lent: np.ndarray = None  # type: ignore[assignment]
+    """(B, N, K) derived: ``loans[b, i, slots[b, i, k]]`` (0 for padded slots), kept in sync."""
+    slot_borrowed: np.ndarray = None  # type: ignore[assignment]
+    """(B, N, K) derived: ``loans[b, slots[b, i, k], i]`` (0 for padded slots), kept in sync."""
+
+    def __post_init__(self) -> None:
+        if self.ib_assets is None:
+            self.resync()
+
+    def resync(self, worlds: np.ndarray | slice | None = None) -> None:
+        """Recompute the derived interbank arrays from ``loans`` (in the given worlds, or all).
+
+        The core updates them incrementally as loans change; call this after editing ``loans``
+        by hand.
+        """
+        w = slice(None) if worlds is None else worlds
+        loans = self.loans[w]
+        assets, liab = interbank_totals(loans)
+        slots = self.slots[w]
+        cp = np.maximum(slots, 0)
+        lent = np.take_along_axis(loans, cp, axis=2)
+        n = loans.shape[1]
+        borrowed = loans[np.arange(loans.shape[0])[:, None, None], cp, np.arange(n)[None, :, None]]
+        valid = slots >= 0
+        if worlds is None:
+            self.ib_assets, self.ib_liab = assets, liab
+            self.slot_lent = np.where(valid, lent, 0.0)
+            self.slot_borrowed = np.where(valid, borrowed, 0.0)
+        else:
+            self.ib_assets[w], self.ib_liab[w] = assets, liab
+            self.slot_lent[w] = np.where(valid, lent, 0.0)
+            self.slot_borrowed[w] = np.where(valid, borrowed, 0.0)
+
+    def in_sync(self, rtol: float = 1e-9, atol: float = 1e-9) -> bool:
+        """Whether the derived arrays match a fresh computation from ``loans``."""
+        fresh = NetworkState(**{f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                                if f.name not in _DERIVED})
+        return all(np.allclose(getattr(self, k), getattr(fresh, k), rtol=rtol, atol=atol)
+                   for k in _DERIVED)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -164,13 +218,9 @@ def interbank_totals(loans: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return loans.sum(axis=2), loans.sum(axis=1)
 
 
-def balance_sheet(s: NetworkState, ib: tuple[np.ndarray, np.ndarray] | None = None
-                  ) -> dict[str, np.ndarray]:
-    """Derived (B, N) quantities: interbank assets/liabilities, market value, assets, equity.
-
-    ``ib`` passes precomputed ``interbank_totals(s.loans)`` when the loans have not changed.
-    """
-    ib_assets, ib_liab = interbank_totals(s.loans) if ib is None else ib
+def balance_sheet(s: NetworkState) -> dict[str, np.ndarray]:
+    """Derived (B, N) quantities: interbank assets/liabilities, market value, assets, equity."""
+    ib_assets, ib_liab = s.ib_assets, s.ib_liab
     mv = np.einsum("bnm,bm->bn", s.units, s.price)
     assets = s.cash + ib_assets + mv + s.external
     liabilities = s.deposits + ib_liab
@@ -224,14 +274,7 @@ class Params:
         return self.layout.S
 
 
-def slot_exposures(s: NetworkState, bs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """(B, N, K) what each bank lent to / borrowed from its slot counterparties (0 if padded).
-
-    Cached in ``bs`` (a balance sheet of this very state) so the gathers run once per step.
-    """
-    if "slot_lent" not in bs:
-        si = s.slot_index
-        flat = s.loans.reshape(-1)
-        bs["slot_lent"] = np.where(si.valid, flat[si.out], 0.0)
-        bs["slot_borrowed"] = np.where(si.valid, flat[si.into], 0.0)
-    return bs["slot_lent"], bs["slot_borrowed"]
+def slot_exposures(s: NetworkState, bs: dict[str, np.ndarray] | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """(B, N, K) what each bank lent to / borrowed from its slot counterparties (0 if padded)."""
+    return s.slot_lent, s.slot_borrowed
