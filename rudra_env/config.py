@@ -256,8 +256,15 @@ class MarketConfig:
     """Name used in observations, events and TensorBoard tags."""
     price0: float = 100.0
     """Initial price (currency per unit), > 0."""
-    impact: float = 0.001
-    """Log-price change per currency unit of net order flow (the seed's '$1 moves 0.001')."""
+    impact: float = 0.1
+    """kappa: log-price change when the step's net order flow equals ``depth``."""
+    depth: float | None = None
+    """Market depth in currency units; None = the value of all banks' initial holdings of this
+    market in the world (so impact per unit of flow scales with the system's size). With
+    ``impact = 1`` and ``depth = 1000``, $1 of net buying moves the price by 0.1% (the seed's
+    rule)."""
+    max_move: float = 0.2
+    """Circuit breaker: the largest |log return| of one step's repricing (limit up/down)."""
     volatility: float = 0.02
     """Per-step volatility sigma of the log price, >= 0."""
     drift: float = 0.0
@@ -268,6 +275,9 @@ class MarketConfig:
                self.name, "an identifier-like name such as BANK_INDEX")
         _num(f"{path}.price0", self.price0, 0.0, lo_open=True)
         _num(f"{path}.impact", self.impact, 0.0)
+        if self.depth is not None:
+            _num(f"{path}.depth", self.depth, 0.0, lo_open=True)
+        _num(f"{path}.max_move", self.max_move, 0.0, lo_open=True)
         _num(f"{path}.volatility", self.volatility, 0.0, 1.0)
         _num(f"{path}.drift", self.drift, -1.0, 1.0)
 
@@ -280,8 +290,9 @@ class ContagionConfig:
     """Rogers–Veraart share of external assets realised by a defaulted bank, in [0, 1]."""
     beta: float = 1.0
     """Rogers–Veraart share of interbank assets realised by a defaulted bank, in [0, 1]."""
-    fire_sale_impact: float = 0.0005
-    """Relative price drop per currency unit fire-sold: price *= 1 - impact * sold."""
+    fire_sale_impact: float = 0.5
+    """alpha_fs: relative price drop per unit of depth fire-sold,
+    ``price *= max(0.01, 1 - alpha_fs * sold / depth)``."""
     max_rounds: int = 100
     """Cap on cascade rounds per step (clear -> fire sale -> re-mark)."""
 
@@ -435,8 +446,8 @@ class ScenarioConfig:
 
 
 def _default_markets() -> tuple[MarketConfig, ...]:
-    return (MarketConfig("BANK_INDEX", 100.0, 0.001, 0.02, 0.0),
-            MarketConfig("FIN_SERVICES", 50.0, 0.001, 0.015, 0.0))
+    return (MarketConfig("BANK_INDEX", price0=100.0, volatility=0.02),
+            MarketConfig("FIN_SERVICES", price0=50.0, volatility=0.015))
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ from rudra_env.core.state import Params
 
 CFG = EnvConfig.from_dict({"num_banks": 12, "max_steps": 1000, "max_counterparties": 4,
                            "topology": {"kind": "erdos_renyi", "p": 0.4},
-                           "scenario": {"shocks": [{"type": "market_crash", "magnitude": 0.4,
+                           "banks": {"market_ratio": 0.3},
+                           "scenario": {"shocks": [{"type": "market_crash", "magnitude": 0.7,
                                                     "start": 3, "duration": 2}]}})
 
 

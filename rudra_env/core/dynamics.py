@@ -15,7 +15,8 @@ Step order
    Actions that are masked out (dead or padded slot, no cash, no loan, no units, funding freeze)
    become HOLD and are flagged ``invalid``.
 3. Markets reprice on the step's net flow (buys - sells, forced sales included):
-   ``price *= exp(impact * flow + drift + sigma * eps - sigma^2 / 2)``.
+   ``price *= exp(clip(impact * flow / depth + drift + sigma * eps - sigma^2 / 2, +-max_move))``
+   (``max_move`` is a limit-up/limit-down circuit breaker).
 4. Interest ``r * loans[i, j]`` is paid by j to i from cash; a bank left overdrawn sells units
    pro rata to cover it (a ``forced_sale``, with fire-sale price impact); one that still cannot
    is in liquidity default at step 7.
@@ -29,9 +30,9 @@ Step order
    round clears the network of the affected worlds with Rogers–Veraart/Eisenberg–Noe
    (``rudra_env.contagion.eisenberg_noe``: interbank loans and deposits pari passu), which also
    finds the banks that fall through credit contagion in that round. Failed banks are resolved:
-   their market units are fire-sold (``price *= 1 - fire_sale_impact * sold``), external assets
-   sold to the outside at alpha of book, loans to survivors called in full (survivors pay from
-   cash, then forced sales; what they cannot pay is written off and they default next round),
+   their market units are fire-sold (``price *= 1 - fire_sale_impact * sold / depth``), external
+   assets sold to the outside at alpha of book, loans to survivors called in full (survivors pay
+   from cash, then forced sales; what they cannot pay is written off and they default next round),
    creditors and depositors paid their recovery ``p_j / pbar_j`` in cash. As in Rogers–Veraart,
    alpha applies to all of the failed bank's non-interbank assets (cash, market, external) and
    beta to its interbank collections; the lost shares are default costs paid to the outside.
@@ -142,8 +143,8 @@ def _raise_cash(s: NetworkState, need: np.ndarray, flow: np.ndarray | None,
 
 
 def _fire_sale_prices(s: NetworkState, sold_value: np.ndarray, impact: float) -> None:
-    """price *= max(PRICE_FLOOR, 1 - impact * sold) for (B, M) currency amounts sold."""
-    s.price *= np.maximum(PRICE_FLOOR, 1.0 - impact * sold_value)
+    """price *= max(PRICE_FLOOR, 1 - impact * sold / depth) for (B, M) currency amounts sold."""
+    s.price *= np.maximum(PRICE_FLOOR, 1.0 - impact * sold_value / s.depth)
 
 
 def funding_frozen(s: NetworkState, p: Params) -> np.ndarray:
@@ -477,7 +478,8 @@ def _move_loans(s: NetworkState, si: SlotIndex, bw: np.ndarray, iw: np.ndarray, 
 
 # ----------------------------------------------------------------------------- markets
 def _reprice(s: NetworkState, p: Params, flow: np.ndarray, eps: np.ndarray) -> None:
-    r = p.impact * flow + p.drift + p.sigma * eps - 0.5 * p.sigma**2
+    r = p.impact * flow / s.depth + p.drift + p.sigma * eps - 0.5 * p.sigma**2
+    r = np.clip(r, -p.max_move, p.max_move)
     s.price *= np.exp(r)
     s.last_return = r
     lam = p.config.margin.ewma
@@ -582,7 +584,9 @@ def _update_beliefs(s: NetworkState, p: Params, bs: dict[str, np.ndarray], hit: 
     live = np.maximum(s.alive.sum(axis=1), 1)
     frac = (shift & s.alive).sum(axis=1) / live
     cascade = frac >= bc.cascade_fraction
-    rec.add_world("belief_cascade", cascade, share_shifted=frac, mean_belief=new_mean.mean(axis=1))
+    if cascade.any():
+        rec.add_world("belief_cascade", cascade, share_shifted=frac,
+                      mean_belief=new_mean.mean(axis=1))
     return cascade
 
 
@@ -621,7 +625,8 @@ def step(state: NetworkState, actions: np.ndarray, params: Params,
     s = state if inplace else state.copy()
     actions = np.asarray(actions, dtype=np.int64)
     b, n, m = s.shape
-    params.layout.decode(actions)  # raises ActionError naming the value
+    if actions.size and (actions.min() < 0 or actions.max() >= params.layout.n):
+        params.layout.decode(actions)  # raises ActionError naming the value
     if noise is None:
         if rng is None:
             raise ValueError("step() needs rng or noise: got neither")

@@ -7,6 +7,9 @@ Event types, in the order they occur within a step: ``step_start``, ``shock``, `
 deposit run, an overdraft or a failed bank's liquidator), ``margin_call`` and ``belief_cascade``
 extend DESIGN section 11's list.
 
+Within a step, events are grouped by type in the order of ``EVENT_TYPES`` (each ``default``
+and ``cascade`` carries its cascade round; each ``forced_sale`` its reason).
+
 The batched core records events compactly — one record per event *type* per step, holding arrays
 over (world, bank) — so that stepping 1024 worlds does not build a million Python objects.
 ``StepRecord.events(world)`` expands them into ``Event`` objects on demand.
@@ -29,6 +32,9 @@ __all__ = ["EVENT_TYPES", "Event", "StepRecord"]
 EVENT_TYPES = ("init", "step_start", "shock", "capital_added", "bank_removed", "transaction",
                "forced_sale", "profit_booking", "margin_call", "default", "cascade",
                "belief_cascade", "step_end", "complete")
+
+
+_RANK = {t: k for k, t in enumerate(EVENT_TYPES)}
 
 
 def _plain(v: Any) -> Any:
@@ -134,7 +140,7 @@ class StepRecord:
         """Expand this step's events of one world into ``Event`` objects, in order."""
         step = int(self.step[world])
         out: list[Event] = []
-        for type_ in self.ordered:
+        for type_ in sorted(self.ordered, key=_RANK.__getitem__):
             if type_ in self.per_bank:
                 cols = self.per_bank[type_]
                 rows = np.nonzero(cols["world"] == world)[0]

@@ -163,8 +163,11 @@ def initial_state(config: EnvConfig, rng: np.random.Generator, worlds: int = 1) 
     st = {key: np.stack(v) for key, v in fields.items()}
     units = st["units"]
     price = np.broadcast_to(price0, (worlds, m)).copy()
+    held = np.einsum("bnm,bm->bm", units, price)
+    fixed = np.array([np.nan if mk.depth is None else mk.depth for mk in config.markets])
+    depth = np.where(np.isnan(fixed), np.maximum(held, 1e-6), fixed)
     state = NetworkState(
-        cash=st["cash"], loans=st["loans"], units=units,
+        cash=st["cash"], loans=st["loans"], units=units, depth=depth,
         basis=units * price[:, None, :], external=st["external"], deposits=st["deposits"],
         alive=np.ones((worlds, n), dtype=bool), price=price, price0=price.copy(),
         last_return=np.zeros((worlds, m)),

@@ -34,7 +34,7 @@ def utility_terms(s: NetworkState, bs: dict[str, np.ndarray], prev_equity: np.nd
     liquidity = np.maximum(0.0, rc.liquidity_floor - liq_ratio)
     leverage = assets / np.maximum(equity, 1e-9)
     cap_ratio = equity / np.maximum(assets, 1e-9)
-    regulatory = np.clip(leverage / s.target_leverage - 1.0, 0.0, 10.0)
+    regulatory = np.minimum(np.maximum(leverage / s.target_leverage - 1.0, 0.0), 10.0)
     if rc.min_capital_ratio > 0:
         regulatory = regulatory + np.maximum(0.0, rc.min_capital_ratio - cap_ratio) / \
             rc.min_capital_ratio

@@ -87,6 +87,8 @@ class NetworkState:
     """(B, M) market prices."""
     price0: np.ndarray
     """(B, M) initial prices."""
+    depth: np.ndarray
+    """(B, M) market depth in currency units (the ``depth`` of price impact and fire sales)."""
     last_return: np.ndarray
     """(B, M) last step's log return of each market."""
     vol2: np.ndarray
@@ -237,7 +239,9 @@ class Params:
     size_levels: np.ndarray
     """(S,) fractions."""
     impact: np.ndarray
-    """(M,) log-price change per currency unit of net flow."""
+    """(M,) kappa: log-price change when net flow equals the market's depth."""
+    max_move: np.ndarray
+    """(M,) circuit breaker on one step's |log return|."""
     sigma: np.ndarray
     """(M,) per-step volatility."""
     drift: np.ndarray
@@ -252,6 +256,7 @@ class Params:
             layout=ActionLayout(config.max_counterparties, len(mk), len(config.size_levels)),
             size_levels=np.asarray(config.size_levels, dtype=np.float64),
             impact=np.array([m.impact for m in mk]),
+            max_move=np.array([m.max_move for m in mk]),
             sigma=np.array([m.volatility for m in mk]),
             drift=np.array([m.drift for m in mk]),
             market_names=tuple(m.name for m in mk),
