@@ -1,0 +1,172 @@
+"""``EquilibriumAgent``: every bank it controls plays a Nash equilibrium of the one-step game.
+
+At each decision it builds the env's one-step game at the current state (``agents.games.
+CoreGame``: the env's own utility, scored by the batched core on copies of the state under
+common random numbers) and solves it with ``agents.equilibrium.stage_equilibrium``. The result
+of the last decision is kept in ``last_result`` (``converged``, ``iterations``, ``epsilon``,
+``kind``); with ``act_batch`` one result per world is kept in ``last_results``.
+
+Who plays: banks named in ``view.fixed`` (actions already chosen by other members of a
+``Population``) are held at those actions; every other live bank is a player — including banks
+this agent was not asked about, which are assumed to play the equilibrium too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal
+
+import numpy as np
+
+from agents.base import Agent, EnvView, Observations
+from agents.equilibrium import Equilibrium, sample_profile, stage_equilibrium
+from agents.games import CoreGame, median_noise
+from agents.simple import HeuristicAgent
+from rudra_env.core.state import NetworkState, Params
+from rudra_env.errors import ConfigError, InputError
+
+__all__ = ["EquilibriumAgent"]
+
+
+class EquilibriumAgent(Agent):
+    """Nash best-response baseline (DESIGN section 8).
+
+    Args:
+        start: start profile of the iteration: "hold" (everyone HOLDs) or "heuristic" (the
+            ``HeuristicAgent``'s actions).
+        max_sweeps: best-response sweep cap, >= 1.
+        tol: smallest utility gain that counts as an improvement, >= 0.
+        noise: "median" (certainty-equivalent: market shocks 0, truthful belief signals) or
+            "sample" (draw the step's randomness from the agent's seeded generator). Either way
+            one draw is shared by every candidate world (common random numbers). "median" is
+            the default: with a single sampled draw the game rewards trading on a market move
+            that the env will not repeat, and at N = 100 its best responses often cycle.
+        scenarios: noise draws averaged per decision ("sample" only), >= 1; each scenario
+            multiplies the worlds scored, so S scenarios cost about S times as much.
+        block_worlds: deviation worlds per core call (and per Gauss-Seidel block), >= 1.
+        shortlist: candidates per bank re-scored in search sweeps between full sweeps (None:
+            every candidate every sweep); see ``stage_equilibrium``.
+        mixed: fallback when no pure equilibrium is found within ``max_sweeps``:
+            "regret_matching" or "none" (play the last best-response profile).
+        mixed_iters, mixed_samples: regret-matching rounds (cheap: only the banks caught in
+            the cycle are scored) and Monte Carlo samples for the mixed epsilon (each a full
+            scoring of every bank).
+        mixed_action: with a mixed result, "sample" a candidate from each bank's strategy or
+            play its "mode".
+        seed: seed of the agent's generator (sweep orders, noise, mixed sampling).
+        heuristic: the ``HeuristicAgent`` of the "heuristic" start (default parameters if None).
+    """
+
+    needs_view = True
+
+    def __init__(self, *, start: Literal["hold", "heuristic"] = "hold", max_sweeps: int = 20,
+                 tol: float = 1e-9, noise: Literal["sample", "median"] = "median",
+                 scenarios: int = 1, block_worlds: int = 128, shortlist: int | None = 6,
+                 mixed: Literal["regret_matching", "none"] = "regret_matching",
+                 mixed_iters: int = 32, mixed_samples: int = 2,
+                 mixed_action: Literal["sample", "mode"] = "sample", seed: int | None = None,
+                 heuristic: HeuristicAgent | None = None) -> None:
+        choices = {"start": (start, ("hold", "heuristic")), "noise": (noise, ("sample", "median")),
+                   "mixed": (mixed, ("regret_matching", "none")),
+                   "mixed_action": (mixed_action, ("sample", "mode"))}
+        for name, (v, allowed) in choices.items():
+            if v not in allowed:
+                raise ConfigError(f"{name} = {v!r} is not allowed: expected one of {allowed}")
+        for name, v in (("max_sweeps", max_sweeps), ("scenarios", scenarios),
+                        ("block_worlds", block_worlds), ("mixed_iters", mixed_iters),
+                        ("mixed_samples", mixed_samples)):
+            if not (isinstance(v, int) and not isinstance(v, bool) and v >= 1):
+                raise ConfigError(f"{name} = {v!r} is not allowed: expected an integer >= 1")
+        if shortlist is not None and not (isinstance(shortlist, int) and shortlist >= 1):
+            raise ConfigError(f"shortlist = {shortlist!r} is not allowed: expected an integer "
+                              ">= 1 or None")
+        if not (isinstance(tol, int | float) and tol >= 0):
+            raise ConfigError(f"tol = {tol!r} is not allowed: expected a number >= 0")
+        self.start = start
+        self.max_sweeps = max_sweeps
+        self.tol = float(tol)
+        self.noise = noise
+        self.scenarios = scenarios
+        self.block_worlds = block_worlds
+        self.shortlist = shortlist
+        self.mixed = mixed
+        self.mixed_iters = mixed_iters
+        self.mixed_samples = mixed_samples
+        self.mixed_action = mixed_action
+        self.heuristic = heuristic if heuristic is not None else HeuristicAgent()
+        self._rng = np.random.default_rng(seed)
+        self.last_result: Equilibrium | None = None
+        """The equilibrium behind the last decision (of the last world for ``act_batch``)."""
+        self.last_results: list[Equilibrium] = []
+        """One result per world of the last ``act_batch`` (one entry after ``act``)."""
+        self.last_game: CoreGame | None = None
+        """The game of the last decision (its ``calls`` and ``worlds`` count the core work)."""
+
+    def reset(self, seed: int | None = None) -> None:
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+        self.last_result = None
+        self.last_results = []
+        self.last_game = None
+
+    # ------------------------------------------------------------------ the interface
+    def act(self, observations: Observations, view: EnvView | None = None) -> dict[str, int]:
+        if view is None:
+            raise InputError("EquilibriumAgent is model-based: call act(observations, "
+                             "view=EnvView.from_env(env))")
+        acts = self.act_batch(view.state, view.params, view.fixed_array())[0]
+        return {name: int(acts[view.index(name)]) for name in observations}
+
+    def act_batch(self, state: NetworkState, params: Params,
+                  fixed: np.ndarray | None = None) -> np.ndarray:
+        """(B, N) equilibrium actions, one game per world (a loop over worlds, each solved with
+        batched core calls)."""
+        b, n, _ = state.shape
+        if fixed is not None and np.shape(fixed) != (b, n):
+            raise InputError(f"fixed has shape {np.shape(fixed)}: expected ({b}, {n}) with -1 "
+                             "for banks that are not fixed")
+        out = np.zeros((b, n), dtype=np.int64)
+        self.last_results = []
+        for w in range(b):
+            one = state.take(np.array([w]))
+            res = self.solve(one, params, None if fixed is None else np.asarray(fixed)[w])
+            out[w] = self._play(res)
+            self.last_results.append(res)
+        self.last_result = self.last_results[-1] if self.last_results else None
+        return np.where(state.alive, out, 0)
+
+    # ------------------------------------------------------------------ the solver
+    def game(self, state: NetworkState, params: Params,
+             fixed: np.ndarray | None = None) -> CoreGame:
+        """The one-step game this agent solves at ``state`` (B = 1)."""
+        _, n, m = state.shape
+        noise = median_noise(1, n, m, params.K) if self.noise == "median" else None
+        return CoreGame(state, params, noise, rng=self._rng, scenarios=self.scenarios,
+                        fixed=fixed, batch_worlds=self.block_worlds)
+
+    def solve(self, state: NetworkState, params: Params,
+              fixed: np.ndarray | Mapping[int, int] | None = None) -> Equilibrium:
+        """The equilibrium of the one-step game at ``state`` (B = 1); ``fixed`` (N,) int holds
+        other banks' actions (-1 = player)."""
+        if isinstance(fixed, Mapping):
+            arr = np.full(state.shape[1], -1, dtype=np.int64)
+            for k, v in fixed.items():
+                arr[int(k)] = int(v)
+            fixed = arr
+        game = self.game(state, params, fixed)
+        self.last_game = game
+        if self.start == "heuristic":
+            start_actions = self.heuristic.act_batch(state, params)[0]
+        else:
+            start_actions = np.zeros(state.shape[1], dtype=np.int64)
+        return stage_equilibrium(game, game.indices(start_actions), rng=self._rng,
+                                 max_sweeps=self.max_sweeps, tol=self.tol,
+                                 block_worlds=self.block_worlds, shortlist=self.shortlist,
+                                 mixed=self.mixed,
+                                 mixed_iters=self.mixed_iters, mixed_samples=self.mixed_samples)
+
+    def _play(self, res: Equilibrium) -> np.ndarray:
+        if res.kind == "mixed" and self.mixed_action == "sample" and res.strategy is not None:
+            idx = sample_profile(res.strategy, self._rng)
+            return res.candidates[np.arange(len(idx)), idx]
+        return res.actions
