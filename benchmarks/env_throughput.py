@@ -10,7 +10,8 @@ Prints a Markdown table and writes ``benchmarks/results/env_throughput.json``.
   default or at the horizon; resets are outside the timed region.
 * Batched core (``rudra_env.core.step`` + ``observe`` + ``action_masks``, i.e. what a
   parameter-shared trainer needs each step), N = 100, B = 1, 64, 1024, masked-random actions;
-  B = 1024 also with ``workers=2`` (two threads, one chunk of worlds each).
+  B = 1024 also with ``workers=2`` (two threads, one chunk of worlds each), and the transition
+  alone ("core (step only)": ``step`` without building observations and masks).
 
 bank-steps/s = worlds x banks x steps / s. Timed: the env's own work (``env.step`` for
 PettingZoo; ``step`` + ``observe`` + ``action_masks`` for the core); the benchmark's own action
@@ -65,7 +66,8 @@ def bench_pettingzoo(n: int, steps: int, seed: int = 0) -> dict:
             "env_steps_per_s": steps / elapsed, "bank_steps_per_s": steps * n / elapsed}
 
 
-def bench_core(n: int, b: int, steps: int, seed: int = 0, workers: int = 1) -> dict:
+def bench_core(n: int, b: int, steps: int, seed: int = 0, workers: int = 1,
+               observe_too: bool = True) -> dict:
     cfg = _config(n, max_steps=10**6)
     p = Params.from_config(cfg)
     rng = np.random.default_rng(seed)
@@ -76,10 +78,15 @@ def bench_core(n: int, b: int, steps: int, seed: int = 0, workers: int = 1) -> d
         acts = _masked_random(masks, rng)
         t0 = time.perf_counter()
         s, out = step(s, acts, p, rng, inplace=True, workers=workers)
-        observe(s, p, out.balance)
-        masks = action_masks(s, p, out.balance)
-        elapsed += time.perf_counter() - t0
-    return {"backend": "core", "N": n, "B": b, "workers": workers, "steps": steps,
+        if observe_too:
+            observe(s, p, out.balance)
+            masks = action_masks(s, p, out.balance)
+            elapsed += time.perf_counter() - t0
+        else:
+            elapsed += time.perf_counter() - t0
+            masks = action_masks(s, p, out.balance)
+    return {"backend": "core" if observe_too else "core (step only)", "N": n, "B": b,
+            "workers": workers, "steps": steps,
             "seconds": elapsed,
             "env_steps_per_s": steps * b / elapsed, "bank_steps_per_s": steps * b * n / elapsed,
             "alive_at_end": float(s.alive.mean())}
@@ -95,6 +102,9 @@ def main() -> None:
         rows.append(bench_pettingzoo(n, max(20, int(steps * q))))
     for b, steps, workers in ((1, 2000, 1), (64, 400, 1), (1024, 40, 1), (1024, 40, 2)):
         rows.append(bench_core(100, b, max(5, int(steps * q)), workers=workers))
+    for workers in (1, 2):
+        rows.append(bench_core(100, 1024, max(5, int(40 * q)), workers=workers,
+                               observe_too=False))
     print("| backend | N | B | threads | steps | env-steps/s | bank-steps/s |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:

@@ -185,19 +185,19 @@ class RudraParallelEnv(ParallelEnv):
         s, out = dynamics.step(s, a, self.params, self._rng, inplace=True)
         self._records.append(out.record)
         truncated = self.num_steps >= self.config.max_steps
-        eq = s.equity_prev[0]
-        idx = [self.agent_name_mapping[ag] for ag in acting]
+        idx = np.fromiter(map(self.agent_name_mapping.__getitem__, acting), dtype=np.int64,
+                          count=len(acting))
         rewards = dict(zip(acting, out.rewards[0, idx].tolist(), strict=True))
         dead = (~s.alive[0, idx]).tolist()
         terminations = dict(zip(acting, dead, strict=True))
         truncations = {ag: truncated and not d for ag, d in zip(acting, dead, strict=True)}
-        inv = out.invalid[0, idx].tolist()
-        exe = out.executed[0, idx].tolist()
-        dstep = s.default_step[0, idx].tolist()
-        eqs = eq[idx].tolist()
-        infos = {ag: {"invalid_action": inv[k], "executed_action": exe[k], "equity": eqs[k],
-                      "defaulted_step": dstep[k]} for k, ag in enumerate(acting)}
-        observations = self._observations(acting, out.balance)
+        columns = zip(out.invalid[0, idx].tolist(), out.executed[0, idx].tolist(),
+                      s.equity_prev[0, idx].tolist(), s.default_step[0, idx].tolist(),
+                      strict=True)
+        infos = {ag: {"invalid_action": i, "executed_action": e, "equity": q,
+                      "defaulted_step": d} for ag, (i, e, q, d) in zip(acting, columns,
+                                                                          strict=True)}
+        observations = self._observations(acting, out.balance, idx)
         self.agents = [ag for ag, d in zip(acting, dead, strict=True) if not d and not truncated]
         if not self.agents:
             self._extra.append(Event("complete", self.num_steps, 0, {
@@ -225,13 +225,16 @@ class RudraParallelEnv(ParallelEnv):
         raise ActionError(f"actions = {dict(actions)!r} could not be read: expected "
                           f"{{agent: int in 0..{n_actions - 1}}}")  # pragma: no cover
 
-    def _observations(self, agents: list[str], bs: dict[str, np.ndarray] | None = None
-                      ) -> dict[str, dict[str, np.ndarray]]:
+    def _observations(self, agents: list[str], bs: dict[str, np.ndarray] | None = None,
+                      idx: np.ndarray | None = None) -> dict[str, dict[str, np.ndarray]]:
+        """Fresh arrays every call (never views of a buffer the next step overwrites)."""
         s = self.core_state
-        obs = observe(s, self.params, bs)[0]
-        mask = action_masks(s, self.params, bs)[0]
-        m = self.agent_name_mapping
-        return {ag: {"observation": obs[m[ag]], "action_mask": mask[m[ag]]} for ag in agents}
+        if idx is None:
+            idx = np.array([self.agent_name_mapping[ag] for ag in agents], dtype=np.int64)
+        obs = observe(s, self.params, bs)[0, idx]
+        mask = action_masks(s, self.params, bs)[0, idx]
+        return {ag: {"observation": o, "action_mask": k}
+                for ag, o, k in zip(agents, obs, mask, strict=True)}
 
     def state(self) -> np.ndarray:
         return state_vector(self.core_state, self.params)[0]

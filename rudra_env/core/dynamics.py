@@ -124,6 +124,9 @@ def _raise_cash(s: NetworkState, need: np.ndarray, flow: np.ndarray | None,
     """
     from_cash = np.minimum(need, np.maximum(s.cash, 0.0))
     rest = need - from_cash
+    if not (rest > 0).any():  # everybody pays from cash: no sale
+        s.cash -= from_cash
+        return from_cash
     mv = np.einsum("bnm,bm->bn", s.units, s.price)
     sell = np.minimum(rest, mv)
     frac = np.divide(sell, mv, out=np.zeros_like(sell), where=mv > 0)
@@ -379,7 +382,7 @@ def _execute(s: NetworkState, p: Params, actions: np.ndarray, rec: StepRecord,
     """Step 2. Returns (executed actions, invalid mask, liquidity-default mask)."""
     b, n, m = s.shape
     lay = p.layout
-    kind, target, size = lay.decode(actions)
+    kind, target, size = (t[actions] for t in lay.tables)  # range checked by step()
     frac = p.size_levels[size]
     si = s.slot_index
     bn = np.arange(b * n).reshape(b, n)
