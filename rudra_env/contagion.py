@@ -444,7 +444,6 @@ def _pay_defaulted(
     to the solution; at most N rounds.
     """
     n = pbar.shape[-1]
-    eye = np.eye(n)
     paying = np.zeros_like(defaulted)
     payments = np.where(defaulted, 0.0, pbar)
     for _ in range(n):
@@ -454,16 +453,42 @@ def _pay_defaulted(
         if worlds.size == 0:
             break
         paying |= join
-        system = eye - paying[worlds, :, None] * beta_pi_t[worlds]
-        rhs = np.where(paying, e_default, np.where(defaulted, 0.0, pbar))[worlds, :, None]
-        try:
-            solved = np.linalg.solve(system, rhs)
-        except np.linalg.LinAlgError:
-            # Only reachable in the degenerate case of the module docstring (a closed cycle of
-            # paying defaulters with beta = 1); any solution of the consistent system will do.
-            solved = np.linalg.pinv(system) @ rhs
-        payments[worlds] = solved[..., 0]
+        payments[worlds] = _solve_paying(beta_pi_t[worlds], pbar[worlds], e_default[worlds],
+                                         defaulted[worlds], paying[worlds])
     return np.clip(payments, 0.0, pbar)
+
+
+def _solve_paying(beta_pi_t: np.ndarray, pbar: np.ndarray, e_default: np.ndarray,
+                  defaulted: np.ndarray, paying: np.ndarray) -> np.ndarray:
+    """(W, N) payments with the paying defaulters ``P`` solving their linear system exactly.
+
+    Banks outside ``P`` pay a fixed ``q`` (``pbar`` if solvent, 0 if a non-paying defaulter);
+    those in ``P`` satisfy ``p_P = e_P + (beta Pi^T)_PP p_P + (beta Pi^T)_{P,~P} q``. Only the
+    ``|P| x |P|`` block is solved (padded to the largest ``|P|`` of the batch with identity rows),
+    so a default set of a few banks costs a few-by-few solve, not an N-by-N one.
+    """
+    w, n = pbar.shape
+    fixed = np.where(defaulted, 0.0, pbar)
+    rhs_full = e_default + np.einsum("wij,wj->wi", beta_pi_t, fixed)
+    counts = paying.sum(axis=-1)
+    d = int(counts.max())
+    order = np.argsort(~paying, axis=-1, kind="stable")[:, :d]       # paying banks first
+    used = np.arange(d)[None, :] < counts[:, None]                     # (W, d)
+    rows = np.arange(w)[:, None, None]
+    block = beta_pi_t[rows, order[:, :, None], order[:, None, :]]
+    block = block * (used[:, :, None] & used[:, None, :])
+    system = np.eye(d) - block
+    rhs = np.where(used, np.take_along_axis(rhs_full, order, axis=-1), 0.0)[..., None]
+    try:
+        solved = np.linalg.solve(system, rhs)[..., 0]
+    except np.linalg.LinAlgError:
+        # Only reachable in the degenerate case of the module docstring (a closed cycle of
+        # paying defaulters with beta = 1); any solution of the consistent system will do.
+        solved = (np.linalg.pinv(system) @ rhs)[..., 0]
+    out = fixed.copy()
+    wi, ki = np.nonzero(used)
+    out[wi, order[wi, ki]] = solved[wi, ki]
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
