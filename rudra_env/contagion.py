@@ -381,10 +381,22 @@ def eisenberg_noe(
         raise InputError(f"batch sizes differ ({listed}); batched inputs must share B")
     batched = bool(sizes)
     b = next(iter(sizes.values()), 1)
-    L = np.broadcast_to(L, (b, n, n))
-    e = np.broadcast_to(e, (b, n))
-    xl = np.broadcast_to(xl, (b, n))
+    result = clear_unchecked(np.broadcast_to(L, (b, n, n)), np.broadcast_to(e, (b, n)),
+                             np.broadcast_to(xl, (b, n)), alpha, beta, tol)
+    if not batched:
+        result = ClearingResult(payments=result.payments[0], defaulted=result.defaulted[0],
+                                equity=result.equity[0], obligations=result.obligations[0],
+                                rounds=result.rounds)
+    _readonly(result.payments, result.defaulted, result.equity, result.obligations)
+    return result
 
+
+def clear_unchecked(L: np.ndarray, e: np.ndarray, xl: np.ndarray, alpha: float, beta: float,
+                    tol: float = 1e-10) -> ClearingResult:
+    """``eisenberg_noe`` on inputs already known to be valid, batched: ``L`` (B, N, N), ``e``
+    and ``xl`` (B, N), scalars in range. For hot loops (the environment's cascade) that built
+    the inputs themselves; everyone else should call ``eisenberg_noe``, which checks them."""
+    b, n = e.shape
     pbar = L.sum(axis=-1) + xl
     owes = pbar > 0
     pi = np.zeros((b, n, n))
@@ -409,11 +421,6 @@ def eisenberg_noe(
         )
 
     equity = e + _received(pi, payments) - pbar
-    if not batched:
-        payments, defaulted, equity, pbar = payments[0], defaulted[0], equity[0], pbar[0]
-    else:
-        pbar = pbar.copy()
-    _readonly(payments, defaulted, equity, pbar)
     return ClearingResult(
         payments=payments,
         defaulted=defaulted,

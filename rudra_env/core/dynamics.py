@@ -53,7 +53,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rudra_env.actions import BORROW, DIVEST, HOLD, INVEST, LEND
-from rudra_env.contagion import eisenberg_noe
+from rudra_env.contagion import clear_unchecked
 from rudra_env.core.events import StepRecord
 from rudra_env.core.reward import utility
 from rudra_env.core.state import (
@@ -214,21 +214,22 @@ def resolve_defaults(s: NetworkState, p: Params, forced: np.ndarray, rec: StepRe
             break
         w = np.nonzero(new.any(axis=1))[0]
         rounds[w] = rnd
-        sub = s.take(w)
-        sub_bs = {k: v[w] for k, v in bs.items()}
-        liabilities = sub.loans.transpose(0, 2, 1)
-        ext_assets = sub.cash + sub_bs["market_value"] + sub.external
-        clearing = eisenberg_noe(liabilities, ext_assets, sub.deposits, cc.alpha, cc.beta)
+        whole = len(w) == b          # every world is affected: work in place, no sub-state
+        sub = s if whole else s.take(w)
+        sub_bs = bs if whole else {k: v[w] for k, v in bs.items()}
+        clearing = clear_unchecked(sub.loans.transpose(0, 2, 1),
+                                   sub.cash + sub_bs["market_value"] + sub.external,
+                                   sub.deposits, cc.alpha, cc.beta)
         fell = (clearing.defaulted | new[w]) & sub.alive
         recovery = np.where(fell, clearing.recovery, 1.0)
         cause = np.where(forced[w] & sub.alive, cause_forced,
                          np.where(insolvent[w], "insolvent",
                                   np.where(illiquid[w], "illiquid", "contagion")))
         forced[:] = False
-        next_forced = _settle(sub, p, fell, recovery, sub_bs, cause, rec, w, step_no[w], rnd)
-        hit_w = _neighbours(s.loans[w], fell)
-        _write_back(s, sub, w)
-        s.resync(w)
+        next_forced, hit_w = _settle(sub, p, fell, recovery, sub_bs, cause, rec, w, step_no[w],
+                                     rnd)
+        if not whole:
+            _write_back(s, sub, w)
         forced[w] = next_forced
         fallen_all[w] |= fell
         hit[w] |= hit_w
@@ -238,27 +239,31 @@ def resolve_defaults(s: NetworkState, p: Params, forced: np.ndarray, rec: StepRe
     return fallen_all, rounds, hit, bs
 
 
-def _neighbours(loans: np.ndarray, fell: np.ndarray) -> np.ndarray:
-    """(W, N) banks linked by a loan (either way) to a bank in ``fell``."""
-    f = fell.astype(loans.dtype)
-    return (np.einsum("wij,wj->wi", loans, f) + np.einsum("wji,wj->wi", loans, f)) > 0
-
-
 def _write_back(s: NetworkState, sub: NetworkState, w: np.ndarray) -> None:
     for name in ("cash", "loans", "units", "basis", "external", "deposits", "alive", "price",
-                 "default_step", "outside"):
+                 "default_step", "outside", "ib_assets", "ib_liab", "slot_lent",
+                 "slot_borrowed"):
         getattr(s, name)[w] = getattr(sub, name)
 
 
 def _settle(s: NetworkState, p: Params, fell: np.ndarray, recovery: np.ndarray,
             bs: dict[str, np.ndarray], cause: np.ndarray, rec: StepRecord, worlds: np.ndarray,
-            step_no: np.ndarray, rnd: int) -> np.ndarray:
-    """Resolve the failed banks ``fell`` (W, N) of sub-state ``s``; returns next round's forced
-    defaults (survivors that could not pay a failed bank's called loans)."""
+            step_no: np.ndarray, rnd: int) -> tuple[np.ndarray, np.ndarray]:
+    """Resolve the failed banks ``fell`` (W, N) of sub-state ``s``.
+
+    Returns next round's forced defaults (survivors that could not pay a failed bank's called
+    loans) and the banks linked by a loan, either way, to a failed bank (for beliefs).
+    Works on the failed banks' rows and columns only: a round with few failures costs a few
+    matrix-vector products over the loans, not copies of them.
+    """
     cc = p.config.contagion
     f = fell.astype(np.float64)
     survive = s.alive & ~fell
     equity_before = bs["equity"]
+    liab = s.ib_liab.copy()                                        # before any zeroing
+    lent_to_failed = np.einsum("wij,wj->wi", s.loans, f)           # claims on failed banks
+    owed_to_failed = np.einsum("wji,wj->wi", s.loans, f)           # debts to failed banks
+    hit = (lent_to_failed + owed_to_failed) > 0
     # 1. Fire-sell the failed banks' market units; the price falls before the proceeds are paid.
     sold_units = s.units * f[..., None]
     sold_value_pre = np.einsum("wnm,wm->wm", sold_units, s.price)
@@ -272,11 +277,10 @@ def _settle(s: NetworkState, p: Params, fell: np.ndarray, recovery: np.ndarray,
     dep_paid = rf * s.deposits
     s.cash += received * survive
     # 4. Loans of failed banks to survivors are called in full.
-    owed = s.loans * f[:, :, None] * survive[:, None, :]          # [w, j failed, k survivor]
-    demand = owed.sum(axis=1)
+    demand = owed_to_failed * survive
     paid = _raise_cash(s, demand, None, rec, "resolution", worlds)
     phi = np.divide(paid, demand, out=np.ones_like(paid), where=demand > 0)
-    collected = np.einsum("wjk,wk->wj", owed, phi)
+    collected = np.einsum("wjk,wk->wj", s.loans, phi * survive) * f
     short = survive & (demand - paid > TOL * np.maximum(1.0, demand))
     # 5. The estate: Rogers-Veraart costs take (1 - alpha) of its cash and sale proceeds and
     #    (1 - beta) of its interbank collections (paid out); the clearing payment r_j * pbar_j
@@ -286,14 +290,22 @@ def _settle(s: NetworkState, p: Params, fell: np.ndarray, recovery: np.ndarray,
     interbank_in = collected + received * f
     costs = (1.0 - cc.alpha) * np.maximum(liquid, 0.0) + (1.0 - cc.beta) * interbank_in
     estate_in = liquid + ext_real + interbank_in - costs
-    estate_out = rf * (s.loans.sum(axis=1) + s.deposits)
+    estate_out = rf * (liab + s.deposits)
     residual = (estate_in - estate_out) * f
     flow_out = costs + dep_paid + residual - proceeds - ext_real
     s.outside += flow_out.sum(axis=1)
-    creditor_loss = (1.0 - recovery) * f * (s.loans.sum(axis=1) + s.deposits)
-    # 5. Zero the failed banks' books.
+    creditor_loss = (1.0 - recovery) * f * (liab + s.deposits)
+    # 5. Zero the failed banks' books, keeping the derived interbank arrays in sync.
     keep = ~fell
-    s.loans *= keep[:, :, None] & keep[:, None, :]
+    s.loans[fell] = 0.0
+    s.loans.transpose(0, 2, 1)[fell] = 0.0
+    s.ib_assets -= lent_to_failed
+    s.ib_liab -= owed_to_failed
+    s.ib_assets[fell] = 0.0
+    s.ib_liab[fell] = 0.0
+    touched = fell[np.arange(len(fell))[:, None, None], np.maximum(s.slots, 0)] | fell[..., None]
+    s.slot_lent[touched] = 0.0
+    s.slot_borrowed[touched] = 0.0
     for arr in (s.cash, s.external, s.deposits):
         arr *= keep
     s.units *= keep[..., None]
@@ -312,7 +324,7 @@ def _settle(s: NetworkState, p: Params, fell: np.ndarray, recovery: np.ndarray,
             "round": rnd, "banks": bi[wi == k].tolist(),
             "prices": s.price[k].tolist(),
         })
-    return short
+    return short, hit
 
 
 # ----------------------------------------------------------------------------- scenario
@@ -620,7 +632,9 @@ def step(state: NetworkState, actions: np.ndarray, params: Params,
         noise: pre-drawn randomness instead of ``rng`` (e.g. shared across candidate worlds).
         workers: split the worlds into this many chunks stepped on threads (numpy releases the
             GIL in its loops); used when every chunk gets at least 128 worlds. The noise is drawn
-            for the whole batch first, so results do not depend on ``workers``.
+            for the whole batch first, so results do not depend on ``workers`` beyond
+            floating-point rounding (~1e-14: SIMD sums may add in another order in a chunk);
+            a given ``workers`` setting is exactly reproducible.
 
     Returns:
         The new state and a ``StepOutput``.
