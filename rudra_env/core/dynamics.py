@@ -127,12 +127,12 @@ def _raise_cash(s: NetworkState, need: np.ndarray, flow: np.ndarray | None,
     if not (rest > 0).any():  # everybody pays from cash: no sale
         s.cash -= from_cash
         return from_cash
-    mv = np.einsum("bnm,bm->bn", s.units, s.price)
+    mv = _value(s.units, s.price)
     sell = np.minimum(rest, mv)
     frac = np.divide(sell, mv, out=np.zeros_like(sell), where=mv > 0)
     frac = np.where(sell >= mv, 1.0, frac)
     if flow is not None:
-        flow -= np.einsum("bnm,bn->bm", s.units, frac) * s.price
+        flow -= _over_banks(frac, s.units) * s.price
     s.units -= s.units * frac[..., None]
     s.basis -= s.basis * frac[..., None]
     s.outside -= sell.sum(axis=1)
@@ -143,6 +143,16 @@ def _raise_cash(s: NetworkState, need: np.ndarray, flow: np.ndarray | None,
                      reason=np.full(len(wi), reason), sold=sell[wi, bi],
                      outside_flow=-sell[wi, bi])
     return from_cash + sell
+
+
+def _value(units: np.ndarray, price: np.ndarray) -> np.ndarray:
+    """(B, N) sum_m units[b, n, m] * price[b, m] (a batched matrix-vector product)."""
+    return (units @ price[..., None])[..., 0]
+
+
+def _over_banks(weights: np.ndarray, units: np.ndarray) -> np.ndarray:
+    """(B, M) sum_n weights[b, n] * units[b, n, m]."""
+    return (weights[:, None, :] @ units)[:, 0]
 
 
 def _fire_sale_prices(s: NetworkState, sold_value: np.ndarray, impact: float) -> None:
@@ -266,9 +276,8 @@ def _settle(s: NetworkState, p: Params, fell: np.ndarray, recovery: np.ndarray,
     hit = (lent_to_failed + owed_to_failed) > 0
     # 1. Fire-sell the failed banks' market units; the price falls before the proceeds are paid.
     sold_units = s.units * f[..., None]
-    sold_value_pre = np.einsum("wnm,wm->wm", sold_units, s.price)
-    _fire_sale_prices(s, sold_value_pre, cc.fire_sale_impact)
-    proceeds = np.einsum("wnm,wm->wn", sold_units, s.price)
+    _fire_sale_prices(s, _over_banks(f, s.units) * s.price, cc.fire_sale_impact)
+    proceeds = _value(sold_units, s.price)
     # 2. External assets sold to the outside at alpha of their book value.
     ext_real = cc.alpha * s.external * f
     # 3. Creditors of failed banks receive recovery r_j * claim in cash; depositors likewise.
@@ -350,9 +359,9 @@ def _apply_scenario(s: NetworkState, p: Params, rec: StepRecord, flow: np.ndarra
         if sh.type == "market_crash":
             mk = np.array([name in sh.targets or not sh.targets for name in p.market_names])
             factor = np.where(mk, 1.0 - per_step, 1.0)
-            before = np.einsum("bnm,bm->b", s.units, s.price)
+            before = _value(s.units, s.price).sum(axis=1)
             s.price[active] *= factor
-            loss = before - np.einsum("bnm,bm->b", s.units, s.price)
+            loss = before - _value(s.units, s.price).sum(axis=1)
             outside = np.zeros(b)
         else:
             banks = np.zeros(n, dtype=bool)
@@ -391,87 +400,81 @@ def _apply_scenario(s: NetworkState, p: Params, rec: StepRecord, flow: np.ndarra
 # ----------------------------------------------------------------------------- actions
 def _execute(s: NetworkState, p: Params, actions: np.ndarray, rec: StepRecord,
              flow: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Step 2. Returns (executed actions, invalid mask, liquidity-default mask)."""
+    """Step 2. Returns (executed actions, invalid mask, liquidity-default mask).
+
+    Works on compact arrays of the submitted non-HOLD actions of live banks (one per bank).
+    """
     b, n, m = s.shape
     lay = p.layout
     kind, target, size = (t[actions] for t in lay.tables)  # range checked by step()
-    frac = p.size_levels[size]
     si = s.slot_index
-    bn = np.arange(b * n).reshape(b, n)
-    sel = bn * lay.K + np.minimum(target, lay.K - 1)         # flat (world, bank, slot)
+    wi, bi = np.nonzero(s.alive & (kind != HOLD))
+    k, tg = kind[wi, bi], target[wi, bi]
+    fr = p.size_levels[size[wi, bi]]
+    bank = wi * n + bi                                     # flat (world, bank)
+    sel = bank * lay.K + np.minimum(tg, lay.K - 1)         # flat (world, bank, slot)
     cp = s.slots.reshape(-1)[sel]
-    cp_alive = (cp >= 0) & s.alive.reshape(-1)[si.bank.reshape(-1)[sel]]
-    lent = s.slot_lent.reshape(-1)[sel]
-    mkt = np.minimum(target, m - 1)
-    own_units = s.units.reshape(-1)[bn * m + mkt]
-    has_cash = s.cash > 0
-    frozen = funding_frozen(s, p)[:, None]
-    ok = np.where(kind == LEND, cp_alive & has_cash & ~frozen,
-                  np.where(kind == BORROW, cp_alive & (lent > 0),
-                           np.where(kind == INVEST, has_cash,
-                                    np.where(kind == DIVEST, own_units > 0, True))))
-    ok &= s.alive
-    submitted = s.alive & (kind != HOLD)
-    invalid = submitted & ~ok
-    kind = np.where(ok, kind, HOLD)
-    executed = np.where(ok, actions, 0)
-    amount = np.zeros((b, n))
+    mk = np.minimum(tg, m - 1)
+    pos = bank * m + mk                                    # flat (world, bank, market)
+    cash = s.cash.reshape(-1)[bank]
+    own_units = s.units.reshape(-1)[pos]
+    slot_ok = (cp >= 0) & s.alive.reshape(-1)[si.bank.reshape(-1)[sel]]
+    ok = np.where(k == LEND, slot_ok & (cash > 0) & ~funding_frozen(s, p)[wi],
+                  np.where(k == BORROW, slot_ok & (s.slot_lent.reshape(-1)[sel] > 0),
+                           np.where(k == INVEST, cash > 0, own_units > 0)))
+    invalid = np.zeros((b, n), dtype=bool)
+    invalid[wi[~ok], bi[~ok]] = True
+    executed = np.where(invalid | ~s.alive, 0, actions)
+    k = np.where(ok, k, HOLD)
+    is_ln, is_bo, is_iv, is_dv = k == LEND, k == BORROW, k == INVEST, k == DIVEST
+    amount = np.zeros(len(k))
+    wm = wi * m + mk                                       # flat (world, market)
+    price = s.price.reshape(-1)
     # DIVEST: sell a fraction of one position.
-    dv = kind == DIVEST
-    if dv.any():
-        sold = np.where(dv, frac * own_units, 0.0)
-        wm = np.arange(b)[:, None] * m + mkt                   # flat (world, market)
-        amount = np.where(dv, sold * s.price.reshape(-1)[wm], amount)
-        onehot = (np.arange(m) == mkt[..., None]) & dv[..., None]
-        basis_frac = np.where(onehot, frac[..., None], 0.0)
-        s.units -= onehot * sold[..., None]
-        s.basis -= s.basis * basis_frac
-        s.cash += amount
-        flow -= np.bincount(wm[dv], weights=amount[dv], minlength=b * m).reshape(b, m)
+    if is_dv.any():
+        d = is_dv
+        sold = fr[d] * own_units[d]
+        amount[d] = sold * price[wm[d]]
+        s.units.reshape(-1)[pos[d]] -= sold
+        s.basis.reshape(-1)[pos[d]] *= 1.0 - fr[d]
+        s.cash.reshape(-1)[bank[d]] += amount[d]
+        flow -= np.bincount(wm[d], weights=amount[d], minlength=b * m).reshape(b, m)
     # LEND and INVEST: a fraction of the bank's cash.
-    ln, iv = kind == LEND, kind == INVEST
-    spend = np.where(ln | iv, frac * s.cash, 0.0)
-    amount = np.where(ln | iv, spend, amount)
-    s.cash -= spend
-    if ln.any():
-        bw, iw = np.nonzero(ln)
-        into = np.bincount(bw * n + cp[bw, iw], weights=spend[bw, iw],
+    spends = is_ln | is_iv
+    amount[spends] = fr[spends] * cash[spends]
+    s.cash.reshape(-1)[bank[spends]] -= amount[spends]
+    if is_ln.any():
+        ln = is_ln
+        into = np.bincount(wi[ln] * n + cp[ln], weights=amount[ln],
                            minlength=b * n).reshape(b, n)
         s.cash += into
-        _move_loans(s, si, bw, iw, cp[bw, iw], sel[bw, iw], spend[bw, iw], into)
-    if iv.any():
-        bw, iw = np.nonzero(iv)
-        mw = mkt[bw, iw]
-        s.units[bw, iw, mw] += spend[bw, iw] / s.price[bw, mw]
-        s.basis[bw, iw, mw] += spend[bw, iw]
-        flow += np.bincount(bw * m + mw, weights=spend[bw, iw], minlength=b * m).reshape(b, m)
-    s.outside += np.where(iv, spend, 0.0).sum(axis=1)
-    s.outside -= np.where(dv, amount, 0.0).sum(axis=1)
+        _move_loans(s, si, wi[ln], bi[ln], cp[ln], sel[ln], amount[ln], into)
+    if is_iv.any():
+        iv = is_iv
+        s.units.reshape(-1)[pos[iv]] += amount[iv] / price[wm[iv]]
+        s.basis.reshape(-1)[pos[iv]] += amount[iv]
+        flow += np.bincount(wm[iv], weights=amount[iv], minlength=b * m).reshape(b, m)
+    outside_flow = np.where(is_iv, amount, np.where(is_dv, -amount, 0.0))
+    s.outside += np.bincount(wi, weights=outside_flow, minlength=b)
     # BORROW: call back a fraction of a loan; debtors pay pro rata what they can.
     illiquid = np.zeros((b, n), dtype=bool)
-    bo = kind == BORROW
-    if bo.any():
-        bw, iw = np.nonzero(bo)
-        jw = cp[bw, iw]
-        d = frac[bw, iw] * s.loans[bw, iw, jw]
-        demand = np.bincount(bw * n + jw, weights=d, minlength=b * n).reshape(b, n)
+    if is_bo.any():
+        bo = is_bo
+        bw, iw, jw = wi[bo], bi[bo], cp[bo]
+        due = fr[bo] * s.slot_lent.reshape(-1)[sel[bo]]
+        demand = np.bincount(bw * n + jw, weights=due, minlength=b * n).reshape(b, n)
         paid = _raise_cash(s, demand, flow, rec, "loan_call")
         phi = np.divide(paid, demand, out=np.ones_like(paid), where=demand > 0)
-        got = d * phi[bw, jw]
-        s.cash[bw, iw] += got
+        got = due * phi[bw, jw]
+        s.cash.reshape(-1)[bank[bo]] += got
         repaid = np.bincount(bw * n + jw, weights=got, minlength=b * n).reshape(b, n)
-        _move_loans(s, si, bw, iw, jw, sel[bw, iw], -got, -repaid)
-        amount[bw, iw] = got
+        _move_loans(s, si, bw, iw, jw, sel[bo], -got, -repaid)
+        amount[bo] = got
         illiquid = demand - paid > TOL * np.maximum(1.0, demand)
-    act = kind != HOLD
-    if act.any():
-        wi, bi = np.nonzero(act)
-        k = kind[wi, bi]
-        tgt = np.where((k == LEND) | (k == BORROW), cp[wi, bi], mkt[wi, bi])
-        amt = amount[wi, bi]
-        rec.add_rows("transaction", world=wi, bank=bi, kind=k, target=tgt,
-                     size=frac[wi, bi], amount=amt,
-                     outside_flow=np.where(k == INVEST, amt, np.where(k == DIVEST, -amt, 0.0)))
+    if ok.any():
+        rec.add_rows("transaction", world=wi[ok], bank=bi[ok], kind=k[ok],
+                     target=np.where(is_ln | is_bo, cp, mk)[ok], size=fr[ok],
+                     amount=amount[ok], outside_flow=outside_flow[ok])
     return executed, invalid, illiquid
 
 
@@ -494,7 +497,7 @@ def _move_loans(s: NetworkState, si: SlotIndex, bw: np.ndarray, iw: np.ndarray, 
 # ----------------------------------------------------------------------------- markets
 def _reprice(s: NetworkState, p: Params, flow: np.ndarray, eps: np.ndarray) -> None:
     r = p.impact * flow / s.depth + p.drift + p.sigma * eps - 0.5 * p.sigma**2
-    r = np.clip(r, -p.max_move, p.max_move)
+    r = np.minimum(np.maximum(r, -p.max_move), p.max_move)
     s.price *= np.exp(r)
     s.last_return = r
     lam = p.config.margin.ewma
@@ -519,12 +522,13 @@ def _book_profits(s: NetworkState, rec: StepRecord, due: np.ndarray) -> None:
     pnl = (value - s.basis) * due[:, None, None] * s.alive[..., None]
     gain = np.maximum(pnl, 0.0)
     s.units -= np.divide(gain, s.price[:, None, :])
-    gain_bank = np.einsum("bnm->bn", gain)
+    ones = np.ones(s.shape[2])
+    gain_bank = gain @ ones
     s.cash += gain_bank
     s.outside -= gain_bank.sum(axis=1)
     s.basis = np.where(due[:, None, None], s.units * s.price[:, None, :], s.basis)
-    per_bank = np.einsum("bnm->bn", pnl)
-    wi, bi = np.nonzero(due[:, None] & s.alive & (np.einsum("bnm->bn", np.abs(pnl)) > 0))
+    per_bank = pnl @ ones
+    wi, bi = np.nonzero(due[:, None] & s.alive & ((np.abs(pnl) @ ones) > 0))
     realised = gain_bank[wi, bi]
     rec.add_rows("profit_booking", world=wi, bank=bi, pnl=per_bank[wi, bi], realised=realised,
                  outside_flow=-realised)
@@ -535,15 +539,15 @@ def _margin(s: NetworkState, p: Params, rec: StepRecord) -> None:
     mc = p.config.margin
     vol_t = np.maximum(0.0, np.sqrt(s.vol2) / np.maximum(p.sigma, 1e-12) - 1.0)
     rate = mc.z * p.sigma * (1.0 + mc.vol_sensitivity * vol_t)          # (B, M)
-    mv = np.einsum("bnm,bm->bn", s.units, s.price)
-    req = np.einsum("bnm,bm->bn", s.units, s.price * rate)
+    mv = _value(s.units, s.price)
+    req = _value(s.units, s.price * rate)
     short = np.maximum(0.0, req - np.maximum(s.cash, 0.0)) * s.alive
     if not (short > TOL).any():
         return
     c = np.divide(req, mv, out=np.zeros_like(req), where=mv > 0)
     sell = np.minimum(mv, short / (1.0 + c))
     frac = np.divide(sell, mv, out=np.zeros_like(sell), where=mv > 0)
-    sold_value = np.einsum("bnm,bn->bm", s.units, frac) * s.price
+    sold_value = _over_banks(frac, s.units) * s.price
     s.units -= s.units * frac[..., None]
     s.basis -= s.basis * frac[..., None]
     s.cash += sell

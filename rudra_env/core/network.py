@@ -163,7 +163,7 @@ def initial_state(config: EnvConfig, rng: np.random.Generator, worlds: int = 1) 
     st = {key: np.stack(v) for key, v in fields.items()}
     units = st["units"]
     price = np.broadcast_to(price0, (worlds, m)).copy()
-    held = np.einsum("bnm,bm->bm", units, price)
+    held = units.sum(axis=1) * price
     fixed = np.array([np.nan if mk.depth is None else mk.depth for mk in config.markets])
     depth = np.where(np.isnan(fixed), np.maximum(held, 1e-6), fixed)
     state = NetworkState(

@@ -83,8 +83,9 @@ def observe(s: NetworkState, p: Params, bs: dict[str, np.ndarray] | None = None)
     out[..., base:base + m] = (s.price / s.price0)[:, None, :]
     out[..., base + m:base + 2 * m] = (s.last_return * 10.0)[:, None, :]
     out[..., -2] = (s.t / p.config.max_steps)[:, None]
-    out[..., -1] = (1.0 - s.alive.mean(axis=1))[:, None]
-    np.clip(out, -OBS_LIMIT, OBS_LIMIT, out=out)
+    out[..., -1] = (1.0 - np.count_nonzero(s.alive, axis=1) / n)[:, None]
+    np.minimum(out, OBS_LIMIT, out=out)
+    np.maximum(out, -OBS_LIMIT, out=out)
     out *= s.alive[..., None]
     return out
 

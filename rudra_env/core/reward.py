@@ -28,8 +28,9 @@ def utility_terms(s: NetworkState, bs: dict[str, np.ndarray], prev_equity: np.nd
     equity, assets = bs["equity"], bs["assets"]
     revenue = (equity - prev_equity) / e0
     slot_loans = slot_exposures(s, bs)[0]
-    var = p.config.margin.z * np.einsum("bnm,bm,m->bn", s.units, s.price, p.sigma)
-    risk = (np.einsum("bnk,bnk->bn", slot_loans, s.belief) + var) / e0
+    var = p.config.margin.z * (s.units @ (s.price * p.sigma)[..., None])[..., 0]
+    exposure = (slot_loans[..., None, :] @ s.belief[..., :, None])[..., 0, 0]
+    risk = (exposure + var) / e0
     liq_ratio = s.cash / np.maximum(bs["liabilities"], 1e-9)
     liquidity = np.maximum(0.0, rc.liquidity_floor - liq_ratio)
     leverage = assets / np.maximum(equity, 1e-9)

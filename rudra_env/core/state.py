@@ -181,8 +181,12 @@ class NetworkState:
         return hit[1]
 
     def copy(self) -> NetworkState:
-        return NetworkState(**{f.name: getattr(self, f.name).copy()
-                               for f in dataclasses.fields(self)})
+        out = NetworkState(**{f.name: getattr(self, f.name).copy()
+                              for f in dataclasses.fields(self)})
+        cache = self.__dict__.get("_slot_index")
+        if cache is not None and cache[0] is self.slots:   # same slots: the index carries over
+            out.__dict__["_slot_index"] = (out.slots, cache[1])
+        return out
 
     def take(self, worlds: np.ndarray | slice) -> NetworkState:
         """A copy of a subset of worlds."""
@@ -223,7 +227,7 @@ def interbank_totals(loans: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def balance_sheet(s: NetworkState) -> dict[str, np.ndarray]:
     """Derived (B, N) quantities: interbank assets/liabilities, market value, assets, equity."""
     ib_assets, ib_liab = s.ib_assets, s.ib_liab
-    mv = np.einsum("bnm,bm->bn", s.units, s.price)
+    mv = (s.units @ s.price[..., None])[..., 0]
     assets = s.cash + ib_assets + mv + s.external
     liabilities = s.deposits + ib_liab
     return {"ib_assets": ib_assets, "ib_liab": ib_liab, "market_value": mv, "assets": assets,
