@@ -94,21 +94,19 @@ def action_masks(s: NetworkState, p: Params, bs: dict[str, np.ndarray] | None = 
                  ) -> np.ndarray:
     """(B, N, A) int8: 1 where the action can apply now (HOLD always; nothing for the dead)."""
     b, n, m = s.shape
-    k, sl = p.K, p.S
+    sl = p.S
     si = s.slot_index
     alive = s.alive
     cp_alive = si.valid & alive.reshape(-1)[si.bank] & alive[..., None]
     has_cash = (s.cash > 0) & alive
-    lent = s.slot_lent
+    lend = cp_alive & (has_cash & ~funding_frozen(s, p)[:, None])[..., None]
+    borrow = cp_alive & (s.slot_lent > 0)
+    divest = (s.units > 0) & alive[..., None]
+    blocks = np.concatenate([lend, borrow, np.broadcast_to(has_cash[..., None], (b, n, m)),
+                             divest], axis=2)                     # (B, N, 2K + 2M)
     mask = np.empty((b, n, p.layout.n), dtype=np.int8)
     mask[..., 0] = alive
-    ks, ms = k * sl, m * sl
-    lend = cp_alive & (has_cash & ~funding_frozen(s, p)[:, None])[..., None]
-    mask[..., 1:1 + ks].reshape(b, n, k, sl)[:] = lend[..., None]
-    mask[..., 1 + ks:1 + 2 * ks].reshape(b, n, k, sl)[:] = (cp_alive & (lent > 0))[..., None]
-    mask[..., 1 + 2 * ks:1 + 2 * ks + ms] = has_cash[..., None]
-    divest = (s.units > 0) & alive[..., None]
-    mask[..., 1 + 2 * ks + ms:].reshape(b, n, m, sl)[:] = divest[..., None]
+    mask[..., 1:] = np.repeat(blocks, sl, axis=2)
     return mask
 
 
