@@ -35,9 +35,9 @@ Episode end
     ``agents`` is empty.
 
 Infos
-    ``invalid_action`` (bool), ``executed_action`` (int), ``equity`` (float),
-    ``defaulted_step`` (int, -1 while alive). Events of the last step: ``env.last_events``; all
-    since reset: ``env.event_log``.
+    ``invalid_action`` (bool) and ``executed_action`` (int). Balance sheets, equity and default
+    steps are in ``env.core_state`` (``equity()``, ``default_step``); events of the last step in
+    ``env.last_events``, all since reset in ``env.event_log``.
 
 Arguments
     ``parallel_env(config=None, render_mode=None, **overrides)``: ``config`` is an ``EnvConfig``,
@@ -74,6 +74,8 @@ from rudra_env.core.state import NetworkState, Params, balance_sheet
 from rudra_env.errors import ActionError, ConfigError
 
 __all__ = ["RudraParallelEnv", "resolve_config"]
+
+_INT_TYPES = (int, np.integer)
 
 
 def resolve_config(config: EnvConfig | Mapping[str, Any] | str | Path | None = None,
@@ -172,8 +174,8 @@ class RudraParallelEnv(ParallelEnv):
         if actions:
             try:
                 idx = [self.agent_name_mapping[ag] for ag in actions]
+                exact = all(isinstance(v, _INT_TYPES) for v in actions.values())
                 vals = np.fromiter(actions.values(), dtype=np.int64, count=len(actions))
-                exact = np.array_equal(vals, np.array(list(actions.values()), dtype=object))
             except (KeyError, TypeError, ValueError, OverflowError):
                 exact = False
                 idx = []
@@ -188,17 +190,24 @@ class RudraParallelEnv(ParallelEnv):
         idx = np.fromiter(map(self.agent_name_mapping.__getitem__, acting), dtype=np.int64,
                           count=len(acting))
         rewards = dict(zip(acting, out.rewards[0, idx].tolist(), strict=True))
-        dead = (~s.alive[0, idx]).tolist()
+        died = ~s.alive[0, idx]
+        any_died = bool(died.any())
+        dead = died.tolist()
         terminations = dict(zip(acting, dead, strict=True))
-        truncations = {ag: truncated and not d for ag, d in zip(acting, dead, strict=True)}
-        columns = zip(out.invalid[0, idx].tolist(), out.executed[0, idx].tolist(),
-                      s.equity_prev[0, idx].tolist(), s.default_step[0, idx].tolist(),
-                      strict=True)
-        infos = {ag: {"invalid_action": i, "executed_action": e, "equity": q,
-                      "defaulted_step": d} for ag, (i, e, q, d) in zip(acting, columns,
-                                                                          strict=True)}
+        if truncated:
+            truncations = {ag: not d for ag, d in zip(acting, dead, strict=True)}
+        else:
+            truncations = dict.fromkeys(acting, False)
+        columns = zip(out.invalid[0, idx].tolist(), out.executed[0, idx].tolist(), strict=True)
+        infos = {ag: {"invalid_action": i, "executed_action": e}
+                 for ag, (i, e) in zip(acting, columns, strict=True)}
         observations = self._observations(acting, out.balance, idx)
-        self.agents = [ag for ag, d in zip(acting, dead, strict=True) if not d and not truncated]
+        if truncated:
+            self.agents = []
+        elif any_died:
+            self.agents = [ag for ag, d in zip(acting, dead, strict=True) if not d]
+        else:
+            self.agents = acting
         if not self.agents:
             self._extra.append(Event("complete", self.num_steps, 0, {
                 "reason": "truncated" if truncated else "all_defaulted",
