@@ -14,6 +14,10 @@ The batched core records events compactly — one record per event *type* per st
 over (world, bank) — so that stepping 1024 worlds does not build a million Python objects.
 ``StepRecord.events(world)`` expands them into ``Event`` objects on demand.
 
+A ``transaction`` names its action kind (``LEND``, ``BORROW``, ``INVEST``, ``DIVEST``), its
+``target`` (counterparty bank for LEND/BORROW, market index for INVEST/DIVEST), ``size`` level
+fraction and ``amount`` in currency.
+
 Every movement of money across the banking system's boundary carries an amount in its event
 (``outside_flow``: cash that left the banks, negative when it entered), so conservation can be
 checked from the log alone.
@@ -26,6 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from rudra_env.actions import KIND_NAMES
 
 __all__ = ["EVENT_TYPES", "Event", "StepRecord"]
 
@@ -145,8 +151,10 @@ class StepRecord:
                 cols = self.per_bank[type_]
                 rows = np.nonzero(cols["world"] == world)[0]
                 for r in rows:
-                    out.append(Event(type_, step, world, {
-                        k: _plain(v[r]) for k, v in cols.items() if k != "world"}))
+                    data = {k: _plain(v[r]) for k, v in cols.items() if k != "world"}
+                    if type_ == "transaction":
+                        data["kind"] = KIND_NAMES[data["kind"]]
+                    out.append(Event(type_, step, world, data))
             elif type_ in self.per_world:
                 cols = self.per_world[type_]
                 if cols["mask"][world]:
