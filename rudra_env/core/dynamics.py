@@ -162,10 +162,10 @@ def _fire_sale_prices(s: NetworkState, sold_value: np.ndarray, impact: float) ->
 
 def funding_frozen(s: NetworkState, p: Params) -> np.ndarray:
     """(B,) bool: a funding_freeze shock is active at the step now being taken (t + 1)."""
+    out = np.zeros(len(s.t), dtype=bool)
+    freezes = [sh for sh in p.config.scenario.shocks if sh.type == "funding_freeze"]
     t = s.t + 1
-    out = np.zeros(len(t), dtype=bool)
-    for sh in p.config.scenario.shocks:
-        if sh.type == "funding_freeze":
+    for sh in freezes:
             out |= (t >= sh.start) & (t < sh.start + sh.duration)
     return out
 
@@ -485,8 +485,10 @@ def _move_loans(s: NetworkState, si: SlotIndex, bw: np.ndarray, iw: np.ndarray, 
     ``sel`` is the flat (world, bank, slot) index of the lender's slot holding ``jw``;
     ``liab_delta`` is ``delta`` summed per borrower, (B, N).
     """
-    s.loans[bw, iw, jw] += delta
-    s.ib_assets[bw, iw] += delta
+    n = s.shape[1]
+    lender = bw * n + iw
+    s.loans.reshape(-1)[lender * n + jw] += delta
+    s.ib_assets.reshape(-1)[lender] += delta
     s.ib_liab += liab_delta
     s.slot_lent.reshape(-1)[sel] += delta
     mirror = si.mirror.reshape(-1)[sel]
@@ -703,14 +705,17 @@ def _step_inplace(s: NetworkState, actions: np.ndarray, params: Params,
     flow = np.zeros((b, m))
     alive_before = s.alive.copy()
     # 1. Scenario.
-    removed, run_short = _apply_scenario(s, params, rec, flow)
-    fallen0 = np.zeros((b, n), dtype=bool)
-    hit0 = np.zeros((b, n), dtype=bool)
-    if removed.any():  # removals resolve before anyone acts
-        fallen0, _, hit0, _ = resolve_defaults(s, params, removed, rec, cause_forced="removed")
+    fallen0 = hit0 = run_short = None
+    scenario = params.config.scenario
+    if scenario.shocks or scenario.interventions:
+        removed, run_short = _apply_scenario(s, params, rec, flow)
+        if removed.any():  # removals resolve before anyone acts
+            fallen0, _, hit0, _ = resolve_defaults(s, params, removed, rec,
+                                                   cause_forced="removed")
     # 2. Actions.
     executed, invalid, illiquid = _execute(s, params, actions, rec, flow)
-    illiquid |= run_short
+    if run_short is not None:
+        illiquid |= run_short
     # 3. Markets.
     _reprice(s, params, flow, noise.market)
     # 4. Interest, then overdrafts covered by selling units.
@@ -726,8 +731,9 @@ def _step_inplace(s: NetworkState, actions: np.ndarray, params: Params,
         _margin(s, params, rec)
     # 7. Defaults and cascade.
     fallen, rounds, hit, bs = resolve_defaults(s, params, illiquid, rec)
-    fallen |= fallen0
-    hit |= hit0
+    if fallen0 is not None:
+        fallen |= fallen0
+        hit |= hit0
     # 8. Beliefs.
     cascade = _update_beliefs(s, params, bs, hit & s.alive, noise.signal, rec)
     # 9. Rewards and step_end.
