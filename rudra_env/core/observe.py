@@ -25,6 +25,8 @@ fraction; clipped to [-10, 10].
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from rudra_env.core.dynamics import funding_frozen
@@ -102,12 +104,20 @@ def action_masks(s: NetworkState, p: Params, bs: dict[str, np.ndarray] | None = 
     lend = cp_alive & (has_cash & ~funding_frozen(s, p)[:, None])[..., None]
     borrow = cp_alive & (s.slot_lent > 0)
     divest = (s.units > 0) & alive[..., None]
-    blocks = np.concatenate([lend, borrow, np.broadcast_to(has_cash[..., None], (b, n, m)),
-                             divest], axis=2)                     # (B, N, 2K + 2M)
-    mask = np.empty((b, n, p.layout.n), dtype=np.int8)
-    mask[..., 0] = alive
-    mask[..., 1:] = np.repeat(blocks, sl, axis=2)
-    return mask
+    blocks = np.concatenate([alive[..., None], lend, borrow, has_cash[..., None] & _ones(m),
+                             divest], axis=2)                     # (B, N, 1 + 2K + 2M)
+    return np.take(blocks, _spread(p.K, m, sl), axis=2).view(np.int8)
+
+
+@functools.cache
+def _ones(m: int) -> np.ndarray:
+    return np.ones(m, dtype=bool)
+
+
+@functools.cache
+def _spread(k: int, m: int, sl: int) -> np.ndarray:
+    """Column of ``blocks`` behind each action: HOLD once, every other block S times."""
+    return np.concatenate([[0], np.repeat(np.arange(1, 1 + 2 * k + 2 * m), sl)])
 
 
 def state_vector(s: NetworkState, p: Params, bs: dict[str, np.ndarray] | None = None
