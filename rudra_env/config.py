@@ -542,10 +542,6 @@ class EnvConfig:
             _set_dotted(data, key, value)
         return EnvConfig.from_dict(data)
 
-    @property
-    def num_markets(self) -> int:
-        return len(self.markets)
-
 
 # --------------------------------------------------------------------------- generic builder
 def _unknown(path: str, key: str, allowed: Sequence[str]) -> typing.NoReturn:

@@ -336,6 +336,8 @@ class RudraParallelEnv(ParallelEnv):
             "default_rate": float(1.0 - alive.mean()),
             "total_equity": float(bs["equity"][0][alive].sum()),
             "total_assets": float(bs["assets"][0][alive].sum()),
+            "mean_belief_entropy": float(dynamics.belief_entropy(s)[0][alive].mean())
+            if alive.any() else 0.0,
             **{f"price/{name}": float(s.price[0, m])
                for m, name in enumerate(self.params.market_names)},
         }

@@ -130,3 +130,16 @@ def test_mask_agrees_with_what_the_core_executes():
     executed = ~out.invalid & alive[None, :]
     assert np.array_equal(executed.T[alive], mask[alive].astype(bool))
     assert mask[~alive].sum() == 0
+
+
+def test_belief_entropy_starts_at_the_prior_and_is_tracked():
+    """Every used slot starts at the prior 0.05: H = -(0.05 log2 0.05 + 0.95 log2 0.95)."""
+    from rudra_env.core.dynamics import belief_entropy
+
+    env = rudra_env.parallel_env(num_banks=8, overrides={"topology.kind": "complete"})
+    env.reset(seed=0)
+    h = -(0.05 * np.log2(0.05) + 0.95 * np.log2(0.95))
+    assert np.allclose(belief_entropy(env.core_state)[0], h)
+    assert env.summary()["mean_belief_entropy"] == pytest.approx(h)
+    env.step({a: 0 for a in env.agents})
+    assert env.summary()["mean_belief_entropy"] != pytest.approx(h)  # signals moved beliefs

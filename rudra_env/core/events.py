@@ -163,14 +163,3 @@ class StepRecord:
             else:
                 out.extend(Event(type_, step, w, d) for w, d in self.nested[type_] if w == world)
         return out
-
-    def count(self, type_: str, world: int | None = None) -> int:
-        """Number of events of a type (in one world, or all)."""
-        if type_ in self.per_bank:
-            w = self.per_bank[type_]["world"]
-            return int(len(w) if world is None else (w == world).sum())
-        if type_ in self.per_world:
-            m = self.per_world[type_]["mask"]
-            return int(m.sum() if world is None else m[world])
-        items = self.nested.get(type_, [])
-        return sum(1 for w, _ in items if world is None or w == world)
