@@ -279,7 +279,7 @@ class RudraParallelEnv(ParallelEnv):
         mask = np.zeros_like(s.alive)
         mask[0, idx] = True
         rec = StepRecord(step=s.t.copy())
-        fallen = dynamics.remove_banks(s, self.params, mask, rec)
+        fallen, _hit = dynamics.remove_banks(s, self.params, mask, rec)
         self._records.append(rec)
         s.equity_prev = np.where(s.alive, s.equity(), 0.0)
         names = [self.possible_agents[i] for i in np.nonzero(fallen[0])[0]]

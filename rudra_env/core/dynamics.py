@@ -129,13 +129,9 @@ def _raise_cash(s: NetworkState, need: np.ndarray, flow: np.ndarray | None,
         return from_cash
     mv = _value(s.units, s.price)
     sell = np.minimum(rest, mv)
-    frac = np.divide(sell, mv, out=np.zeros_like(sell), where=mv > 0)
-    frac = np.where(sell >= mv, 1.0, frac)
+    sold = _sell_units(s, sell, mv)
     if flow is not None:
-        flow -= _over_banks(frac, s.units) * s.price
-    s.units -= s.units * frac[..., None]
-    s.basis -= s.basis * frac[..., None]
-    s.outside -= sell.sum(axis=1)
+        flow -= sold
     s.cash -= from_cash
     if rec is not None:
         wi, bi = np.nonzero(sell > 0)
@@ -143,6 +139,19 @@ def _raise_cash(s: NetworkState, need: np.ndarray, flow: np.ndarray | None,
                      reason=np.full(len(wi), reason), sold=sell[wi, bi],
                      outside_flow=-sell[wi, bi])
     return from_cash + sell
+
+
+def _sell_units(s: NetworkState, sell: np.ndarray, mv: np.ndarray) -> np.ndarray:
+    """Sell ``sell`` (B, N) of each bank's market value ``mv``, pro rata over its positions, at
+    the current price to the outside (the caller decides where the proceeds go). Returns the
+    value sold per market, (B, M)."""
+    frac = np.divide(sell, mv, out=np.zeros_like(sell), where=mv > 0)
+    frac = np.where(sell >= mv, 1.0, frac)
+    sold = _over_banks(frac, s.units) * s.price
+    s.units -= s.units * frac[..., None]
+    s.basis -= s.basis * frac[..., None]
+    s.outside -= sell.sum(axis=1)
+    return sold
 
 
 def _value(units: np.ndarray, price: np.ndarray) -> np.ndarray:
@@ -166,7 +175,7 @@ def funding_frozen(s: NetworkState, p: Params) -> np.ndarray:
     freezes = [sh for sh in p.config.scenario.shocks if sh.type == "funding_freeze"]
     t = s.t + 1
     for sh in freezes:
-            out |= (t >= sh.start) & (t < sh.start + sh.duration)
+        out |= (t >= sh.start) & (t < sh.start + sh.duration)
     return out
 
 
@@ -184,16 +193,18 @@ def add_capital(s: NetworkState, bank: int, amount: float, worlds: np.ndarray | 
                      outside_flow=np.full(len(wi), -float(amount)))
 
 
-def remove_banks(s: NetworkState, p: Params, remove: np.ndarray, rec: StepRecord) -> np.ndarray:
+def remove_banks(s: NetworkState, p: Params, remove: np.ndarray, rec: StepRecord
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """Resolve (remove) the banks in the (B, N) mask now, with the full default machinery.
 
-    Returns the (B, N) mask of every bank that fell, the removed ones included.
+    Returns the (B, N) masks of every bank that fell (the removed ones included) and of the
+    banks linked to them (for beliefs).
     """
     remove = remove & s.alive
     wi, bi = np.nonzero(remove)
     rec.add_rows("bank_removed", world=wi, bank=bi)
-    fallen, _rounds, _hit, _bs = resolve_defaults(s, p, remove, rec, cause_forced="removed")
-    return fallen
+    fallen, _rounds, hit, _bs = resolve_defaults(s, p, remove, rec, cause_forced="removed")
+    return fallen, hit
 
 
 # ----------------------------------------------------------------------------- defaults
@@ -348,21 +359,19 @@ def _apply_scenario(s: NetworkState, p: Params, rec: StepRecord, flow: np.ndarra
     removed = np.zeros((b, n), dtype=bool)
     for sh in p.config.scenario.shocks:
         active = (t >= sh.start) & (t < sh.start + sh.duration) & s.alive.any(axis=1)
-        if not active.any() or sh.type == "funding_freeze":
-            if active.any():
-                rec.add_rows("shock", world=np.nonzero(active)[0],
-                             kind=np.full(active.sum(), sh.type),
-                             loss=np.zeros(active.sum()), outside_flow=np.zeros(active.sum()))
+        if not active.any():
             continue
         per_step = 1.0 - (1.0 - sh.magnitude) ** (1.0 / sh.duration)
         wi = np.nonzero(active)[0]
-        if sh.type == "market_crash":
+        loss = outside = np.zeros(b)
+        if sh.type == "funding_freeze":  # acts through the LEND mask (funding_frozen)
+            pass
+        elif sh.type == "market_crash":
             mk = np.array([name in sh.targets or not sh.targets for name in p.market_names])
             factor = np.where(mk, 1.0 - per_step, 1.0)
             before = _value(s.units, s.price).sum(axis=1)
             s.price[active] *= factor
             loss = before - _value(s.units, s.price).sum(axis=1)
-            outside = np.zeros(b)
         else:
             banks = np.zeros(n, dtype=bool)
             banks[list(sh.targets) if sh.targets else slice(None)] = True
@@ -371,14 +380,12 @@ def _apply_scenario(s: NetworkState, p: Params, rec: StepRecord, flow: np.ndarra
                 cut = s.external * per_step * hit
                 s.external -= cut
                 loss = cut.sum(axis=1)
-                outside = np.zeros(b)
             else:  # deposit_run
                 demand = s.deposits * per_step * hit
                 paid = _raise_cash(s, demand, flow, rec, "deposit_run")
                 s.deposits -= paid
                 s.outside += paid.sum(axis=1)
                 forced |= hit & (demand - paid > TOL * np.maximum(1.0, demand))
-                loss = np.zeros(b)
                 outside = paid.sum(axis=1)
         rec.add_rows("shock", world=wi, kind=np.full(len(wi), sh.type), loss=loss[wi],
                      outside_flow=outside[wi])
@@ -389,11 +396,7 @@ def _apply_scenario(s: NetworkState, p: Params, rec: StepRecord, flow: np.ndarra
         if iv.type == "capital_injection":
             add_capital(s, iv.bank, iv.amount, now, rec)
         else:
-            mask = np.zeros((b, n), dtype=bool)
-            mask[now, iv.bank] = True
-            removed |= mask & s.alive
-            wi = np.nonzero(now & s.alive[:, iv.bank])[0]
-            rec.add_rows("bank_removed", world=wi, bank=np.full(len(wi), iv.bank))
+            removed[now, iv.bank] = True
     return removed, forced
 
 
@@ -548,12 +551,8 @@ def _margin(s: NetworkState, p: Params, rec: StepRecord) -> None:
         return
     c = np.divide(req, mv, out=np.zeros_like(req), where=mv > 0)
     sell = np.minimum(mv, short / (1.0 + c))
-    frac = np.divide(sell, mv, out=np.zeros_like(sell), where=mv > 0)
-    sold_value = _over_banks(frac, s.units) * s.price
-    s.units -= s.units * frac[..., None]
-    s.basis -= s.basis * frac[..., None]
+    sold_value = _sell_units(s, sell, mv)
     s.cash += sell
-    s.outside -= sell.sum(axis=1)
     _fire_sale_prices(s, sold_value, p.config.contagion.fire_sale_impact)
     wi, bi = np.nonzero(sell > TOL)
     rec.add_rows("margin_call", world=wi, bank=bi, requirement=req[wi, bi],
@@ -568,9 +567,8 @@ def _binary_entropy(x: np.ndarray) -> np.ndarray:
 
 def belief_entropy(s: NetworkState) -> np.ndarray:
     """(B, N) mean binary entropy (bits) of each bank's beliefs over its valid slots."""
-    valid = s.slots >= 0
-    h = np.where(valid, _binary_entropy(s.belief), 0.0).sum(axis=2)
-    return h / np.maximum(valid.sum(axis=2), 1)
+    si = s.slot_index
+    return _mean_belief(np.where(si.valid, _binary_entropy(s.belief), 0.0), si)
 
 
 def _update_beliefs(s: NetworkState, p: Params, bs: dict[str, np.ndarray], hit: np.ndarray,
@@ -612,7 +610,7 @@ def _update_beliefs(s: NetworkState, p: Params, bs: dict[str, np.ndarray], hit: 
 
 
 def _mean_belief(belief: np.ndarray, si: SlotIndex) -> np.ndarray:
-    """(B, N) mean belief over valid slots (beliefs in padded slots are kept at 0)."""
+    """(B, N) mean over valid slots of a (B, N, K) array that is 0 in padded slots."""
     return (belief @ np.ones(belief.shape[-1])) / si.count
 
 
@@ -710,8 +708,7 @@ def _step_inplace(s: NetworkState, actions: np.ndarray, params: Params,
     if scenario.shocks or scenario.interventions:
         removed, run_short = _apply_scenario(s, params, rec, flow)
         if removed.any():  # removals resolve before anyone acts
-            fallen0, _, hit0, _ = resolve_defaults(s, params, removed, rec,
-                                                   cause_forced="removed")
+            fallen0, hit0 = remove_banks(s, params, removed, rec)
     # 2. Actions.
     executed, invalid, illiquid = _execute(s, params, actions, rec, flow)
     if run_short is not None:
