@@ -132,22 +132,17 @@ class NetworkState:
         by hand.
         """
         w = slice(None) if worlds is None else worlds
-        loans = self.loans[w]
-        assets, liab = interbank_totals(loans)
-        slots = self.slots[w]
-        cp = np.maximum(slots, 0)
-        lent = np.take_along_axis(loans, cp, axis=2)
-        n = loans.shape[1]
-        borrowed = loans[np.arange(loans.shape[0])[:, None, None], cp, np.arange(n)[None, :, None]]
-        valid = slots >= 0
+        si = self.slot_index
+        flat = self.loans.reshape(-1)
+        assets, liab = interbank_totals(self.loans[w])
+        lent = np.where(si.valid[w], flat[si.out[w]], 0.0)
+        borrowed = np.where(si.valid[w], flat[si.into[w]], 0.0)
         if worlds is None:
             self.ib_assets, self.ib_liab = assets, liab
-            self.slot_lent = np.where(valid, lent, 0.0)
-            self.slot_borrowed = np.where(valid, borrowed, 0.0)
+            self.slot_lent, self.slot_borrowed = lent, borrowed
         else:
             self.ib_assets[w], self.ib_liab[w] = assets, liab
-            self.slot_lent[w] = np.where(valid, lent, 0.0)
-            self.slot_borrowed[w] = np.where(valid, borrowed, 0.0)
+            self.slot_lent[w], self.slot_borrowed[w] = lent, borrowed
 
     def in_sync(self, rtol: float = 1e-9, atol: float = 1e-9) -> bool:
         """Whether the derived arrays match a fresh computation from ``loans``."""
