@@ -618,7 +618,8 @@ def _mean_belief(belief: np.ndarray, si: SlotIndex) -> np.ndarray:
 _REASSIGNED = ("basis", "last_return", "vol2", "belief", "equity_prev", "t")
 """Fields the step replaces (rather than updates in place); chunked steps copy them back."""
 _MIN_CHUNK = 128
-_POOL: ThreadPoolExecutor | None = None
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+"""One thread pool per ``workers`` count, created on first use."""
 
 
 def step(state: NetworkState, actions: np.ndarray, params: Params,
@@ -661,9 +662,10 @@ def step(state: NetworkState, actions: np.ndarray, params: Params,
 def _step_chunked(s: NetworkState, actions: np.ndarray, params: Params, noise: StepNoise,
                   workers: int) -> StepOutput:
     """Step contiguous chunks of worlds on threads; chunks are views, so updates land in ``s``."""
-    global _POOL
-    if _POOL is None or _POOL._max_workers < workers:  # noqa: SLF001
-        _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rudra-step")
+    pool = _POOLS.get(workers)
+    if pool is None:
+        pool = _POOLS[workers] = ThreadPoolExecutor(max_workers=workers,
+                                                    thread_name_prefix="rudra-step")
     b = s.shape[0]
     bounds = np.linspace(0, b, workers + 1).astype(int)
     chunks = list(zip(bounds[:-1], bounds[1:], strict=True))
@@ -673,7 +675,7 @@ def _step_chunked(s: NetworkState, actions: np.ndarray, params: Params, noise: S
         v = NetworkState(**{f: getattr(s, f)[lo:hi] for f in names})
         v.__dict__["_slot_index"] = (v.slots, s.chunk_slot_index(lo, hi))
         views.append(v)
-    parts = list(_POOL.map(
+    parts = list(pool.map(
         lambda k: _step_inplace(views[k], actions[chunks[k][0]:chunks[k][1]], params,
                                 StepNoise(noise.market[chunks[k][0]:chunks[k][1]],
                                           noise.signal[chunks[k][0]:chunks[k][1]])),

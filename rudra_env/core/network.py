@@ -120,7 +120,7 @@ def assign_slots(loans0: np.ndarray, k: int) -> np.ndarray:
     order = np.argsort(-expo, axis=1, kind="stable")[:, :k]
     valid = np.take_along_axis(expo, order, axis=1) > 0
     slots = np.where(valid, order, -1)
-    if k > n:  # pragma: no cover - k is capped by N - 1 neighbours anyway
+    if k > n:  # more slots than banks (e.g. K = 8, N = 6): pad to K columns
         slots = np.pad(slots, ((0, 0), (0, k - n)), constant_values=-1)
     return slots.astype(np.int64)
 
