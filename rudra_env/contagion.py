@@ -395,32 +395,34 @@ def clear_unchecked(L: np.ndarray, e: np.ndarray, xl: np.ndarray, alpha: float, 
                     tol: float = 1e-10) -> ClearingResult:
     """``eisenberg_noe`` on inputs already known to be valid, batched: ``L`` (B, N, N), ``e``
     and ``xl`` (B, N), scalars in range. For hot loops (the environment's cascade) that built
-    the inputs themselves; everyone else should call ``eisenberg_noe``, which checks them."""
+    the inputs themselves; everyone else should call ``eisenberg_noe``, which checks them.
+
+    ``Pi`` is never formed: what bank i receives, ``sum_j Pi_ji p_j = sum_j L_ji (p_j / pbar_j)``,
+    is one matrix-vector product with ``L`` itself (which may be a transposed view), so a round
+    costs a pass over ``L`` and no (B, N, N) temporaries.
+    """
     b, n = e.shape
     pbar = L.sum(axis=-1) + xl
     owes = pbar > 0
-    pi = np.zeros((b, n, n))
-    np.divide(L, pbar[..., None], out=pi, where=owes[..., None])
+    inv = np.divide(1.0, pbar, out=np.zeros_like(pbar), where=owes)    # 1 / pbar_j, 0 if none
     e_default = np.where(e >= 0, alpha * e, e)
     slack = tol * np.maximum(1.0, pbar)
 
-    beta_pi_t = beta * np.swapaxes(pi, -1, -2).copy()
     payments = pbar.copy()
     defaulted = np.zeros((b, n), dtype=bool)
     waves = np.zeros(b, dtype=int)
     for _ in range(n):
-        shortfall = pbar - e - _received(pi, payments)
+        shortfall = pbar - e - _received(L, inv, payments)
         new = owes & ~defaulted & (shortfall > slack)
         worlds = np.flatnonzero(new.any(axis=-1))  # only these need new payments
         if worlds.size == 0:
             break
         defaulted |= new
         waves[worlds] += 1
-        payments[worlds] = _pay_defaulted(
-            pi[worlds], beta_pi_t[worlds], pbar[worlds], e_default[worlds], defaulted[worlds]
-        )
+        payments[worlds] = _pay_defaulted(L[worlds], inv[worlds], beta, pbar[worlds],
+                                          e_default[worlds], defaulted[worlds])
 
-    equity = e + _received(pi, payments) - pbar
+    equity = e + _received(L, inv, payments) - pbar
     return ClearingResult(
         payments=payments,
         defaulted=defaulted,
@@ -430,20 +432,22 @@ def clear_unchecked(L: np.ndarray, e: np.ndarray, xl: np.ndarray, alpha: float, 
     )
 
 
-def _received(pi: np.ndarray, payments: np.ndarray) -> np.ndarray:
-    """(B, N): ``x_i = sum_j Pi_ji p_j``, what each bank receives from the others."""
-    return np.einsum("bj,bji->bi", payments, pi)
+def _received(L: np.ndarray, inv: np.ndarray, payments: np.ndarray) -> np.ndarray:
+    """(B, N): ``x_i = sum_j Pi_ji p_j = sum_j L_ji p_j / pbar_j``, what each bank receives
+    (``inv`` = 1 / pbar, 0 where nothing is owed)."""
+    return np.matmul((payments * inv)[:, None, :], L)[:, 0, :]
 
 
 def _pay_defaulted(
-    pi: np.ndarray,
-    beta_pi_t: np.ndarray,
+    L: np.ndarray,
+    inv: np.ndarray,
+    beta: float,
     pbar: np.ndarray,
     e_default: np.ndarray,
     defaulted: np.ndarray,
 ) -> np.ndarray:
     """(B, N) payments when ``defaulted`` is the default set: solvent banks pay ``pbar``,
-    defaulted ones ``max(0, e_default + beta * Pi^T p)``; ``beta_pi_t`` is ``beta * Pi^T``.
+    defaulted ones ``max(0, e_default + beta * Pi^T p)``.
 
     Chandrasekaran's algorithm for the Z-matrix complementarity problem: defaulted banks start
     paying 0; every round, the defaulted banks whose value would be positive join the paying set
@@ -454,35 +458,39 @@ def _pay_defaulted(
     paying = np.zeros_like(defaulted)
     payments = np.where(defaulted, 0.0, pbar)
     for _ in range(n):
-        value = e_default + np.einsum("bij,bj->bi", beta_pi_t, payments)
+        value = e_default + beta * _received(L, inv, payments)
         join = defaulted & ~paying & (value > 0)
         worlds = np.flatnonzero(join.any(axis=-1))
         if worlds.size == 0:
             break
         paying |= join
-        payments[worlds] = _solve_paying(beta_pi_t[worlds], pbar[worlds], e_default[worlds],
-                                         defaulted[worlds], paying[worlds])
+        payments[worlds] = _solve_paying(L[worlds], inv[worlds], beta, pbar[worlds],
+                                         e_default[worlds], defaulted[worlds], paying[worlds])
     return np.clip(payments, 0.0, pbar)
 
 
-def _solve_paying(beta_pi_t: np.ndarray, pbar: np.ndarray, e_default: np.ndarray,
-                  defaulted: np.ndarray, paying: np.ndarray) -> np.ndarray:
+def _solve_paying(L: np.ndarray, inv: np.ndarray, beta: float, pbar: np.ndarray,
+                  e_default: np.ndarray, defaulted: np.ndarray, paying: np.ndarray
+                  ) -> np.ndarray:
     """(W, N) payments with the paying defaulters ``P`` solving their linear system exactly.
 
     Banks outside ``P`` pay a fixed ``q`` (``pbar`` if solvent, 0 if a non-paying defaulter);
     those in ``P`` satisfy ``p_P = e_P + (beta Pi^T)_PP p_P + (beta Pi^T)_{P,~P} q``. Only the
-    ``|P| x |P|`` block is solved (padded to the largest ``|P|`` of the batch with identity rows),
-    so a default set of a few banks costs a few-by-few solve, not an N-by-N one.
+    ``|P| x |P|`` block is gathered from ``L`` and solved (padded to the largest ``|P|`` of the
+    batch with identity rows), so a default set of a few banks costs a few-by-few solve, not an
+    N-by-N one.
     """
     w, n = pbar.shape
     fixed = np.where(defaulted, 0.0, pbar)
-    rhs_full = e_default + np.einsum("wij,wj->wi", beta_pi_t, fixed)
+    rhs_full = e_default + beta * _received(L, inv, fixed)
     counts = paying.sum(axis=-1)
     d = int(counts.max())
     order = np.argsort(~paying, axis=-1, kind="stable")[:, :d]       # paying banks first
     used = np.arange(d)[None, :] < counts[:, None]                     # (W, d)
     rows = np.arange(w)[:, None, None]
-    block = beta_pi_t[rows, order[:, :, None], order[:, None, :]]
+    # (beta Pi^T)[P_a, P_c] = beta * L[P_c, P_a] / pbar[P_c]
+    block = L[rows, order[:, None, :], order[:, :, None]]
+    block = beta * block * np.take_along_axis(inv, order, axis=-1)[:, None, :]
     block = block * (used[:, :, None] & used[:, None, :])
     system = np.eye(d) - block
     rhs = np.where(used, np.take_along_axis(rhs_full, order, axis=-1), 0.0)[..., None]

@@ -236,9 +236,13 @@ def resolve_defaults(s: NetworkState, p: Params, forced: np.ndarray, rec: StepRe
         w = np.nonzero(new.any(axis=1))[0]
         rounds[w] = rnd
         whole = len(w) == b          # every world is affected: work in place, no sub-state
-        sub = s if whole else s.take(w)
+        # The sub-state of the affected worlds leaves ``loans`` out (the (B, N, N) array is
+        # never copied for it): _settle reads and zeroes the failed banks' rows and columns of
+        # ``s.loans`` directly, and the clearing gets the affected worlds' matrices.
+        sub = s if whole else s.take(w, loans=False)
         sub_bs = bs if whole else {k: v[w] for k, v in bs.items()}
-        clearing = clear_unchecked(sub.loans.transpose(0, 2, 1),
+        liab = s.loans if whole else s.loans[w]
+        clearing = clear_unchecked(liab.transpose(0, 2, 1),
                                    sub.cash + sub_bs["market_value"] + sub.external,
                                    sub.deposits, cc.alpha, cc.beta)
         fell = (clearing.defaulted | new[w]) & sub.alive
@@ -247,8 +251,8 @@ def resolve_defaults(s: NetworkState, p: Params, forced: np.ndarray, rec: StepRe
                          np.where(insolvent[w], "insolvent",
                                   np.where(illiquid[w], "illiquid", "contagion")))
         forced[:] = False
-        next_forced, hit_w = _settle(sub, p, fell, recovery, sub_bs, cause, rec, w, step_no[w],
-                                     rnd)
+        next_forced, hit_w = _settle(sub, s.loans, p, fell, recovery, sub_bs, cause, rec, w,
+                                     step_no[w], rnd)
         if not whole:
             _write_back(s, sub, w)
         forced[w] = next_forced
@@ -261,29 +265,36 @@ def resolve_defaults(s: NetworkState, p: Params, forced: np.ndarray, rec: StepRe
 
 
 def _write_back(s: NetworkState, sub: NetworkState, w: np.ndarray) -> None:
-    for name in ("cash", "loans", "units", "basis", "external", "deposits", "alive", "price",
+    for name in ("cash", "units", "basis", "external", "deposits", "alive", "price",
                  "default_step", "outside", "ib_assets", "ib_liab", "slot_lent",
                  "slot_borrowed"):
         getattr(s, name)[w] = getattr(sub, name)
 
 
-def _settle(s: NetworkState, p: Params, fell: np.ndarray, recovery: np.ndarray,
-            bs: dict[str, np.ndarray], cause: np.ndarray, rec: StepRecord, worlds: np.ndarray,
-            step_no: np.ndarray, rnd: int) -> tuple[np.ndarray, np.ndarray]:
-    """Resolve the failed banks ``fell`` (W, N) of sub-state ``s``.
+def _settle(s: NetworkState, loans: np.ndarray, p: Params, fell: np.ndarray,
+            recovery: np.ndarray, bs: dict[str, np.ndarray], cause: np.ndarray,
+            rec: StepRecord, worlds: np.ndarray, step_no: np.ndarray, rnd: int
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Resolve the failed banks ``fell`` (W, N) of sub-state ``s`` (worlds ``worlds`` of the
+    full state, whose (B, N, N) ``loans`` this reads and updates; ``s.loans`` is not used).
 
     Returns next round's forced defaults (survivors that could not pay a failed bank's called
     loans) and the banks linked by a loan, either way, to a failed bank (for beliefs).
-    Works on the failed banks' rows and columns only: a round with few failures costs a few
-    matrix-vector products over the loans, not copies of them.
+    Works on the failed banks' rows and columns of ``loans`` only: a round with F failures
+    costs O(F N) reads of the loans, not passes over them.
     """
     cc = p.config.contagion
     f = fell.astype(np.float64)
     survive = s.alive & ~fell
     equity_before = bs["equity"]
     liab = s.ib_liab.copy()                                        # before any zeroing
-    lent_to_failed = np.einsum("wij,wj->wi", s.loans, f)           # claims on failed banks
-    owed_to_failed = np.einsum("wji,wj->wi", s.loans, f)           # debts to failed banks
+    fw, fb = np.nonzero(fell)                                      # failed (sub world, bank)
+    gw = worlds[fw]                                                # their world in ``loans``
+    lent_to = loans[gw, :, fb]          # (F, N): [q, i] what bank i lent failed bank q
+    lent_by = loans[gw, fb, :]          # (F, N): [q, k] what failed bank q lent bank k
+    per_world = np.arange(len(fell))[:, None] == fw[None, :]      # (W, F) sums per world
+    lent_to_failed = per_world @ lent_to                           # claims on failed banks
+    owed_to_failed = per_world @ lent_by                           # debts to failed banks
     hit = (lent_to_failed + owed_to_failed) > 0
     # 1. Fire-sell the failed banks' market units; the price falls before the proceeds are paid.
     sold_units = s.units * f[..., None]
@@ -293,14 +304,15 @@ def _settle(s: NetworkState, p: Params, fell: np.ndarray, recovery: np.ndarray,
     ext_real = cc.alpha * s.external * f
     # 3. Creditors of failed banks receive recovery r_j * claim in cash; depositors likewise.
     rf = recovery * f
-    received = np.einsum("wij,wj->wi", s.loans, rf)               # by every creditor i
+    received = per_world @ (lent_to * recovery[fw, fb][:, None])  # by every creditor i
     dep_paid = rf * s.deposits
     s.cash += received * survive
     # 4. Loans of failed banks to survivors are called in full.
     demand = owed_to_failed * survive
     paid = _raise_cash(s, demand, None, rec, "resolution", worlds)
     phi = np.divide(paid, demand, out=np.ones_like(paid), where=demand > 0)
-    collected = np.einsum("wjk,wk->wj", s.loans, phi * survive) * f
+    collected = np.zeros_like(f)
+    collected[fw, fb] = (lent_by * (phi * survive)[fw]).sum(axis=1)
     short = survive & (demand - paid > TOL * np.maximum(1.0, demand))
     # 5. The estate: Rogers-Veraart costs take (1 - alpha) of its cash and sale proceeds and
     #    (1 - beta) of its interbank collections (paid out); the clearing payment r_j * pbar_j
@@ -317,8 +329,8 @@ def _settle(s: NetworkState, p: Params, fell: np.ndarray, recovery: np.ndarray,
     creditor_loss = (1.0 - recovery) * f * (liab + s.deposits)
     # 5. Zero the failed banks' books, keeping the derived interbank arrays in sync.
     keep = ~fell
-    s.loans[fell] = 0.0
-    s.loans.transpose(0, 2, 1)[fell] = 0.0
+    loans[gw, fb, :] = 0.0
+    loans[gw, :, fb] = 0.0
     s.ib_assets -= lent_to_failed
     s.ib_liab -= owed_to_failed
     s.ib_assets[fell] = 0.0
@@ -339,11 +351,8 @@ def _settle(s: NetworkState, p: Params, fell: np.ndarray, recovery: np.ndarray,
                  creditor_loss=creditor_loss[wi, bi], fire_sale_proceeds=proceeds[wi, bi],
                  default_costs=costs[wi, bi], residual=residual[wi, bi],
                  outside_flow=flow_out[wi, bi])
-    for k in np.unique(wi):
-        rec.add_nested("cascade", int(worlds[k]), {
-            "round": rnd, "banks": bi[wi == k].tolist(),
-            "prices": s.price[k].tolist(),
-        })
+    uw = np.unique(wi)      # the cascade's banks are this round's `default` rows of the world
+    rec.add_rows("cascade", world=worlds[uw], round=np.full(len(uw), rnd), prices=s.price[uw])
     return short, hit
 
 

@@ -85,11 +85,9 @@ class StepRecord:
     per_bank: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     per_world: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     ordered: list[str] = field(default_factory=list)
-    nested: dict[str, list[tuple[int, dict[str, Any]]]] = field(default_factory=dict)
-    """Events with irregular payloads (cascade rounds), as (world, data) pairs."""
 
     def add_rows(self, type_: str, **cols: np.ndarray) -> None:
-        """Append rows (each column 1-D, same length, including ``world``)."""
+        """Append rows (columns of the same length along axis 0, including ``world``)."""
         if not len(cols["world"]):
             return
         if type_ in self.per_bank:
@@ -105,12 +103,6 @@ class StepRecord:
             return
         self.per_world[type_] = {"mask": mask, **cols}
         self.ordered.append(type_)
-
-    def add_nested(self, type_: str, world: int, data: dict[str, Any]) -> None:
-        if type_ not in self.nested:
-            self.nested[type_] = []
-            self.ordered.append(type_)
-        self.nested[type_].append((world, data))
 
     @classmethod
     def concat(cls, records: list[StepRecord], offsets: list[int]) -> StepRecord:
@@ -128,7 +120,7 @@ class StepRecord:
                 keys = list(tables[0][0])
                 out.per_bank[t] = {k: np.concatenate([tab[k] + off if k == "world" else tab[k]
                                                       for tab, off in tables]) for k in keys}
-            elif any(t in r.per_world for r in records):
+            else:
                 template = next(r.per_world[t] for r in records if t in r.per_world)
                 cols = {k: [] for k in template}
                 for r, size in zip(records, sizes, strict=True):
@@ -137,9 +129,6 @@ class StepRecord:
                         cols[k].append(src[k] if src is not None else
                                        np.zeros((size,) + v.shape[1:], dtype=v.dtype))
                 out.per_world[t] = {k: np.concatenate(v) for k, v in cols.items()}
-            else:
-                out.nested[t] = [(w + off, d) for r, off in zip(records, offsets, strict=True)
-                                 for w, d in r.nested.get(t, [])]
         return out
 
     def events(self, world: int = 0) -> list[Event]:
@@ -154,12 +143,18 @@ class StepRecord:
                     data = {k: _plain(v[r]) for k, v in cols.items() if k != "world"}
                     if type_ == "transaction":
                         data["kind"] = KIND_NAMES[data["kind"]]
+                    elif type_ == "cascade":
+                        data = {"round": data["round"], "banks": self._round_defaults(
+                            world, data["round"]), "prices": data["prices"]}
                     out.append(Event(type_, step, world, data))
-            elif type_ in self.per_world:
+            else:
                 cols = self.per_world[type_]
                 if cols["mask"][world]:
                     out.append(Event(type_, step, world, {
                         k: _plain(v[world]) for k, v in cols.items() if k != "mask"}))
-            else:
-                out.extend(Event(type_, step, w, d) for w, d in self.nested[type_] if w == world)
         return out
+
+    def _round_defaults(self, world: int, rnd: int) -> list[int]:
+        """Banks of the ``default`` rows of one world and cascade round."""
+        d = self.per_bank["default"]
+        return d["bank"][(d["world"] == world) & (d["round"] == rnd)].tolist()

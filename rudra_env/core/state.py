@@ -183,10 +183,15 @@ class NetworkState:
             out.__dict__["_slot_index"] = (out.slots, cache[1])
         return out
 
-    def take(self, worlds: np.ndarray | slice) -> NetworkState:
-        """A copy of a subset of worlds."""
-        return NetworkState(**{f.name: getattr(self, f.name)[worlds].copy()
-                               for f in dataclasses.fields(self)})
+    def take(self, worlds: np.ndarray | slice, *, loans: bool = True) -> NetworkState:
+        """A copy of a subset of worlds. ``loans=False`` leaves the (B, N, N) ``loans`` out
+        (an empty (0, N, N) array) for callers that reach the full state's loans themselves;
+        the derived interbank arrays are copied either way."""
+        out = {f.name: getattr(self, f.name)[worlds].copy() for f in dataclasses.fields(self)
+               if loans or f.name != "loans"}
+        if not loans:
+            out["loans"] = self.loans[:0]
+        return NetworkState(**out)
 
     def repeat(self, n: int) -> NetworkState:
         """B*n worlds: each world repeated n times consecutively (for candidate scoring)."""
