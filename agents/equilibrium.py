@@ -54,8 +54,13 @@ is a pure equilibrium (up to tol) and epsilon is the largest recorded gain, with
 depend on a_i.) Otherwise the run stops on a detected *cycle* — some bank switches back, for
 the second time, to an action it had left — or at ``max_sweeps``. Joint moves inside a block can
 cause such oscillation by themselves (two banks that should coordinate switch past each other),
-so the first time it happens after a joint move the blocks shrink to one bank and the counts
-restart; oscillation under one-bank blocks is a cycle of the best-response dynamics.
+so when it happens after a joint move, the banks that went back to an earlier action are
+*isolated* — from then on each is scored and updated in a block of its own, while the other
+banks stay in joint blocks — and the counts restart. A cycle is declared when banks oscillate
+although every one of them is already updated alone (with ``block_banks=1``, a cycle of the
+classical sequential best-response dynamics). Isolating only the oscillating banks keeps the
+number of core calls per sweep near (players / block size) + (isolated banks), instead of one
+call per player.
 
 Mixed fallback (regret matching)
 --------------------------------
@@ -249,18 +254,22 @@ def regret_matching(game: Game, iters: int, rng: np.random.Generator, *,
     return out
 
 
-def _blocks(order: np.ndarray, cost: np.ndarray, cap_worlds: int, cap_banks: int
-            ) -> list[np.ndarray]:
+def _blocks(order: np.ndarray, cost: np.ndarray, cap_worlds: int, cap_banks: int,
+            alone: np.ndarray | None = None) -> list[np.ndarray]:
     """Split ``order`` into consecutive blocks of at most ``cap_banks`` banks whose summed
-    ``cost`` stays within ``cap_worlds`` (a bank costlier than the cap gets its own block)."""
+    ``cost`` stays within ``cap_worlds`` (a bank costlier than the cap gets its own block);
+    banks marked in ``alone`` (N,) bool always get a block of their own."""
     if len(order) == 0:
         return []
     c = cost[order]
     start = np.cumsum(c) - c
     by_worlds = start // max(cap_worlds, 1)
     by_banks = np.arange(len(order)) // max(cap_banks, 1)
-    cut = np.nonzero((np.diff(by_worlds) != 0) | (np.diff(by_banks) != 0))[0] + 1
-    return np.split(order, cut)
+    cut = (np.diff(by_worlds) != 0) | (np.diff(by_banks) != 0)
+    if alone is not None:
+        solo = alone[order]
+        cut |= solo[1:] | solo[:-1]
+    return np.split(order, np.nonzero(cut)[0] + 1)
 
 
 def stage_equilibrium(game: Game, start: np.ndarray | None = None, *,
@@ -317,6 +326,7 @@ def stage_equilibrium(game: Game, start: np.ndarray | None = None, *,
     held[np.arange(n), profile] = True
     returns = np.zeros(n, dtype=np.int64)          # switches back to an action held before
     joint = False                                  # a block switched several banks at once
+    alone = np.full(n, cap_banks == 1)             # isolated: scored in a block of its own
     cycle: np.ndarray | None = None
     evaluations, sweeps, used = 0, 0, 1
     history: list[float] = []
@@ -329,7 +339,7 @@ def stage_equilibrium(game: Game, start: np.ndarray | None = None, *,
         cost = scope.sum(axis=1) - 1
         switched_gain, used = 0.0, 1
         moved = np.zeros(n, dtype=bool)
-        for blk in _blocks(rng.permutation(players), cost, block_worlds, cap_banks):
+        for blk in _blocks(rng.permutation(players), cost, block_worlds, cap_banks, alone):
             blk = blk[~checked[blk]]
             if len(blk) == 0:
                 continue
@@ -372,8 +382,10 @@ def stage_equilibrium(game: Game, start: np.ndarray | None = None, *,
         if stop == "converged" or returns.max(initial=0) < 2:
             continue
         # A bank went back to an action it had left, twice: the dynamics oscillate.
-        if joint and cap_banks > 1:                # may be an artefact of joint moves
-            cap_banks, joint = 1, False
+        went_back = returns > 0
+        if joint and not alone[went_back].all():   # may be an artefact of joint moves
+            alone |= went_back
+            joint = False
             returns[:] = 0
             held[:] = False
             held[np.arange(n), profile] = True

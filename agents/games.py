@@ -207,9 +207,7 @@ class CoreGame:
         # may rebind fields of the view, which the copy below refreshes either way.
         buf = self._views.get(worlds)
         if buf is None:
-            buf = NetworkState(**{f.name: getattr(self._buffer, f.name)[:worlds]
-                                  for f in dataclasses.fields(self._buffer)})
-            self._views[worlds] = buf
+            buf = self._views[worlds] = self._buffer.head(worlds)
         for f in dataclasses.fields(buf):
             np.copyto(getattr(buf, f.name), getattr(self.state, f.name))
         noise = self.noise.repeat(w)                       # scenario-major: world = k * w + r

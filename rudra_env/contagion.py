@@ -392,17 +392,34 @@ def eisenberg_noe(
 
 
 def clear_unchecked(L: np.ndarray, e: np.ndarray, xl: np.ndarray, alpha: float, beta: float,
-                    tol: float = 1e-10) -> ClearingResult:
+                    tol: float = 1e-10, *, obligations: np.ndarray | None = None,
+                    full_receipts: np.ndarray | None = None,
+                    rows: np.ndarray | None = None) -> ClearingResult:
     """``eisenberg_noe`` on inputs already known to be valid, batched: ``L`` (B, N, N), ``e``
     and ``xl`` (B, N), scalars in range. For hot loops (the environment's cascade) that built
     the inputs themselves; everyone else should call ``eisenberg_noe``, which checks them.
 
-    ``Pi`` is never formed: what bank i receives, ``sum_j Pi_ji p_j = sum_j L_ji (p_j / pbar_j)``,
-    is one matrix-vector product with ``L`` itself (which may be a transposed view), so a round
-    costs a pass over ``L`` and no (B, N, N) temporaries.
+    ``Pi`` is never formed. What bank i receives is what it would receive if everyone paid in
+    full, less what the defaulters D do not pay,
+
+        sum_j Pi_ji p_j = sum_j L_ji - sum_{j in D} L_ji (1 - p_j / pbar_j),
+
+    so a round reads only the defaulters' rows of ``L`` (O(N |D|), not O(N^2)), and the linear
+    solves gather only the paying defaulters' block.
+
+    Callers that keep the totals pass them: ``obligations`` = ``pbar`` = ``L.sum(-1) + xl`` and
+    ``full_receipts`` = ``L.sum(-2)``, (B, N) each; then ``L`` is never read in full. ``rows``
+    (B,) maps each world of ``e`` to its matrix in ``L`` (which may hold more worlds); default
+    the same index.
     """
     b, n = e.shape
-    pbar = L.sum(axis=-1) + xl
+    if rows is None:
+        rows = np.arange(b)
+        pbar = L.sum(axis=-1) + xl if obligations is None else obligations
+        full = L.sum(axis=-2) if full_receipts is None else full_receipts
+    else:
+        pbar = L[rows].sum(axis=-1) + xl if obligations is None else obligations
+        full = L[rows].sum(axis=-2) if full_receipts is None else full_receipts
     owes = pbar > 0
     inv = np.divide(1.0, pbar, out=np.zeros_like(pbar), where=owes)    # 1 / pbar_j, 0 if none
     e_default = np.where(e >= 0, alpha * e, e)
@@ -412,17 +429,17 @@ def clear_unchecked(L: np.ndarray, e: np.ndarray, xl: np.ndarray, alpha: float, 
     defaulted = np.zeros((b, n), dtype=bool)
     waves = np.zeros(b, dtype=int)
     for _ in range(n):
-        shortfall = pbar - e - _received(L, inv, payments)
+        shortfall = pbar - e - _received(L, rows, inv, payments, full, defaulted)
         new = owes & ~defaulted & (shortfall > slack)
         worlds = np.flatnonzero(new.any(axis=-1))  # only these need new payments
         if worlds.size == 0:
             break
         defaulted |= new
         waves[worlds] += 1
-        payments[worlds] = _pay_defaulted(L[worlds], inv[worlds], beta, pbar[worlds],
-                                          e_default[worlds], defaulted[worlds])
+        payments[worlds] = _pay_defaulted(L, rows[worlds], inv[worlds], beta, pbar[worlds],
+                                          e_default[worlds], defaulted[worlds], full[worlds])
 
-    equity = e + _received(L, inv, payments) - pbar
+    equity = e + _received(L, rows, inv, payments, full, defaulted) - pbar
     return ClearingResult(
         payments=payments,
         defaulted=defaulted,
@@ -432,21 +449,33 @@ def clear_unchecked(L: np.ndarray, e: np.ndarray, xl: np.ndarray, alpha: float, 
     )
 
 
-def _received(L: np.ndarray, inv: np.ndarray, payments: np.ndarray) -> np.ndarray:
-    """(B, N): ``x_i = sum_j Pi_ji p_j = sum_j L_ji p_j / pbar_j``, what each bank receives
-    (``inv`` = 1 / pbar, 0 where nothing is owed)."""
-    return np.matmul((payments * inv)[:, None, :], L)[:, 0, :]
+def _received(L: np.ndarray, rows: np.ndarray, inv: np.ndarray, payments: np.ndarray,
+              full: np.ndarray, defaulted: np.ndarray) -> np.ndarray:
+    """(W, N): ``x_i = sum_j Pi_ji p_j``, what each bank receives when the ``defaulted`` banks
+    pay ``payments`` and the others pay in full: ``full`` less the defaulters' unpaid shares
+    (``inv`` = 1 / pbar, 0 where nothing is owed; ``rows`` (W,) the worlds' matrices in L)."""
+    dw, dj = np.nonzero(defaulted)
+    if dw.size == 0:
+        return full.copy()
+    unpaid = 1.0 - payments[dw, dj] * inv[dw, dj]
+    lost = L[rows[dw], dj, :] * unpaid[:, None]                       # (|D|, N)
+    first = np.flatnonzero(np.r_[True, dw[1:] != dw[:-1]])            # dw is sorted
+    out = full.copy()
+    out[dw[first]] -= np.add.reduceat(lost, first, axis=0)
+    return out
 
 
 def _pay_defaulted(
     L: np.ndarray,
+    rows: np.ndarray,
     inv: np.ndarray,
     beta: float,
     pbar: np.ndarray,
     e_default: np.ndarray,
     defaulted: np.ndarray,
+    full: np.ndarray,
 ) -> np.ndarray:
-    """(B, N) payments when ``defaulted`` is the default set: solvent banks pay ``pbar``,
+    """(W, N) payments when ``defaulted`` is the default set: solvent banks pay ``pbar``,
     defaulted ones ``max(0, e_default + beta * Pi^T p)``.
 
     Chandrasekaran's algorithm for the Z-matrix complementarity problem: defaulted banks start
@@ -458,20 +487,21 @@ def _pay_defaulted(
     paying = np.zeros_like(defaulted)
     payments = np.where(defaulted, 0.0, pbar)
     for _ in range(n):
-        value = e_default + beta * _received(L, inv, payments)
+        value = e_default + beta * _received(L, rows, inv, payments, full, defaulted)
         join = defaulted & ~paying & (value > 0)
         worlds = np.flatnonzero(join.any(axis=-1))
         if worlds.size == 0:
             break
         paying |= join
-        payments[worlds] = _solve_paying(L[worlds], inv[worlds], beta, pbar[worlds],
-                                         e_default[worlds], defaulted[worlds], paying[worlds])
+        payments[worlds] = _solve_paying(L, rows[worlds], inv[worlds], beta, pbar[worlds],
+                                         e_default[worlds], defaulted[worlds], paying[worlds],
+                                         full[worlds])
     return np.clip(payments, 0.0, pbar)
 
 
-def _solve_paying(L: np.ndarray, inv: np.ndarray, beta: float, pbar: np.ndarray,
-                  e_default: np.ndarray, defaulted: np.ndarray, paying: np.ndarray
-                  ) -> np.ndarray:
+def _solve_paying(L: np.ndarray, rows: np.ndarray, inv: np.ndarray, beta: float,
+                  pbar: np.ndarray, e_default: np.ndarray, defaulted: np.ndarray,
+                  paying: np.ndarray, full: np.ndarray) -> np.ndarray:
     """(W, N) payments with the paying defaulters ``P`` solving their linear system exactly.
 
     Banks outside ``P`` pay a fixed ``q`` (``pbar`` if solvent, 0 if a non-paying defaulter);
@@ -482,14 +512,13 @@ def _solve_paying(L: np.ndarray, inv: np.ndarray, beta: float, pbar: np.ndarray,
     """
     w, n = pbar.shape
     fixed = np.where(defaulted, 0.0, pbar)
-    rhs_full = e_default + beta * _received(L, inv, fixed)
+    rhs_full = e_default + beta * _received(L, rows, inv, fixed, full, defaulted)
     counts = paying.sum(axis=-1)
     d = int(counts.max())
     order = np.argsort(~paying, axis=-1, kind="stable")[:, :d]       # paying banks first
     used = np.arange(d)[None, :] < counts[:, None]                     # (W, d)
-    rows = np.arange(w)[:, None, None]
     # (beta Pi^T)[P_a, P_c] = beta * L[P_c, P_a] / pbar[P_c]
-    block = L[rows, order[:, None, :], order[:, :, None]]
+    block = L[rows[:, None, None], order[:, None, :], order[:, :, None]]
     block = beta * block * np.take_along_axis(inv, order, axis=-1)[:, None, :]
     block = block * (used[:, :, None] & used[:, None, :])
     system = np.eye(d) - block

@@ -237,14 +237,15 @@ def resolve_defaults(s: NetworkState, p: Params, forced: np.ndarray, rec: StepRe
         rounds[w] = rnd
         whole = len(w) == b          # every world is affected: work in place, no sub-state
         # The sub-state of the affected worlds leaves ``loans`` out (the (B, N, N) array is
-        # never copied for it): _settle reads and zeroes the failed banks' rows and columns of
-        # ``s.loans`` directly, and the clearing gets the affected worlds' matrices.
+        # never copied): the clearing and _settle read only the failed or defaulting banks'
+        # rows and columns of ``s.loans``, with the interbank totals kept in the state.
         sub = s if whole else s.take(w, loans=False)
         sub_bs = bs if whole else {k: v[w] for k, v in bs.items()}
-        liab = s.loans if whole else s.loans[w]
-        clearing = clear_unchecked(liab.transpose(0, 2, 1),
+        clearing = clear_unchecked(s.loans.transpose(0, 2, 1),
                                    sub.cash + sub_bs["market_value"] + sub.external,
-                                   sub.deposits, cc.alpha, cc.beta)
+                                   sub.deposits, cc.alpha, cc.beta,
+                                   obligations=sub.ib_liab + sub.deposits,
+                                   full_receipts=sub.ib_assets, rows=w)
         fell = (clearing.defaulted | new[w]) & sub.alive
         recovery = np.where(fell, clearing.recovery, 1.0)
         cause = np.where(forced[w] & sub.alive, cause_forced,
@@ -292,9 +293,8 @@ def _settle(s: NetworkState, loans: np.ndarray, p: Params, fell: np.ndarray,
     gw = worlds[fw]                                                # their world in ``loans``
     lent_to = loans[gw, :, fb]          # (F, N): [q, i] what bank i lent failed bank q
     lent_by = loans[gw, fb, :]          # (F, N): [q, k] what failed bank q lent bank k
-    per_world = np.arange(len(fell))[:, None] == fw[None, :]      # (W, F) sums per world
-    lent_to_failed = per_world @ lent_to                           # claims on failed banks
-    owed_to_failed = per_world @ lent_by                           # debts to failed banks
+    lent_to_failed = _per_world(lent_to, fw, fell.shape)          # claims on failed banks
+    owed_to_failed = _per_world(lent_by, fw, fell.shape)          # debts to failed banks
     hit = (lent_to_failed + owed_to_failed) > 0
     # 1. Fire-sell the failed banks' market units; the price falls before the proceeds are paid.
     sold_units = s.units * f[..., None]
@@ -304,7 +304,7 @@ def _settle(s: NetworkState, loans: np.ndarray, p: Params, fell: np.ndarray,
     ext_real = cc.alpha * s.external * f
     # 3. Creditors of failed banks receive recovery r_j * claim in cash; depositors likewise.
     rf = recovery * f
-    received = per_world @ (lent_to * recovery[fw, fb][:, None])  # by every creditor i
+    received = _per_world(lent_to * recovery[fw, fb][:, None], fw, fell.shape)  # by creditors
     dep_paid = rf * s.deposits
     s.cash += received * survive
     # 4. Loans of failed banks to survivors are called in full.
@@ -335,7 +335,8 @@ def _settle(s: NetworkState, loans: np.ndarray, p: Params, fell: np.ndarray,
     s.ib_liab -= owed_to_failed
     s.ib_assets[fell] = 0.0
     s.ib_liab[fell] = 0.0
-    touched = fell[np.arange(len(fell))[:, None, None], np.maximum(s.slots, 0)] | fell[..., None]
+    w_n = np.arange(len(fell))[:, None, None] * fell.shape[1]
+    touched = fell.ravel().take(w_n + np.maximum(s.slots, 0)) | fell[..., None]
     s.slot_lent[touched] = 0.0
     s.slot_borrowed[touched] = 0.0
     for arr in (s.cash, s.external, s.deposits):
@@ -354,6 +355,15 @@ def _settle(s: NetworkState, loans: np.ndarray, p: Params, fell: np.ndarray,
     uw = np.unique(wi)      # the cascade's banks are this round's `default` rows of the world
     rec.add_rows("cascade", world=worlds[uw], round=np.full(len(uw), rnd), prices=s.price[uw])
     return short, hit
+
+
+def _per_world(rows: np.ndarray, world: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(W, N) sums of the (F, N) ``rows`` per ``world`` (F,), a sorted index (np.nonzero's)."""
+    out = np.zeros(shape)
+    if world.size:
+        first = np.flatnonzero(np.r_[True, world[1:] != world[:-1]])
+        out[world[first]] = np.add.reduceat(rows, first, axis=0)
+    return out
 
 
 # ----------------------------------------------------------------------------- scenario

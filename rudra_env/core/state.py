@@ -166,6 +166,15 @@ class NetworkState:
             self.__dict__["_slot_index"] = cache
         return cache[1]
 
+    def head(self, w: int) -> NetworkState:
+        """A view (no copy) of the first ``w`` worlds, sharing this state's slot index (its flat
+        indices are world-major, so the first ``w`` worlds' entries are the same)."""
+        out = NetworkState(**{f.name: getattr(self, f.name)[:w] for f in dataclasses.fields(self)})
+        si = self.slot_index
+        out.__dict__["_slot_index"] = (out.slots, SlotIndex(
+            **{f.name: getattr(si, f.name)[:w] for f in dataclasses.fields(si)}))
+        return out
+
     def chunk_slot_index(self, lo: int, hi: int) -> SlotIndex:
         """Cached ``SlotIndex`` of worlds ``lo:hi`` (for chunked, threaded steps)."""
         cache = self.__dict__.setdefault("_chunk_index", {})
