@@ -459,9 +459,21 @@ def _received(L: np.ndarray, rows: np.ndarray, inv: np.ndarray, payments: np.nda
         return full.copy()
     unpaid = 1.0 - payments[dw, dj] * inv[dw, dj]
     lost = L[rows[dw], dj, :] * unpaid[:, None]                       # (|D|, N)
-    first = np.flatnonzero(np.r_[True, dw[1:] != dw[:-1]])            # dw is sorted
-    out = full.copy()
-    out[dw[first]] -= np.add.reduceat(lost, first, axis=0)
+    return full - _sum_rows(lost, dw, len(full))
+
+
+def _sum_rows(rows: np.ndarray, index: np.ndarray, n: int) -> np.ndarray:
+    """(n, N) sums of the (F, N) ``rows`` by their ``index`` (F,) in 0..n-1 (zeros elsewhere).
+
+    With at most one row per index (the common case: one defaulter per world) the rows are
+    placed as they are; otherwise a one-hot (n, F) matrix product adds them (``np.add.at`` is
+    several times slower for rows of this size)."""
+    if index.size and len(np.unique(index)) < index.size:
+        onehot = np.zeros((n, index.size))
+        onehot[index, np.arange(index.size)] = 1.0
+        return onehot @ rows
+    out = np.zeros((n, rows.shape[1]))
+    out[index] = rows
     return out
 
 

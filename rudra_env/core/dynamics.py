@@ -53,7 +53,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rudra_env.actions import BORROW, DIVEST, HOLD, INVEST, LEND
-from rudra_env.contagion import clear_unchecked
+from rudra_env.contagion import _sum_rows, clear_unchecked  # shared row-sum helper
 from rudra_env.core.events import StepRecord
 from rudra_env.core.reward import utility
 from rudra_env.core.state import (
@@ -293,8 +293,8 @@ def _settle(s: NetworkState, loans: np.ndarray, p: Params, fell: np.ndarray,
     gw = worlds[fw]                                                # their world in ``loans``
     lent_to = loans[gw, :, fb]          # (F, N): [q, i] what bank i lent failed bank q
     lent_by = loans[gw, fb, :]          # (F, N): [q, k] what failed bank q lent bank k
-    lent_to_failed = _per_world(lent_to, fw, fell.shape)          # claims on failed banks
-    owed_to_failed = _per_world(lent_by, fw, fell.shape)          # debts to failed banks
+    lent_to_failed = _sum_rows(lent_to, fw, len(fell))          # claims on failed banks
+    owed_to_failed = _sum_rows(lent_by, fw, len(fell))          # debts to failed banks
     hit = (lent_to_failed + owed_to_failed) > 0
     # 1. Fire-sell the failed banks' market units; the price falls before the proceeds are paid.
     sold_units = s.units * f[..., None]
@@ -304,7 +304,7 @@ def _settle(s: NetworkState, loans: np.ndarray, p: Params, fell: np.ndarray,
     ext_real = cc.alpha * s.external * f
     # 3. Creditors of failed banks receive recovery r_j * claim in cash; depositors likewise.
     rf = recovery * f
-    received = _per_world(lent_to * recovery[fw, fb][:, None], fw, fell.shape)  # by creditors
+    received = _sum_rows(lent_to * recovery[fw, fb][:, None], fw, len(fell))  # by creditors
     dep_paid = rf * s.deposits
     s.cash += received * survive
     # 4. Loans of failed banks to survivors are called in full.
@@ -355,15 +355,6 @@ def _settle(s: NetworkState, loans: np.ndarray, p: Params, fell: np.ndarray,
     uw = np.unique(wi)      # the cascade's banks are this round's `default` rows of the world
     rec.add_rows("cascade", world=worlds[uw], round=np.full(len(uw), rnd), prices=s.price[uw])
     return short, hit
-
-
-def _per_world(rows: np.ndarray, world: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """(W, N) sums of the (F, N) ``rows`` per ``world`` (F,), a sorted index (np.nonzero's)."""
-    out = np.zeros(shape)
-    if world.size:
-        first = np.flatnonzero(np.r_[True, world[1:] != world[:-1]])
-        out[world[first]] = np.add.reduceat(rows, first, axis=0)
-    return out
 
 
 # ----------------------------------------------------------------------------- scenario
