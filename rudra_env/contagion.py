@@ -463,17 +463,18 @@ def _received(L: np.ndarray, rows: np.ndarray, inv: np.ndarray, payments: np.nda
 
 
 def _sum_rows(rows: np.ndarray, index: np.ndarray, n: int) -> np.ndarray:
-    """(n, N) sums of the (F, N) ``rows`` by their ``index`` (F,) in 0..n-1 (zeros elsewhere).
-
-    With at most one row per index (the common case: one defaulter per world) the rows are
-    placed as they are; otherwise a one-hot (n, F) matrix product adds them (``np.add.at`` is
-    several times slower for rows of this size)."""
-    if index.size and len(np.unique(index)) < index.size:
-        onehot = np.zeros((n, index.size))
-        onehot[index, np.arange(index.size)] = 1.0
-        return onehot @ rows
+    """(n, N) sums of the (F, N) ``rows`` by their ``index`` (F,), sorted, in 0..n-1 (zeros
+    elsewhere). Adds the r-th row of every index group in pass r: one pass when each index has
+    one row (the common case, one defaulter per world), a few otherwise; ``np.add.at`` and a
+    one-hot product are several times slower for rows of this size."""
     out = np.zeros((n, rows.shape[1]))
-    out[index] = rows
+    if index.size == 0:
+        return out
+    start = np.flatnonzero(np.concatenate(([True], index[1:] != index[:-1])))
+    rank = np.arange(index.size) - np.repeat(start, np.diff(np.append(start, index.size)))
+    for r in range(int(rank.max()) + 1):
+        at = rank == r
+        out[index[at]] += rows[at]
     return out
 
 

@@ -335,8 +335,11 @@ def _settle(s: NetworkState, loans: np.ndarray, p: Params, fell: np.ndarray,
     s.ib_liab -= owed_to_failed
     s.ib_assets[fell] = 0.0
     s.ib_liab[fell] = 0.0
-    w_n = np.arange(len(fell))[:, None, None] * fell.shape[1]
-    touched = fell.ravel().take(w_n + np.maximum(s.slots, 0)) | fell[..., None]
+    if len(fell) == len(loans):                    # the whole state: its cached slot index
+        cp_flat = s.slot_index.bank
+    else:
+        cp_flat = np.arange(len(fell))[:, None, None] * fell.shape[1] + np.maximum(s.slots, 0)
+    touched = fell.ravel().take(cp_flat) | fell[..., None]
     s.slot_lent[touched] = 0.0
     s.slot_borrowed[touched] = 0.0
     for arr in (s.cash, s.external, s.deposits):
