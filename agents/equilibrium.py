@@ -47,6 +47,12 @@ after a sweep with switches, the next *search* sweep scores only shortlists (a f
 worlds). When a search sweep switches nobody, the next sweep is *full* again, so nothing outside
 the shortlists is missed.
 
+Locality: a game may expose ``neighbours`` (N, N) bool, the banks an action reaches directly
+(``CoreGame``: banks linked by a counterparty slot, either way). Then a search sweep scores only
+the banks that switched in the previous sweep and their neighbours — far banks feel a switch only
+through prices, and whatever they would gain from it is found by the next full sweep, which still
+scores everybody before convergence is declared (so the answer stays exact).
+
 Stopping: the iteration has *converged* once every player has been fully scored against the
 current profile with nobody switching since — then every recorded gain is <= tol, the profile
 is a pure equilibrium (up to tol) and epsilon is the largest recorded gain, with no extra call.
@@ -332,6 +338,7 @@ def stage_equilibrium(game: Game, start: np.ndarray | None = None, *,
     history: list[float] = []
     stop = "converged" if len(players) == 0 else "max_sweeps"
     quiet = shortlist is None                      # last search sweep switched nobody
+    near = getattr(game, "neighbours", None)       # (N, N) bool, or None: no locality
     while stop == "max_sweeps" and sweeps < max_sweeps:
         sweeps += 1
         full_sweep = quiet
@@ -339,7 +346,11 @@ def stage_equilibrium(game: Game, start: np.ndarray | None = None, *,
         cost = scope.sum(axis=1) - 1
         switched_gain, used = 0.0, 1
         moved = np.zeros(n, dtype=bool)
-        for blk in _blocks(rng.permutation(players), cost, block_worlds, cap_banks, alone):
+        order = rng.permutation(players)
+        if not full_sweep and near is not None and sweeps > 1:
+            recent = last_moved >= sweeps - 1         # switched in the previous sweep
+            order = order[(recent | near[recent].any(axis=0))[order]]
+        for blk in _blocks(order, cost, block_worlds, cap_banks, alone):
             blk = blk[~checked[blk]]
             if len(blk) == 0:
                 continue

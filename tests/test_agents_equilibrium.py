@@ -341,3 +341,21 @@ def test_bad_settings_name_the_field():
         stage_equilibrium(game, np.full(len(game.valid), 99))
     with pytest.raises(InputError, match="model-based.*EnvView.from_env"):
         EquilibriumAgent().act({}, None)
+
+
+def test_locality_keeps_the_answer_exact():
+    """Search sweeps restricted to the neighbourhood of the last switches (CoreGame offers
+    ``neighbours``) end at a profile that an independent full scoring confirms: every recorded
+    gain is <= tol, and epsilon() of the returned profile is at most the reported epsilon."""
+    from agents.games import CoreGame, median_noise
+
+    env = rudra_env.parallel_env(rudra_env.EnvConfig.from_yaml("configs/env/small.yaml"))
+    env.reset(seed=3)
+    p = env.params
+    for use_near in (True, False):
+        game = CoreGame(env.core_state, p, median_noise(1, p.N, p.M, p.K))
+        if not use_near:
+            game.neighbours = None
+        res = stage_equilibrium(game, rng=np.random.default_rng(0), max_sweeps=30)
+        assert res.converged and res.epsilon <= 1e-9
+        assert epsilon(game, res.profile) <= res.epsilon + 1e-12
