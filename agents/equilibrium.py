@@ -45,13 +45,8 @@ simultaneously (Jacobi inside a block), which needs fewer core calls.
 Shortlists: a bank's first scoring covers all its candidates and keeps its ``shortlist`` best;
 after a sweep with switches, the next *search* sweep scores only shortlists (a fraction of the
 worlds). When a search sweep switches nobody, the next sweep is *full* again, so nothing outside
-the shortlists is missed.
-
-Locality: a game may expose ``neighbours`` (N, N) bool, the banks an action reaches directly
-(``CoreGame``: banks linked by a counterparty slot, either way). Then a search sweep scores only
-the banks that switched in the previous sweep and their neighbours — far banks feel a switch only
-through prices, and whatever they would gain from it is found by the next full sweep, which still
-scores everybody before convergence is declared (so the answer stays exact).
+the shortlists is missed. Shortlists may also be given up front (``shortlists``: a warm start
+from a previous, similar game); the first sweep is then a search sweep for those banks.
 
 Stopping: the iteration has *converged* once every player has been fully scored against the
 current profile with nobody switching since — then every recorded gain is <= tol, the profile
@@ -71,18 +66,19 @@ call per player.
 Mixed fallback (regret matching)
 --------------------------------
 When no pure equilibrium is found, with ``mixed="regret_matching"`` the banks caught in the
-cycle (those that switched back, or switched in the last sweep) run regret matching (Hart &
-Mas-Colell, 2000) over their shortlisted candidates while every other bank keeps its last best
-response: at round t a profile a^t ~ sigma^t is sampled, the players' deviations are scored in
-one call, cumulative regrets R_i(c) += u_i(c, a^t_{-i}) - u_i(a^t) accumulate, and
-sigma^{t+1}_i is proportional to the positive part of R_i (uniform if none is positive). The
-time-average of sigma^t is the mixed profile, reported as ``kind = "mixed"``, ``converged =
-False``, with its epsilon over every bank's full candidate set (exact for matrix games,
-otherwise a Monte Carlo estimate over ``mixed_samples`` sampled profiles — each a full scoring,
-so few samples keep the fallback fast but make the estimate rough). In two-player zero-sum games
-the average converges to a Nash equilibrium; in general games regret matching converges to the
-set of coarse correlated equilibria, so the reported epsilon is what tells how close to Nash the
-product profile is.
+cycle (on a detected cycle: those that switched back or switched in the last sweep; at the sweep
+cap: those that ever switched back, else those that switched in the last sweep) run regret
+matching (Hart & Mas-Colell, 2000) over their shortlisted candidates while every other bank
+keeps its last best response: at round t a profile a^t ~ sigma^t is sampled, the players'
+deviations are scored in one call, cumulative regrets R_i(c) += u_i(c, a^t_{-i}) - u_i(a^t)
+accumulate, and sigma^{t+1}_i is proportional to the positive part of R_i (uniform if none is
+positive). The time-average of sigma^t is the mixed profile, reported as ``kind = "mixed"``,
+``converged = False``, with its epsilon over every bank's full candidate set (exact for matrix
+games, otherwise a Monte Carlo estimate over ``mixed_samples`` sampled profiles — each a full
+scoring, so few samples keep the fallback fast but make the estimate rough). In two-player
+zero-sum games the average converges to a Nash equilibrium; in general games regret matching
+converges to the set of coarse correlated equilibria, so the reported epsilon is what tells how
+close to Nash the product profile is.
 """
 
 from __future__ import annotations
@@ -139,6 +135,8 @@ class Equilibrium:
     had left for the second time, under one-bank blocks) or "max_sweeps"."""
     history: list[float] = field(default_factory=list)
     """Sum over banks of the gains of the switches made in each sweep."""
+    shortlists: np.ndarray | None = None
+    """(N, C) bool: each bank's shortlist at the end (a warm start for a similar game)."""
 
     def summary(self) -> dict[str, float | int | bool | str]:
         """Scalars for logs and benchmarks."""
@@ -279,10 +277,11 @@ def _blocks(order: np.ndarray, cost: np.ndarray, cap_worlds: int, cap_banks: int
 
 
 def stage_equilibrium(game: Game, start: np.ndarray | None = None, *,
-                      rng: np.random.Generator | None = None, max_sweeps: int = 20,
+                      rng: np.random.Generator | None = None, max_sweeps: int = 10,
                       tol: float = 1e-9, block_worlds: int = 128, block_banks: int | None = None,
-                      shortlist: int | None = 6, mixed: MixedMethod = "regret_matching",
-                      mixed_iters: int = 32, mixed_samples: int = 2) -> Equilibrium:
+                      shortlist: int | None = 6, shortlists: np.ndarray | None = None,
+                      mixed: MixedMethod = "regret_matching",
+                      mixed_iters: int = 32, mixed_samples: int = 1) -> Equilibrium:
     """A Nash equilibrium of ``game`` by block Gauss-Seidel best responses (module docstring).
 
     Args:
@@ -296,6 +295,8 @@ def stage_equilibrium(game: Game, start: np.ndarray | None = None, *,
         shortlist: after a bank's full scoring, search sweeps score only its ``shortlist`` best
             candidates (and its current one); a full sweep verifies before convergence is
             declared, so the answer is exact. None scores every candidate in every sweep.
+        shortlists: (N, C) bool initial shortlists (ignored when ``shortlist`` is None): a bank
+            with any listed candidate besides its start one skips its first full scoring.
         mixed: fallback when no pure equilibrium is found: "regret_matching" or "none".
         mixed_iters: regret-matching rounds, >= 1.
         mixed_samples: sampled profiles for a Monte Carlo mixed epsilon, >= 1 (each is one full
@@ -324,7 +325,15 @@ def stage_equilibrium(game: Game, start: np.ndarray | None = None, *,
     players = np.nonzero(valid.sum(axis=1) > 1)[0]
     cap_banks = n if block_banks is None else max(1, int(block_banks))
     allowed = valid.copy()                         # each bank's shortlist (valid until scored)
-    listed = np.zeros(n, dtype=bool)               # has a shortlist from a full scoring
+    listed = np.zeros(n, dtype=bool)               # has a shortlist
+    if shortlists is not None and shortlist is not None:
+        given = np.asarray(shortlists, dtype=bool)
+        if given.shape != (n, c):
+            raise ConfigError(f"shortlists has shape {given.shape}: expected ({n}, {c})")
+        given = given & valid
+        given[np.arange(n), profile] = True
+        listed = given.sum(axis=1) > 1
+        allowed[listed] = given[listed]
     checked = np.zeros(n, dtype=bool)              # fully scored against the current profile
     gains = np.zeros(n)
     last_moved = np.full(n, -1)                    # sweep of each bank's last switch
@@ -338,7 +347,6 @@ def stage_equilibrium(game: Game, start: np.ndarray | None = None, *,
     history: list[float] = []
     stop = "converged" if len(players) == 0 else "max_sweeps"
     quiet = shortlist is None                      # last search sweep switched nobody
-    near = getattr(game, "neighbours", None)       # (N, N) bool, or None: no locality
     while stop == "max_sweeps" and sweeps < max_sweeps:
         sweeps += 1
         full_sweep = quiet
@@ -346,11 +354,7 @@ def stage_equilibrium(game: Game, start: np.ndarray | None = None, *,
         cost = scope.sum(axis=1) - 1
         switched_gain, used = 0.0, 1
         moved = np.zeros(n, dtype=bool)
-        order = rng.permutation(players)
-        if not full_sweep and near is not None and sweeps > 1:
-            recent = last_moved >= sweeps - 1         # switched in the previous sweep
-            order = order[(recent | near[recent].any(axis=0))[order]]
-        for blk in _blocks(order, cost, block_worlds, cap_banks, alone):
+        for blk in _blocks(rng.permutation(players), cost, block_worlds, cap_banks, alone):
             blk = blk[~checked[blk]]
             if len(blk) == 0:
                 continue
@@ -404,12 +408,14 @@ def stage_equilibrium(game: Game, start: np.ndarray | None = None, *,
         stop, cycle = "cycle", np.nonzero((returns > 0) | moved)[0]
     actions = game.candidates[np.arange(n), profile]
     common = {"candidates": game.candidates, "block_banks": used, "history": history,
-              "stop": stop}
+              "stop": stop, "shortlists": allowed & listed[:, None]}
     if stop == "converged":
         return Equilibrium("pure", True, sweeps, float(gains.max(initial=0.0)), False,
                            profile, actions, gains, evaluations=evaluations, **common)
-    if cycle is None:
-        cycle = np.nonzero(last_moved >= sweeps - 1)[0]
+    if cycle is None:                              # the cap: who oscillated, else who moved last
+        cycle = np.nonzero(returns > 0)[0]
+        if len(cycle) == 0:
+            cycle = np.nonzero(last_moved >= sweeps - 1)[0]
     if mixed == "none" or len(cycle) == 0:
         _, gains, _ = deviation_gains(game, profile)
         return Equilibrium("pure", False, sweeps, float(gains.max(initial=0.0)), False, profile,

@@ -7,9 +7,6 @@ indices. The one call the equilibrium code needs is
 ``deviation_payoffs(profile, banks) -> (len(banks), C)``: entry ``[k, c]`` is the payoff of
 player ``banks[k]`` when it plays candidate c and everyone else plays ``profile`` (NaN where
 c is not a valid candidate). Column ``profile[banks[k]]`` is the payoff of the profile itself.
-A game may also offer ``neighbours`` (N, N) bool, the players each player's action reaches
-directly; the equilibrium search then re-scores only the neighbourhood of the last switches
-between its full sweeps (``CoreGame`` offers it, ``MatrixGame`` does not).
 
 ``CoreGame`` is the env's own one-step game: payoffs are the utility ``StepOutput.rewards`` of one
 call of ``rudra_env.core.step`` on copies of the state, one world per (bank, candidate) pair, all
@@ -141,13 +138,6 @@ class CoreGame:
         valid[dead, 1:] = False
         self.candidates = np.where(valid, cand, cand[:, :1])
         self.valid = valid
-        slots = state.slots[0]
-        near = np.zeros((n, n), dtype=bool)
-        i, k = np.nonzero(slots >= 0)
-        near[i, slots[i, k]] = True
-        self.neighbours = near | near.T
-        """(N, N) bool: banks linked by a counterparty slot, either way (an action's direct
-        reach: loans made, called or defaulted on)."""
         self.calls = 0
         """Core calls made so far."""
         self.worlds = 0

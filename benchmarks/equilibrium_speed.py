@@ -75,12 +75,17 @@ def main() -> None:
     ap.add_argument("--decisions", type=int, default=10)
     ap.add_argument("--quick", action="store_true", help="2 decisions per size")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--start", choices=["hold", "heuristic"], default="hold")
+    ap.add_argument("--start", choices=["previous", "hold", "heuristic"], default="previous")
     ap.add_argument("--noise", choices=["median", "sample"], default="median")
+    ap.add_argument("--max-sweeps", type=int, default=None, help="agent default if omitted")
+    ap.add_argument("--mixed-samples", type=int, default=None, help="agent default if omitted")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
     decisions = 2 if args.quick else args.decisions
     kwargs = {"start": args.start, "noise": args.noise}
+    for key in ("max_sweeps", "mixed_samples"):
+        if getattr(args, key) is not None:
+            kwargs[key] = getattr(args, key)
     results = [bench(n, decisions, args.seed, kwargs) for n in args.sizes]
 
     print(f"EquilibriumAgent({', '.join(f'{k}={v!r}' for k, v in kwargs.items())}), default "
