@@ -45,8 +45,11 @@ simultaneously (Jacobi inside a block), which needs fewer core calls.
 Shortlists: a bank's first scoring covers all its candidates and keeps its ``shortlist`` best;
 after a sweep with switches, the next *search* sweep scores only shortlists (a fraction of the
 worlds). When a search sweep switches nobody, the next sweep is *full* again, so nothing outside
-the shortlists is missed. Shortlists may also be given up front (``shortlists``: a warm start
-from a previous, similar game); the first sweep is then a search sweep for those banks.
+the shortlists is missed. A bank whose best shortlisted payoff falls below what its best
+unlisted candidate paid at its last full scoring (the others' switches have moved its payoffs a
+lot, e.g. it would now default) is scored fully again in the next sweep. Shortlists may also be
+given up front (``shortlists``: a warm start from a previous, similar game); the first sweep is
+then a search sweep for those banks.
 
 Stopping: the iteration has *converged* once every player has been fully scored against the
 current profile with nobody switching since — then every recorded gain is <= tol, the profile
@@ -56,19 +59,20 @@ depend on a_i.) Otherwise the run stops on a detected *cycle* — some bank swit
 the second time, to an action it had left — or at ``max_sweeps``. Joint moves inside a block can
 cause such oscillation by themselves (two banks that should coordinate switch past each other),
 so when it happens after a joint move, the banks that went back to an earlier action are
-*isolated* — from then on each is scored and updated in a block of its own, while the other
+*isolated* — from then on they are scored in blocks of their own in which only the bank with the
+largest gain switches (one switch at a time, as in sequential best responses), while the other
 banks stay in joint blocks — and the counts restart. A cycle is declared when banks oscillate
-although every one of them is already updated alone (with ``block_banks=1``, a cycle of the
-classical sequential best-response dynamics). Isolating only the oscillating banks keeps the
-number of core calls per sweep near (players / block size) + (isolated banks), instead of one
-call per player.
+although every one of them is already isolated (with ``block_banks=1``, a cycle of the classical
+sequential best-response dynamics). Scoring isolated banks together keeps the number of core
+calls per sweep near (worlds scored / ``block_worlds``) instead of one call per isolated bank.
 
 Mixed fallback (regret matching)
 --------------------------------
 When no pure equilibrium is found, with ``mixed="regret_matching"`` the banks caught in the
 cycle (on a detected cycle: those that switched back or switched in the last sweep; at the sweep
 cap: those that ever switched back, else those that switched in the last sweep) run regret
-matching (Hart & Mas-Colell, 2000) over their shortlisted candidates while every other bank
+matching (Hart & Mas-Colell, 2000) over the actions they held while the best responses cycled
+(since the last isolation of oscillating banks) while every other bank
 keeps its last best response: at round t a profile a^t ~ sigma^t is sampled, the players'
 deviations are scored in one call, cumulative regrets R_i(c) += u_i(c, a^t_{-i}) - u_i(a^t)
 accumulate, and sigma^{t+1}_i is proportional to the positive part of R_i (uniform if none is
@@ -124,7 +128,9 @@ class Equilibrium:
     evaluations: int = 0
     """Bank best-response evaluations made."""
     block_banks: int = 0
-    """Largest block (banks scored and updated together) of the last sweep."""
+    """Largest block (banks scored together) of the last sweep."""
+    isolated: int = 0
+    """Banks isolated after oscillating (scored in blocks where one switches at a time)."""
     mixed_iterations: int = 0
     """Regret-matching rounds ("mixed" only)."""
     mixed_players: np.ndarray | None = None
@@ -143,7 +149,7 @@ class Equilibrium:
         return {"kind": self.kind, "converged": self.converged, "stop": self.stop,
                 "iterations": self.iterations, "epsilon": self.epsilon,
                 "epsilon_estimated": self.epsilon_estimated, "evaluations": self.evaluations,
-                "mixed_iterations": self.mixed_iterations,
+                "mixed_iterations": self.mixed_iterations, "isolated": self.isolated,
                 "mixed_players": 0 if self.mixed_players is None else len(self.mixed_players)}
 
 
@@ -259,21 +265,24 @@ def regret_matching(game: Game, iters: int, rng: np.random.Generator, *,
 
 
 def _blocks(order: np.ndarray, cost: np.ndarray, cap_worlds: int, cap_banks: int,
-            alone: np.ndarray | None = None) -> list[np.ndarray]:
+            alone: np.ndarray | None = None) -> list[tuple[np.ndarray, bool]]:
     """Split ``order`` into consecutive blocks of at most ``cap_banks`` banks whose summed
-    ``cost`` stays within ``cap_worlds`` (a bank costlier than the cap gets its own block);
-    banks marked in ``alone`` (N,) bool always get a block of their own."""
-    if len(order) == 0:
-        return []
-    c = cost[order]
-    start = np.cumsum(c) - c
-    by_worlds = start // max(cap_worlds, 1)
-    by_banks = np.arange(len(order)) // max(cap_banks, 1)
-    cut = (np.diff(by_worlds) != 0) | (np.diff(by_banks) != 0)
-    if alone is not None:
-        solo = alone[order]
-        cut |= solo[1:] | solo[:-1]
-    return np.split(order, np.nonzero(cut)[0] + 1)
+    ``cost`` stays within ``cap_worlds`` (a bank costlier than the cap gets its own block).
+    Banks marked in ``alone`` (N,) bool are blocked separately, after the others, and their
+    blocks are flagged (True): in them only one bank may switch."""
+    groups = [(order, False)] if alone is None else [(order[~alone[order]], False),
+                                                     (order[alone[order]], True)]
+    out = []
+    for grp, single in groups:
+        if len(grp) == 0:
+            continue
+        c = cost[grp]
+        start = np.cumsum(c) - c
+        by_worlds = start // max(cap_worlds, 1)
+        by_banks = np.arange(len(grp)) // max(cap_banks, 1)
+        cut = (np.diff(by_worlds) != 0) | (np.diff(by_banks) != 0)
+        out += [(blk, single) for blk in np.split(grp, np.nonzero(cut)[0] + 1)]
+    return out
 
 
 def stage_equilibrium(game: Game, start: np.ndarray | None = None, *,
@@ -326,6 +335,7 @@ def stage_equilibrium(game: Game, start: np.ndarray | None = None, *,
     cap_banks = n if block_banks is None else max(1, int(block_banks))
     allowed = valid.copy()                         # each bank's shortlist (valid until scored)
     listed = np.zeros(n, dtype=bool)               # has a shortlist
+    outside = np.full(n, -np.inf)                  # best unlisted payoff at the last full scoring
     if shortlists is not None and shortlist is not None:
         given = np.asarray(shortlists, dtype=bool)
         if given.shape != (n, c):
@@ -354,7 +364,8 @@ def stage_equilibrium(game: Game, start: np.ndarray | None = None, *,
         cost = scope.sum(axis=1) - 1
         switched_gain, used = 0.0, 1
         moved = np.zeros(n, dtype=bool)
-        for blk in _blocks(rng.permutation(players), cost, block_worlds, cap_banks, alone):
+        for blk, single in _blocks(rng.permutation(players), cost, block_worlds, cap_banks,
+                                   alone):
             blk = blk[~checked[blk]]
             if len(blk) == 0:
                 continue
@@ -363,13 +374,21 @@ def stage_equilibrium(game: Game, start: np.ndarray | None = None, *,
             best = np.where(gain > tol, best, profile[blk])
             evaluations += len(blk)
             full = full_sweep | ~listed[blk]
+            scored = np.where(valid[blk], np.nan_to_num(pay, nan=-np.inf), -np.inf)
             if shortlist is not None and full.any():
                 fb = blk[full]
-                ranked = np.argsort(-np.where(valid[fb], np.nan_to_num(pay[full], nan=-np.inf),
-                                              -np.inf), axis=1, kind="stable")[:, :shortlist]
-                allowed[fb] = _with_top(valid[fb], ranked)
+                ranked = np.argsort(-scored[full], axis=1, kind="stable")
+                allowed[fb] = _with_top(valid[fb], ranked[:, :shortlist])
                 listed[fb] = True
+                unlisted = np.take_along_axis(scored[full], ranked[:, shortlist:shortlist + 1],
+                                              axis=1)
+                outside[fb] = unlisted[:, 0] if unlisted.shape[1] else -np.inf
+            # A shortlist whose best payoff fell below what the best unlisted candidate paid
+            # at the bank's last full scoring may be stale: score that bank fully next time.
+            listed[blk[~full & (scored.max(axis=1) < outside[blk])]] = False
             move = best != profile[blk]
+            if single and move.sum() > 1:             # isolated banks: one switch at a time
+                move = np.arange(len(blk)) == np.argmax(np.where(move, gain, -np.inf))
             if not move.any():
                 checked[blk[full]] = True
                 gains[blk[full]] = gain[full]
@@ -408,7 +427,8 @@ def stage_equilibrium(game: Game, start: np.ndarray | None = None, *,
         stop, cycle = "cycle", np.nonzero((returns > 0) | moved)[0]
     actions = game.candidates[np.arange(n), profile]
     common = {"candidates": game.candidates, "block_banks": used, "history": history,
-              "stop": stop, "shortlists": allowed & listed[:, None]}
+              "stop": stop, "shortlists": allowed & listed[:, None],
+              "isolated": int(alone.sum()) if cap_banks > 1 else 0}
     if stop == "converged":
         return Equilibrium("pure", True, sweeps, float(gains.max(initial=0.0)), False,
                            profile, actions, gains, evaluations=evaluations, **common)
@@ -420,8 +440,8 @@ def stage_equilibrium(game: Game, start: np.ndarray | None = None, *,
         _, gains, _ = deviation_gains(game, profile)
         return Equilibrium("pure", False, sweeps, float(gains.max(initial=0.0)), False, profile,
                            actions, gains, evaluations=evaluations + len(players), **common)
-    strategy = regret_matching(game, mixed_iters, rng, players=cycle,
-                               support=allowed if shortlist is not None else None, base=profile)
+    strategy = regret_matching(game, mixed_iters, rng, players=cycle, support=held,
+                               base=profile)
     m_eps, m_gains, estimated = mixed_epsilon(game, strategy, rng, mixed_samples)
     mode = np.where(valid, strategy, -1.0).argmax(axis=1)
     return Equilibrium("mixed", False, sweeps, m_eps, estimated, mode,
