@@ -468,7 +468,8 @@ def _sum_rows(rows: np.ndarray, index: np.ndarray, n: int) -> np.ndarray:
     one row (the common case, one defaulter per world), a few otherwise; ``np.add.at`` and a
     one-hot product are several times slower for rows of this size."""
     out = np.zeros((n, rows.shape[1]))
-    if index.size == 0:
+    if index.size < 2 or (index[1:] > index[:-1]).all():     # one row per index
+        out[index] = rows
         return out
     start = np.flatnonzero(np.concatenate(([True], index[1:] != index[:-1])))
     rank = np.arange(index.size) - np.repeat(start, np.diff(np.append(start, index.size)))
