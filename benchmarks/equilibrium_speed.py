@@ -79,11 +79,12 @@ def main() -> None:
     ap.add_argument("--noise", choices=["median", "sample"], default="median")
     ap.add_argument("--max-sweeps", type=int, default=None, help="agent default if omitted")
     ap.add_argument("--mixed-samples", type=int, default=None, help="agent default if omitted")
+    ap.add_argument("--block-worlds", type=int, default=None, help="agent default if omitted")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
     decisions = 2 if args.quick else args.decisions
     kwargs = {"start": args.start, "noise": args.noise}
-    for key in ("max_sweeps", "mixed_samples"):
+    for key in ("max_sweeps", "mixed_samples", "block_worlds"):
         if getattr(args, key) is not None:
             kwargs[key] = getattr(args, key)
     results = [bench(n, decisions, args.seed, kwargs) for n in args.sizes]

@@ -248,12 +248,13 @@ def resolve_defaults(s: NetworkState, p: Params, forced: np.ndarray, rec: StepRe
                                    full_receipts=sub.ib_assets, rows=w)
         fell = (clearing.defaulted | new[w]) & sub.alive
         recovery = np.where(fell, clearing.recovery, 1.0)
-        cause = np.where(forced[w] & sub.alive, cause_forced,
-                         np.where(insolvent[w], "insolvent",
-                                  np.where(illiquid[w], "illiquid", "contagion")))
+        # Cause code per bank (0 forced, 1 insolvent, 2 illiquid, 3 contagion); named in _settle.
+        cause = np.where(forced[w] & sub.alive, 0,
+                         np.where(insolvent[w], 1, np.where(illiquid[w], 2, 3)))
+        causes = np.array([cause_forced, "insolvent", "illiquid", "contagion"])
         forced[:] = False
-        next_forced, hit_w = _settle(sub, s.loans, p, fell, recovery, sub_bs, cause, rec, w,
-                                     step_no[w], rnd)
+        next_forced, hit_w = _settle(sub, s.loans, p, fell, recovery, sub_bs, (cause, causes),
+                                     rec, w, step_no[w], rnd)
         if not whole:
             _write_back(s, sub, w)
         forced[w] = next_forced
@@ -273,12 +274,14 @@ def _write_back(s: NetworkState, sub: NetworkState, w: np.ndarray) -> None:
 
 
 def _settle(s: NetworkState, loans: np.ndarray, p: Params, fell: np.ndarray,
-            recovery: np.ndarray, bs: dict[str, np.ndarray], cause: np.ndarray,
+            recovery: np.ndarray, bs: dict[str, np.ndarray],
+            cause: tuple[np.ndarray, np.ndarray],
             rec: StepRecord, worlds: np.ndarray, step_no: np.ndarray, rnd: int
             ) -> tuple[np.ndarray, np.ndarray]:
     """Resolve the failed banks ``fell`` (W, N) of sub-state ``s`` (worlds ``worlds`` of the
     full state, whose (B, N, N) ``loans`` this reads and updates; ``s.loans`` is not used).
 
+    ``cause`` is (code (W, N) int, names): each failed bank's cause is ``names[code]``.
     Returns next round's forced defaults (survivors that could not pay a failed bank's called
     loans) and the banks linked by a loan, either way, to a failed bank (for beliefs).
     Works on the failed banks' rows and columns of ``loans`` only: a round with F failures
@@ -347,15 +350,16 @@ def _settle(s: NetworkState, loans: np.ndarray, p: Params, fell: np.ndarray,
     s.units *= keep[..., None]
     s.basis *= keep[..., None]
     s.alive &= keep
-    s.default_step[fell] = np.broadcast_to(step_no[:, None], fell.shape)[fell]
+    s.default_step[fw, fb] = step_no[fw]
     # 6. Events: one `default` per failed bank, one `cascade` per world and round.
-    wi, bi = np.nonzero(fell)
-    rec.add_rows("default", world=worlds[wi], bank=bi, round=np.full(len(wi), rnd),
-                 cause=cause[wi, bi], equity=equity_before[wi, bi], recovery=recovery[wi, bi],
-                 creditor_loss=creditor_loss[wi, bi], fire_sale_proceeds=proceeds[wi, bi],
-                 default_costs=costs[wi, bi], residual=residual[wi, bi],
-                 outside_flow=flow_out[wi, bi])
-    uw = np.unique(wi)      # the cascade's banks are this round's `default` rows of the world
+    flat = fw * fell.shape[1] + fb
+    at = {"cause": cause[1][cause[0].ravel()[flat]]}
+    for name, arr in (("equity", equity_before), ("recovery", recovery),
+                      ("creditor_loss", creditor_loss), ("fire_sale_proceeds", proceeds),
+                      ("default_costs", costs), ("residual", residual), ("outside_flow", flow_out)):
+        at[name] = arr.ravel()[flat]
+    rec.add_rows("default", world=gw, bank=fb, round=np.full(len(fw), rnd), **at)
+    uw = np.unique(fw)      # the cascade's banks are this round's `default` rows of the world
     rec.add_rows("cascade", world=worlds[uw], round=np.full(len(uw), rnd), prices=s.price[uw])
     return short, hit
 
