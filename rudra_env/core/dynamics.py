@@ -52,7 +52,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rudra_env.actions import BORROW, DIVEST, HOLD, INVEST, LEND
+from rudra_env.actions import HOLD
 from rudra_env.contagion import clear_unchecked
 from rudra_env.core.events import StepRecord
 from rudra_env.core.reward import utility
@@ -118,15 +118,18 @@ def _raise_cash(s: NetworkState, need: np.ndarray, flow: np.ndarray | None,
                 worlds: np.ndarray | None = None) -> np.ndarray:
     """Debtors pay ``need`` (B, N) from cash, then by selling units pro rata at the current price.
 
-    Returns what each could pay (<= need). Sales add to ``flow`` (B, M) when given; the buyer is
-    the outside. Each sale is a ``forced_sale`` event (``worlds`` maps sub-state rows to world
-    ids). Mutates ``s``.
+    Returns what each could pay (<= need): ``need`` itself when everybody pays from cash. Sales
+    add to ``flow`` (B, M) when given; the buyer is the outside. Each sale is a ``forced_sale``
+    event (``worlds`` maps sub-state rows to world ids). Mutates ``s``.
     """
+    if not np.count_nonzero(need > s.cash):  # everybody pays from cash: no sale
+        s.cash -= need
+        return need
     from_cash = np.minimum(need, np.maximum(s.cash, 0.0))
     rest = need - from_cash
-    if not (rest > 0).any():  # everybody pays from cash: no sale
+    if not np.count_nonzero(rest > 0):      # the others owe nothing
         s.cash -= from_cash
-        return from_cash
+        return need
     mv = _value(s.units, s.price)
     sell = np.minimum(rest, mv)
     sold = _sell_units(s, sell, mv)
@@ -134,24 +137,35 @@ def _raise_cash(s: NetworkState, need: np.ndarray, flow: np.ndarray | None,
         flow -= sold
     s.cash -= from_cash
     if rec is not None:
-        wi, bi = np.nonzero(sell > 0)
+        at, wi, bi = _entries(sell > 0)
+        sold_now = sell.reshape(-1)[at]
         rec.add_rows("forced_sale", world=wi if worlds is None else worlds[wi], bank=bi,
-                     reason=np.full(len(wi), reason), sold=sell[wi, bi],
-                     outside_flow=-sell[wi, bi])
+                     reason=np.full(len(wi), reason), sold=sold_now, outside_flow=-sold_now)
     return from_cash + sell
 
 
 def _sell_units(s: NetworkState, sell: np.ndarray, mv: np.ndarray) -> np.ndarray:
     """Sell ``sell`` (B, N) of each bank's market value ``mv``, pro rata over its positions, at
     the current price to the outside (the caller decides where the proceeds go). Returns the
-    value sold per market, (B, M)."""
-    frac = np.divide(sell, mv, out=np.zeros_like(sell), where=mv > 0)
-    frac = np.where(sell >= mv, 1.0, frac)
+    value sold per market, (B, M).
+
+    Callers cap ``sell`` at ``mv`` and never ask for a negative sale, so ``sell < mv`` implies
+    ``mv > 0``; a bank asked for all of it (``sell >= mv``) sells everything.
+    """
+    frac = np.divide(sell, mv, out=np.ones_like(sell), where=sell < mv)
     sold = _over_banks(frac, s.units) * s.price
     s.units -= s.units * frac[..., None]
     s.basis -= s.basis * frac[..., None]
     s.outside -= sell.sum(axis=1)
     return sold
+
+
+def _entries(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flat indices, worlds and banks of the true entries of a (B, N) mask, in bank order
+    (``x.reshape(-1)[flat]`` gathers them: cheaper than ``x[worlds, banks]``)."""
+    flat = mask.reshape(-1).nonzero()[0]
+    wi, bi = np.divmod(flat, mask.shape[1])
+    return flat, wi, bi
 
 
 def _value(units: np.ndarray, price: np.ndarray) -> np.ndarray:
@@ -172,9 +186,8 @@ def _fire_sale_prices(s: NetworkState, sold_value: np.ndarray, impact: float) ->
 def funding_frozen(s: NetworkState, p: Params) -> np.ndarray:
     """(B,) bool: a funding_freeze shock is active at the step now being taken (t + 1)."""
     out = np.zeros(len(s.t), dtype=bool)
-    freezes = [sh for sh in p.config.scenario.shocks if sh.type == "funding_freeze"]
     t = s.t + 1
-    for sh in freezes:
+    for sh in p.funding_freezes:
         out |= (t >= sh.start) & (t < sh.start + sh.duration)
     return out
 
@@ -405,94 +418,120 @@ def _execute(s: NetworkState, p: Params, actions: np.ndarray, rec: StepRecord,
              flow: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Step 2. Returns (executed actions, invalid mask, liquidity-default mask).
 
-    Works on compact arrays of the submitted non-HOLD actions of live banks (one per bank).
+    Works on compact arrays of the submitted non-HOLD actions of live banks (one entry per
+    bank), sorted by ``ActionTable.group`` — BORROW, LEND, INVEST, DIVEST; a stable sort, so
+    banks keep their order within a kind. Each kind is then a slice, and LEND with BORROW (the
+    loan moves) are one slice too. Sums over banks of different kinds (``outside``) and the
+    events go back to bank order.
     """
     b, n, m = s.shape
-    lay = p.layout
-    kind, target, size = (t[actions] for t in lay.tables)  # range checked by step()
+    tab = p.action_table
     si = s.slot_index
-    wi, bi = np.nonzero(s.alive & (kind != HOLD))
-    k, tg = kind[wi, bi], target[wi, bi]
-    fr = p.size_levels[size[wi, bi]]
-    bank = wi * n + bi                                     # flat (world, bank)
-    sel = bank * lay.K + np.minimum(tg, lay.K - 1)         # flat (world, bank, slot)
-    cp = s.slots.reshape(-1)[sel]
-    mk = np.minimum(tg, m - 1)
-    pos = bank * m + mk                                    # flat (world, bank, market)
+    flat = actions.reshape(-1)
+    bank = (s.alive.reshape(-1) & (flat != HOLD)).nonzero()[0]      # flat (world, bank)
+    order = tab.group[flat[bank]].argsort(kind="stable")
+    bank = bank[order]
+    act = flat[bank]
+    bo, ln, iv, dv = _group_slices(tab.group[act])
+    loans, spends = slice(bo.start, ln.stop), slice(ln.start, iv.stop)
+    sel = bank * p.K + tab.slot[act]                       # flat (world, bank, slot)
+    cp = si.bank.reshape(-1)[sel]                          # flat (world, counterparty)
+    wi = bank // n
+    wm = wi * m + tab.market[act]                          # flat (world, market)
+    pos = bank * m + tab.market[act]                       # flat (world, bank, market)
     cash = s.cash.reshape(-1)[bank]
+    lent = s.slot_lent.reshape(-1)[sel]
     own_units = s.units.reshape(-1)[pos]
-    slot_ok = (cp >= 0) & s.alive.reshape(-1)[si.bank.reshape(-1)[sel]]
-    ok = np.where(k == LEND, slot_ok & (cash > 0) & ~funding_frozen(s, p)[wi],
-                  np.where(k == BORROW, slot_ok & (s.slot_lent.reshape(-1)[sel] > 0),
-                           np.where(k == INVEST, cash > 0, own_units > 0)))
-    invalid = np.zeros((b, n), dtype=bool)
-    invalid[wi[~ok], bi[~ok]] = True
-    executed = np.where(invalid | ~s.alive, 0, actions)
-    k = np.where(ok, k, HOLD)
-    is_ln, is_bo, is_iv, is_dv = k == LEND, k == BORROW, k == INVEST, k == DIVEST
-    amount = np.zeros(len(k))
-    wm = wi * m + mk                                       # flat (world, market)
+    # Masked-out actions execute as HOLD. BORROW needs a loan in the slot, LEND and INVEST cash,
+    # DIVEST units; LEND and BORROW a live counterparty in the slot; LEND no funding freeze.
+    ok = np.concatenate((lent[bo], cash[spends], own_units[dv])) > 0
+    ok[loans] &= si.valid.reshape(-1)[sel[loans]] & s.alive.reshape(-1)[cp[loans]]
+    if p.funding_freezes:
+        ok[ln] &= ~funding_frozen(s, p)[wi[ln]]
+    if np.count_nonzero(ok) < len(ok):
+        invalid = np.zeros((b, n), dtype=bool)
+        invalid.reshape(-1)[bank[~ok]] = True
+        executed, _, illiquid = _execute(s, p, np.where(invalid, HOLD, actions), rec, flow)
+        return executed, invalid, illiquid
+    fr = tab.fraction[act]
+    amount = np.empty(len(act))
     price = s.price.reshape(-1)
+    bank_cash = s.cash.reshape(-1)
     # DIVEST: sell a fraction of one position.
-    if is_dv.any():
-        d = is_dv
-        sold = fr[d] * own_units[d]
-        amount[d] = sold * price[wm[d]]
-        s.units.reshape(-1)[pos[d]] -= sold
-        s.basis.reshape(-1)[pos[d]] *= 1.0 - fr[d]
-        s.cash.reshape(-1)[bank[d]] += amount[d]
-        flow -= np.bincount(wm[d], weights=amount[d], minlength=b * m).reshape(b, m)
+    if dv.start < dv.stop:
+        sold = fr[dv] * own_units[dv]
+        amount[dv] = sold * price[wm[dv]]
+        s.units.reshape(-1)[pos[dv]] -= sold
+        s.basis.reshape(-1)[pos[dv]] *= 1.0 - fr[dv]
+        bank_cash[bank[dv]] += amount[dv]
+        flow -= np.bincount(wm[dv], weights=amount[dv], minlength=b * m).reshape(b, m)
     # LEND and INVEST: a fraction of the bank's cash.
-    spends = is_ln | is_iv
     amount[spends] = fr[spends] * cash[spends]
-    s.cash.reshape(-1)[bank[spends]] -= amount[spends]
-    if is_ln.any():
-        ln = is_ln
-        into = np.bincount(wi[ln] * n + cp[ln], weights=amount[ln],
-                           minlength=b * n).reshape(b, n)
+    bank_cash[bank[spends]] -= amount[spends]
+    if ln.start < ln.stop:
+        into = np.bincount(cp[ln], weights=amount[ln], minlength=b * n).reshape(b, n)
         s.cash += into
-        _move_loans(s, si, wi[ln], bi[ln], cp[ln], sel[ln], amount[ln], into)
-    if is_iv.any():
-        iv = is_iv
+        s.ib_liab += into
+    if iv.start < iv.stop:
         s.units.reshape(-1)[pos[iv]] += amount[iv] / price[wm[iv]]
         s.basis.reshape(-1)[pos[iv]] += amount[iv]
         flow += np.bincount(wm[iv], weights=amount[iv], minlength=b * m).reshape(b, m)
-    outside_flow = np.where(is_iv, amount, np.where(is_dv, -amount, 0.0))
-    s.outside += np.bincount(wi, weights=outside_flow, minlength=b)
+    outside_flow = np.zeros(len(act))
+    outside_flow[iv] = amount[iv]
+    outside_flow[dv] = -amount[dv]
+    rows = np.empty_like(order)         # back to bank order (for sums and events)
+    rows[order] = np.arange(len(order))
+    s.outside += np.bincount(wi[rows], weights=outside_flow[rows], minlength=b)
     # BORROW: call back a fraction of a loan; debtors pay pro rata what they can.
     illiquid = np.zeros((b, n), dtype=bool)
-    if is_bo.any():
-        bo = is_bo
-        bw, iw, jw = wi[bo], bi[bo], cp[bo]
-        due = fr[bo] * s.slot_lent.reshape(-1)[sel[bo]]
-        demand = np.bincount(bw * n + jw, weights=due, minlength=b * n).reshape(b, n)
+    if bo.start < bo.stop:
+        due = fr[bo] * lent[bo]
+        demand = np.bincount(cp[bo], weights=due, minlength=b * n).reshape(b, n)
         paid = _raise_cash(s, demand, flow, rec, "loan_call")
-        phi = np.divide(paid, demand, out=np.ones_like(paid), where=demand > 0)
-        got = due * phi[bw, jw]
-        s.cash.reshape(-1)[bank[bo]] += got
-        repaid = np.bincount(bw * n + jw, weights=got, minlength=b * n).reshape(b, n)
-        _move_loans(s, si, bw, iw, jw, sel[bo], -got, -repaid)
-        amount[bo] = got
-        illiquid = demand - paid > TOL * np.maximum(1.0, demand)
-    if ok.any():
-        rec.add_rows("transaction", world=wi[ok], bank=bi[ok], kind=k[ok],
-                     target=np.where(is_ln | is_bo, cp, mk)[ok], size=fr[ok],
-                     amount=amount[ok], outside_flow=outside_flow[ok])
-    return executed, invalid, illiquid
+        if paid is demand:              # everybody paid in full from cash
+            amount[bo] = due
+            repaid = demand                 # the same sum of the same dues
+        else:
+            phi = np.divide(paid, demand, out=np.ones_like(paid), where=demand > 0)
+            amount[bo] = due * phi.reshape(-1)[cp[bo]]
+            repaid = np.bincount(cp[bo], weights=amount[bo], minlength=b * n).reshape(b, n)
+            illiquid = demand - paid > TOL * np.maximum(1.0, demand)
+        bank_cash[bank[bo]] += amount[bo]
+        s.ib_liab -= repaid
+    # Loans move: LEND adds, BORROW removes what was repaid (ib_liab is already updated).
+    if loans.start < loans.stop:
+        _move_loans(s, si, bank[loans], sel[loans],
+                    np.concatenate((-amount[bo], amount[ln])))
+    if len(act):
+        target = np.where(tab.on_slot[act], s.slots.reshape(-1)[sel], tab.market[act])
+        rec.add_rows("transaction", world=wi[rows], bank=bank[rows] - wi[rows] * n,
+                     kind=tab.kind[act[rows]], target=target[rows], size=fr[rows],
+                     amount=amount[rows], outside_flow=outside_flow[rows])
+    executed = np.zeros((b, n), dtype=np.int64)
+    executed.reshape(-1)[bank] = act
+    return executed, np.zeros((b, n), dtype=bool), illiquid
 
 
-def _move_loans(s: NetworkState, si: SlotIndex, bw: np.ndarray, iw: np.ndarray, jw: np.ndarray,
-                sel: np.ndarray, delta: np.ndarray, liab_delta: np.ndarray) -> None:
-    """loans[bw, iw, jw] += delta (one entry per lender) with the derived arrays kept in sync.
+def _group_slices(group: np.ndarray) -> tuple[slice, slice, slice, slice]:
+    """The BORROW, LEND, INVEST and DIVEST slices of sorted ``ActionTable.group`` values."""
+    e1, e2, e3 = group.searchsorted(_GROUP_STARTS).tolist()
+    return slice(0, e1), slice(e1, e2), slice(e2, e3), slice(e3, len(group))
 
-    ``sel`` is the flat (world, bank, slot) index of the lender's slot holding ``jw``;
-    ``liab_delta`` is ``delta`` summed per borrower, (B, N).
+
+_GROUP_STARTS = np.array([2, 3, 4], dtype=np.int8)
+"""Groups that start the LEND, INVEST and DIVEST slices."""
+
+
+def _move_loans(s: NetworkState, si: SlotIndex, bank: np.ndarray, sel: np.ndarray,
+                delta: np.ndarray) -> None:
+    """loans[lender, slot counterparty] += delta (one entry per lender) with ``ib_assets``,
+    ``slot_lent`` and ``slot_borrowed`` kept in sync (the caller updates ``ib_liab``).
+
+    ``bank`` is the lender's flat (world, bank) index and ``sel`` the flat (world, bank, slot)
+    index of its slot. Lenders are distinct, so every scatter below hits distinct entries.
     """
-    n = s.shape[1]
-    lender = bw * n + iw
-    s.loans.reshape(-1)[lender * n + jw] += delta
-    s.ib_assets.reshape(-1)[lender] += delta
-    s.ib_liab += liab_delta
+    s.loans.reshape(-1)[si.out.reshape(-1)[sel]] += delta
+    s.ib_assets.reshape(-1)[bank] += delta
     s.slot_lent.reshape(-1)[sel] += delta
     mirror = si.mirror.reshape(-1)[sel]
     seen = mirror >= 0
