@@ -194,8 +194,7 @@ class RudraParallelEnv(ParallelEnv):
             self._raise_bad_action(actions)
         self._records.append(out.record)
         truncated = self.num_steps >= self.config.max_steps
-        idx = np.fromiter(map(self.agent_name_mapping.__getitem__, acting), dtype=np.int64,
-                          count=len(acting))
+        idx = self._indices(acting)
         rewards = dict(zip(acting, out.rewards[0, idx].tolist(), strict=True))
         alive = s.alive[0, idx]
         any_died = np.count_nonzero(alive) < len(acting)
@@ -249,15 +248,23 @@ class RudraParallelEnv(ParallelEnv):
                           f"{{agent: int in 0..{n_actions - 1}}}") from None  # pragma: no cover
 
     def _observations(self, agents: list[str], bs: dict[str, np.ndarray] | None = None,
-                      idx: np.ndarray | None = None) -> dict[str, dict[str, np.ndarray]]:
+                      idx: np.ndarray | slice | None = None) -> dict[str, dict[str, np.ndarray]]:
         """Fresh arrays every call (never views of a buffer the next step overwrites)."""
         s = self.core_state
         if idx is None:
-            idx = np.array([self.agent_name_mapping[ag] for ag in agents], dtype=np.int64)
+            idx = self._indices(agents)
         obs = observe(s, self.params, bs)[0, idx]
         mask = action_masks(s, self.params, bs)[0, idx]
         return {ag: {"observation": o, "action_mask": k}
                 for ag, o, k in zip(agents, obs, mask, strict=True)}
+
+    def _indices(self, agents: list[str]) -> np.ndarray | slice:
+        """Bank indices of ``agents`` (a list the env keeps in ``possible_agents`` order): every
+        bank is a plain slice, so gathers by it are views."""
+        if len(agents) == len(self.possible_agents):
+            return slice(None)
+        return np.fromiter(map(self.agent_name_mapping.__getitem__, agents), dtype=np.int64,
+                           count=len(agents))
 
     def state(self) -> np.ndarray:
         return state_vector(self.core_state, self.params)[0]

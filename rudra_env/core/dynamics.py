@@ -781,7 +781,7 @@ def _step_inplace(s: NetworkState, actions: np.ndarray, params: Params,
     s.t = step_no
     rec.add_world("step_end", np.ones(b, dtype=bool), alive=s.alive.sum(axis=1),
                   defaults=defaulted_now.sum(axis=1), cascade_rounds=rounds,
-                  total_equity=np.where(s.alive, bs["equity"], 0.0).sum(axis=1),
+                  total_equity=s.equity_prev.sum(axis=1),
                   prices=s.price.copy(), outside=s.outside.copy(),
                   bank_cash=s.cash.sum(axis=1))
     return StepOutput(rewards=rewards, defaulted=defaulted_now | fallen, invalid=invalid,
