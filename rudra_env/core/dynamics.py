@@ -420,95 +420,99 @@ def _execute(s: NetworkState, p: Params, actions: np.ndarray, rec: StepRecord,
 
     Works on compact arrays of the submitted non-HOLD actions of live banks (one entry per
     bank), sorted by ``ActionTable.group`` — BORROW, LEND, INVEST, DIVEST; a stable sort, so
-    banks keep their order within a kind. Each kind is then a slice, and LEND with BORROW (the
-    loan moves) are one slice too. Sums over banks of different kinds (``outside``) and the
-    events go back to bank order.
+    banks keep their order within a kind. Each kind is then a slice, and so are kinds that
+    share work. Sums over banks of different kinds (``outside``) and the events keep bank
+    order. (``ravel`` gives views: state arrays are C-contiguous.)
     """
     b, n, m = s.shape
     tab = p.action_table
     si = s.slot_index
-    flat = actions.reshape(-1)
-    bank = (s.alive.reshape(-1) & (flat != HOLD)).nonzero()[0]      # flat (world, bank)
-    order = tab.group[flat[bank]].argsort(kind="stable")
-    bank = bank[order]
-    act = flat[bank]
+    flat = actions.ravel()
+    first = (s.alive.ravel() & (flat != HOLD)).nonzero()[0]      # flat (world, bank)
+    first_act = flat[first]
+    order = tab.group[first_act].argsort(kind="stable")
+    bank = first[order]                                     # entries in group order
+    act = first_act[order]
     bo, ln, iv, dv = _group_slices(tab.group[act])
-    loans, spends = slice(bo.start, ln.stop), slice(ln.start, iv.stop)
-    sel = bank * p.K + tab.slot[act]                       # flat (world, bank, slot)
-    cp = si.bank.reshape(-1)[sel]                          # flat (world, counterparty)
+    loans = slice(0, ln.stop)                               # BORROW and LEND
+    spends = slice(ln.start, iv.stop)                       # LEND and INVEST
+    trades = slice(ln.start, None)                          # LEND, INVEST and DIVEST
+    sel = bank * p.K + tab.slot[act]                        # flat (world, bank, slot)
+    cp = si.bank.ravel()[sel]                               # flat (world, counterparty)
     wi = bank // n
-    wm = wi * m + tab.market[act]                          # flat (world, market)
-    pos = bank * m + tab.market[act]                       # flat (world, bank, market)
-    cash = s.cash.reshape(-1)[bank]
-    lent = s.slot_lent.reshape(-1)[sel]
-    own_units = s.units.reshape(-1)[pos]
+    mk = tab.market[act]
+    wm = wi * m + mk                                        # flat (world, market)
+    pos = bank * m + mk                                     # flat (world, bank, market)
+    cash = s.cash.ravel()[bank]
+    lent = s.slot_lent.ravel()[sel]
+    own_units = s.units.ravel()[pos]
     # Masked-out actions execute as HOLD. BORROW needs a loan in the slot, LEND and INVEST cash,
     # DIVEST units; LEND and BORROW a live counterparty in the slot; LEND no funding freeze.
     ok = np.concatenate((lent[bo], cash[spends], own_units[dv])) > 0
-    ok[loans] &= si.valid.reshape(-1)[sel[loans]] & s.alive.reshape(-1)[cp[loans]]
+    ok[loans] &= si.valid.ravel()[sel[loans]] & s.alive.ravel()[cp[loans]]
     if p.funding_freezes:
         ok[ln] &= ~funding_frozen(s, p)[wi[ln]]
     if np.count_nonzero(ok) < len(ok):
         invalid = np.zeros((b, n), dtype=bool)
-        invalid.reshape(-1)[bank[~ok]] = True
+        invalid.ravel()[bank[~ok]] = True
         executed, _, illiquid = _execute(s, p, np.where(invalid, HOLD, actions), rec, flow)
         return executed, invalid, illiquid
     fr = tab.fraction[act]
     amount = np.empty(len(act))
-    price = s.price.reshape(-1)
-    bank_cash = s.cash.reshape(-1)
+    price = s.price.ravel()
     # DIVEST: sell a fraction of one position.
     if dv.start < dv.stop:
         sold = fr[dv] * own_units[dv]
         amount[dv] = sold * price[wm[dv]]
-        s.units.reshape(-1)[pos[dv]] -= sold
-        s.basis.reshape(-1)[pos[dv]] *= 1.0 - fr[dv]
-        bank_cash[bank[dv]] += amount[dv]
+        s.units.ravel()[pos[dv]] -= sold
+        s.basis.ravel()[pos[dv]] *= 1.0 - fr[dv]
         flow -= np.bincount(wm[dv], weights=amount[dv], minlength=b * m).reshape(b, m)
-    # LEND and INVEST: a fraction of the bank's cash.
+    # LEND and INVEST: a fraction of the bank's cash. Cash moves once for every trading bank.
     amount[spends] = fr[spends] * cash[spends]
-    bank_cash[bank[spends]] -= amount[spends]
+    s.cash.ravel()[bank[trades]] += np.concatenate((-amount[spends], amount[dv]))
     if ln.start < ln.stop:
         into = np.bincount(cp[ln], weights=amount[ln], minlength=b * n).reshape(b, n)
         s.cash += into
         s.ib_liab += into
     if iv.start < iv.stop:
-        s.units.reshape(-1)[pos[iv]] += amount[iv] / price[wm[iv]]
-        s.basis.reshape(-1)[pos[iv]] += amount[iv]
+        s.units.ravel()[pos[iv]] += amount[iv] / price[wm[iv]]
+        s.basis.ravel()[pos[iv]] += amount[iv]
         flow += np.bincount(wm[iv], weights=amount[iv], minlength=b * m).reshape(b, m)
-    outside_flow = np.zeros(len(act))
-    outside_flow[iv] = amount[iv]
-    outside_flow[dv] = -amount[dv]
-    rows = np.empty_like(order)         # back to bank order (for sums and events)
-    rows[order] = np.arange(len(order))
-    s.outside += np.bincount(wi[rows], weights=outside_flow[rows], minlength=b)
+    # Market trades cross the system's boundary; summed per world in bank order.
+    world, in_world = np.divmod(first, n)
+    outside_flow = np.zeros(len(act))                       # in bank order, like ``first``
+    outside_flow[order[iv]] = amount[iv]
+    outside_flow[order[dv]] = -amount[dv]
+    s.outside += np.bincount(world, weights=outside_flow, minlength=b)
     # BORROW: call back a fraction of a loan; debtors pay pro rata what they can.
     illiquid = np.zeros((b, n), dtype=bool)
     if bo.start < bo.stop:
         due = fr[bo] * lent[bo]
         demand = np.bincount(cp[bo], weights=due, minlength=b * n).reshape(b, n)
         paid = _raise_cash(s, demand, flow, rec, "loan_call")
-        if paid is demand:              # everybody paid in full from cash
+        if paid is demand:                  # everybody paid in full from cash
             amount[bo] = due
             repaid = demand                 # the same sum of the same dues
         else:
             phi = np.divide(paid, demand, out=np.ones_like(paid), where=demand > 0)
-            amount[bo] = due * phi.reshape(-1)[cp[bo]]
+            amount[bo] = due * phi.ravel()[cp[bo]]
             repaid = np.bincount(cp[bo], weights=amount[bo], minlength=b * n).reshape(b, n)
             illiquid = demand - paid > TOL * np.maximum(1.0, demand)
-        bank_cash[bank[bo]] += amount[bo]
+        s.cash.ravel()[bank[bo]] += amount[bo]
         s.ib_liab -= repaid
     # Loans move: LEND adds, BORROW removes what was repaid (ib_liab is already updated).
-    if loans.start < loans.stop:
-        _move_loans(s, si, bank[loans], sel[loans],
-                    np.concatenate((-amount[bo], amount[ln])))
+    if ln.stop:
+        _move_loans(s, si, bank[loans], sel[loans], np.concatenate((-amount[bo], amount[ln])))
     if len(act):
-        target = np.where(tab.on_slot[act], s.slots.reshape(-1)[sel], tab.market[act])
-        rec.add_rows("transaction", world=wi[rows], bank=bank[rows] - wi[rows] * n,
-                     kind=tab.kind[act[rows]], target=target[rows], size=fr[rows],
-                     amount=amount[rows], outside_flow=outside_flow[rows])
+        target = np.empty(len(act), dtype=np.int64)         # counterparty or market
+        target[order] = np.where(tab.on_slot[act], s.slots.ravel()[sel], mk)
+        in_bank_order = np.empty(len(act))
+        in_bank_order[order] = amount
+        rec.add_rows("transaction", world=world, bank=in_world, kind=tab.kind[first_act],
+                     target=target, size=tab.fraction[first_act], amount=in_bank_order,
+                     outside_flow=outside_flow)
     executed = np.zeros((b, n), dtype=np.int64)
-    executed.reshape(-1)[bank] = act
+    executed.ravel()[first] = first_act
     return executed, np.zeros((b, n), dtype=bool), illiquid
 
 
@@ -530,12 +534,12 @@ def _move_loans(s: NetworkState, si: SlotIndex, bank: np.ndarray, sel: np.ndarra
     ``bank`` is the lender's flat (world, bank) index and ``sel`` the flat (world, bank, slot)
     index of its slot. Lenders are distinct, so every scatter below hits distinct entries.
     """
-    s.loans.reshape(-1)[si.out.reshape(-1)[sel]] += delta
-    s.ib_assets.reshape(-1)[bank] += delta
-    s.slot_lent.reshape(-1)[sel] += delta
-    mirror = si.mirror.reshape(-1)[sel]
+    s.loans.ravel()[si.out.ravel()[sel]] += delta
+    s.ib_assets.ravel()[bank] += delta
+    s.slot_lent.ravel()[sel] += delta
+    mirror = si.mirror.ravel()[sel]
     seen = mirror >= 0
-    s.slot_borrowed.reshape(-1)[mirror[seen]] += delta[seen]
+    s.slot_borrowed.ravel()[mirror[seen]] += delta[seen]
 
 
 # ----------------------------------------------------------------------------- markets
