@@ -47,6 +47,7 @@ Step order
 from __future__ import annotations
 
 import dataclasses
+import functools
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -241,10 +242,10 @@ def resolve_defaults(s: NetworkState, p: Params, forced: np.ndarray, rec: StepRe
     for rnd in range(1, cc.max_rounds + 1):
         if rnd > 1:
             bs = balance_sheet(s)
-        insolvent = s.alive & (bs["equity"] < -TOL * np.maximum(1.0, s.equity0))
-        illiquid = s.alive & (s.cash < -TOL)
-        new = insolvent | illiquid | (forced & s.alive)
-        if not new.any():
+        insolvent = bs["equity"] < -TOL * np.maximum(1.0, s.equity0)   # read for live banks
+        illiquid = s.cash < -TOL
+        new = (insolvent | illiquid | forced) & s.alive
+        if not np.count_nonzero(new):
             break
         w = np.nonzero(new.any(axis=1))[0]
         rounds[w] = rnd
@@ -555,9 +556,9 @@ def _reprice(s: NetworkState, p: Params, flow: np.ndarray, eps: np.ndarray) -> N
 def _cover_overdrafts(s: NetworkState, p: Params, rec: StepRecord) -> None:
     """Banks left with negative cash sell units pro rata (fire-sale impact) to cover it; what
     they cannot cover leaves them illiquid (they default at step 7)."""
-    need = np.maximum(0.0, -s.cash) * s.alive
-    if not (need > TOL).any():
+    if not np.count_nonzero((s.cash < -TOL) & s.alive):   # i.e. no need > TOL below
         return
+    need = np.maximum(0.0, -s.cash) * s.alive
     sold = np.zeros_like(s.price)
     got = _raise_cash(s, need, sold, rec, "overdraft")
     s.cash += got
@@ -587,19 +588,21 @@ def _margin(s: NetworkState, p: Params, rec: StepRecord) -> None:
     mc = p.config.margin
     vol_t = np.maximum(0.0, np.sqrt(s.vol2) / np.maximum(p.sigma, 1e-12) - 1.0)
     rate = mc.z * p.sigma * (1.0 + mc.vol_sensitivity * vol_t)          # (B, M)
-    mv = _value(s.units, s.price)
     req = _value(s.units, s.price * rate)
-    short = np.maximum(0.0, req - np.maximum(s.cash, 0.0)) * s.alive
-    if not (short > TOL).any():
+    gap = req - np.maximum(s.cash, 0.0)
+    if not np.count_nonzero((gap > TOL) & s.alive):   # i.e. no short > TOL below
         return
+    short = np.maximum(0.0, gap) * s.alive
+    mv = _value(s.units, s.price)
     c = np.divide(req, mv, out=np.zeros_like(req), where=mv > 0)
     sell = np.minimum(mv, short / (1.0 + c))
     sold_value = _sell_units(s, sell, mv)
     s.cash += sell
     _fire_sale_prices(s, sold_value, p.config.contagion.fire_sale_impact)
-    wi, bi = np.nonzero(sell > TOL)
-    rec.add_rows("margin_call", world=wi, bank=bi, requirement=req[wi, bi],
-                 shortfall=short[wi, bi], sold=sell[wi, bi], outside_flow=-sell[wi, bi])
+    at, wi, bi = _entries(sell > TOL)
+    sold_now = sell.ravel()[at]
+    rec.add_rows("margin_call", world=wi, bank=bi, requirement=req.ravel()[at],
+                 shortfall=short.ravel()[at], sold=sold_now, outside_flow=-sold_now)
 
 
 # ----------------------------------------------------------------------------- beliefs
@@ -636,8 +639,8 @@ def _update_beliefs(s: NetworkState, p: Params, bs: dict[str, np.ndarray], hit: 
     post /= 1.0 + post - b0
     post *= 1.0 - bc.leak
     post += bc.leak * bc.prior
-    if hit.any():
-        contagion = hit.reshape(-1)[cpf]
+    if np.count_nonzero(hit):
+        contagion = hit.ravel()[cpf]
         post = np.where(contagion, post + bc.contagion_weight * (1.0 - post), post)
     post = np.where(s.alive.reshape(-1)[cpf], post, 1.0)
     s.belief = np.where(valid, post, 0.0)
@@ -646,7 +649,7 @@ def _update_beliefs(s: NetworkState, p: Params, bs: dict[str, np.ndarray], hit: 
     live = np.maximum(s.alive.sum(axis=1), 1)
     frac = (shift & s.alive).sum(axis=1) / live
     cascade = frac >= bc.cascade_fraction
-    if cascade.any():
+    if np.count_nonzero(cascade):
         rec.add_world("belief_cascade", cascade, share_shifted=frac,
                       mean_belief=new_mean.mean(axis=1))
     return cascade
@@ -654,7 +657,15 @@ def _update_beliefs(s: NetworkState, p: Params, bs: dict[str, np.ndarray], hit: 
 
 def _mean_belief(belief: np.ndarray, si: SlotIndex) -> np.ndarray:
     """(B, N) mean over valid slots of a (B, N, K) array that is 0 in padded slots."""
-    return (belief @ np.ones(belief.shape[-1])) / si.count
+    return (belief @ _ones(belief.shape[-1])) / si.count
+
+
+@functools.cache
+def _ones(k: int) -> np.ndarray:
+    """A read-only (k,) vector of ones (row sums as matrix-vector products)."""
+    out = np.ones(k)
+    out.flags.writeable = False
+    return out
 
 
 # ----------------------------------------------------------------------------- the step
@@ -690,7 +701,8 @@ def step(state: NetworkState, actions: np.ndarray, params: Params,
     s = state if inplace else state.copy()
     actions = np.asarray(actions, dtype=np.int64)
     b, n, m = s.shape
-    if actions.size and (actions.min() < 0 or actions.max() >= params.layout.n):
+    # One comparison checks both ends: negative values wrap to huge unsigned ones.
+    if np.count_nonzero(actions.view(np.uint64) >= params.layout.n):
         params.layout.decode(actions)  # raises ActionError naming the value
     if noise is None:
         if rng is None:
