@@ -133,6 +133,7 @@ class RudraParallelEnv(ParallelEnv):
         self._records: list[StepRecord] = []
         self._extra: list[Event] = []
         self._layout_cache: np.ndarray | None = None
+        self._false_dict: tuple[list[str], dict[str, bool]] | None = None
 
     # ------------------------------------------------------------------ spaces
     def observation_space(self, agent: str) -> spaces.Dict:
@@ -174,20 +175,8 @@ class RudraParallelEnv(ParallelEnv):
 
     def step(self, actions: Mapping[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
         s = self.core_state
-        a = np.zeros((1, self.config.num_banks), dtype=np.int64)
-        if actions:
-            values = actions.values()
-            try:
-                idx = np.fromiter(map(self.agent_name_mapping.__getitem__, actions),
-                                  dtype=np.int64, count=len(actions))
-                vals = np.fromiter(values, dtype=np.int64, count=len(actions))
-            except (KeyError, TypeError, ValueError, OverflowError):
-                self._raise_bad_action(actions)
-            if not (set(map(type, values)) <= _EXACT_INT_TYPES
-                    or all(isinstance(v, _INT_TYPES) for v in values)):
-                self._raise_bad_action(actions)
-            a[0, idx] = vals
-        acting = list(self.agents)
+        acting = self.agents          # replaced, never changed in place, when agents leave
+        a = self._action_array(actions, acting)
         try:  # the core checks the range before it touches the state or draws noise
             s, out = dynamics.step(s, a, self.params, self._rng, inplace=True)
         except ActionError:
@@ -195,7 +184,9 @@ class RudraParallelEnv(ParallelEnv):
         self._records.append(out.record)
         truncated = self.num_steps >= self.config.max_steps
         idx = self._indices(acting)
-        rewards = dict(zip(acting, out.rewards[0, idx].tolist(), strict=True))
+        all_false = self._all_false(acting)
+        rewards = all_false.copy()
+        rewards.update(zip(acting, out.rewards[0, idx].tolist(), strict=True))
         alive = s.alive[0, idx]
         any_died = np.count_nonzero(alive) < len(acting)
         if any_died:
@@ -203,16 +194,21 @@ class RudraParallelEnv(ParallelEnv):
             terminations = dict(zip(acting, dead, strict=True))
         else:
             dead = None
-            terminations = dict.fromkeys(acting, False)
+            terminations = all_false.copy()
         if not truncated:
-            truncations = dict.fromkeys(acting, False)
+            truncations = all_false.copy()
         elif dead is None:
             truncations = dict.fromkeys(acting, True)
         else:
             truncations = {ag: not d for ag, d in zip(acting, dead, strict=True)}
-        infos = {ag: {"invalid_action": i, "executed_action": e}
-                 for ag, i, e in zip(acting, out.invalid[0, idx].tolist(),
-                                     out.executed[0, idx].tolist(), strict=True)}
+        executed = out.executed[0, idx].tolist()
+        if np.count_nonzero(out.invalid):
+            infos = {ag: {"invalid_action": i, "executed_action": e}
+                     for ag, i, e in zip(acting, out.invalid[0, idx].tolist(), executed,
+                                         strict=True)}
+        else:
+            infos = {ag: {"invalid_action": False, "executed_action": e}
+                     for ag, e in zip(acting, executed, strict=True)}
         observations = self._observations(acting, out.balance, idx)
         if truncated:
             self.agents = []
@@ -229,6 +225,36 @@ class RudraParallelEnv(ParallelEnv):
         if self.render_mode == "human":
             self.render()
         return observations, rewards, terminations, truncations, infos
+
+    def _action_array(self, actions: Mapping[str, Any], acting: list[str]) -> np.ndarray:
+        """(1, N) int64 actions, HOLD for banks without one; ``ActionError`` for a bad name or
+        type (the core checks the range)."""
+        a = np.zeros((1, self.config.num_banks), dtype=np.int64)
+        if not actions:
+            return a
+        values = actions.values()
+        try:
+            vals = np.fromiter(values, dtype=np.int64, count=len(actions))
+            if list(actions) == acting:       # the usual dict: no name lookups
+                idx = self._indices(acting)
+            else:
+                idx = np.fromiter(map(self.agent_name_mapping.__getitem__, actions),
+                                  dtype=np.int64, count=len(actions))
+        except (KeyError, TypeError, ValueError, OverflowError):
+            self._raise_bad_action(actions)
+        if not (set(map(type, values)) <= _EXACT_INT_TYPES
+                or all(isinstance(v, _INT_TYPES) for v in values)):
+            self._raise_bad_action(actions)
+        a[0][idx] = vals
+        return a
+
+    def _all_false(self, agents: list[str]) -> dict[str, bool]:
+        """``dict.fromkeys(agents, False)``, kept while ``agents`` is the same list: copying it
+        is much cheaper than building a dict of the agents again."""
+        cached = self._false_dict
+        if cached is None or cached[0] is not agents or len(cached[1]) != len(agents):
+            cached = self._false_dict = (agents, dict.fromkeys(agents, False))
+        return cached[1]
 
     def _raise_bad_action(self, actions: Mapping[str, Any]) -> None:
         """Find the first bad (agent, action) pair and raise ``ActionError`` naming both (callers

@@ -161,6 +161,13 @@ def _sell_units(s: NetworkState, sell: np.ndarray, mv: np.ndarray) -> np.ndarray
     return sold
 
 
+def _every_world(b: int) -> np.ndarray:
+    """A fresh (B,) all-true mask (``np.ones`` costs several times more for a short array)."""
+    out = np.empty(b, dtype=bool)
+    out.fill(True)
+    return out
+
+
 def _entries(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Flat indices, worlds and banks of the true entries of a (B, N) mask, in bank order
     (``x.reshape(-1)[flat]`` gathers them: cheaper than ``x[worlds, banks]``)."""
@@ -545,7 +552,7 @@ def _move_loans(s: NetworkState, si: SlotIndex, bank: np.ndarray, sel: np.ndarra
 
 # ----------------------------------------------------------------------------- markets
 def _reprice(s: NetworkState, p: Params, flow: np.ndarray, eps: np.ndarray) -> None:
-    r = p.impact * flow / s.depth + p.drift + p.sigma * eps - 0.5 * p.sigma**2
+    r = p.impact * flow / s.depth + p.drift + p.sigma * eps - p.half_variance
     r = np.minimum(np.maximum(r, -p.max_move), p.max_move)
     s.price *= np.exp(r)
     s.last_return = r
@@ -618,8 +625,11 @@ def belief_entropy(s: NetworkState) -> np.ndarray:
 
 
 def _update_beliefs(s: NetworkState, p: Params, bs: dict[str, np.ndarray], hit: np.ndarray,
-                    u: np.ndarray, rec: StepRecord) -> np.ndarray:
-    """Step 8. Bernoulli posterior per slot on 'counterparty distressed'; returns (B,) cascade."""
+                    u: np.ndarray, rec: StepRecord, alive_count: np.ndarray) -> np.ndarray:
+    """Step 8. Bernoulli posterior per slot on 'counterparty distressed'; returns (B,) cascade.
+
+    ``alive_count`` (B,) is ``s.alive.sum(axis=1)``.
+    """
     bc = p.config.beliefs
     si = s.slot_index
     valid, cpf = si.valid, si.bank
@@ -646,7 +656,7 @@ def _update_beliefs(s: NetworkState, p: Params, bs: dict[str, np.ndarray], hit: 
     s.belief = np.where(valid, post, 0.0)
     new_mean = _mean_belief(s.belief, si)
     shift = np.abs(new_mean - old_mean) > bc.cascade_shift
-    live = np.maximum(s.alive.sum(axis=1), 1)
+    live = np.maximum(alive_count, 1)
     frac = (shift & s.alive).sum(axis=1) / live
     cascade = frac >= bc.cascade_fraction
     if np.count_nonzero(cascade):
@@ -755,8 +765,7 @@ def _step_inplace(s: NetworkState, actions: np.ndarray, params: Params,
     b, n, m = s.shape
     step_no = s.t + 1
     rec = StepRecord(step=step_no)
-    rec.add_world("step_start", np.ones(b, dtype=bool), scenario=np.full(b, params.config.
-                                                                            scenario.name))
+    rec.add_world("step_start", _every_world(b), scenario=np.full(b, params.config.scenario.name))
     flow = np.zeros((b, m))
     alive_before = s.alive.copy()
     # 1. Scenario.
@@ -778,7 +787,7 @@ def _step_inplace(s: NetworkState, actions: np.ndarray, params: Params,
         _cover_overdrafts(s, params, rec)
     # 5. Profit booking.
     due = (step_no % params.config.profit_booking_interval) == 0
-    if due.any():
+    if np.count_nonzero(due):
         _book_profits(s, rec, due)
     # 6. Margin.
     if params.config.margin.enabled:
@@ -789,13 +798,14 @@ def _step_inplace(s: NetworkState, actions: np.ndarray, params: Params,
         fallen |= fallen0
         hit |= hit0
     # 8. Beliefs.
-    cascade = _update_beliefs(s, params, bs, hit & s.alive, noise.signal, rec)
+    alive_count = s.alive.sum(axis=1)
+    cascade = _update_beliefs(s, params, bs, hit & s.alive, noise.signal, rec, alive_count)
     # 9. Rewards and step_end.
     defaulted_now = alive_before & ~s.alive
     rewards = utility(s, bs, s.equity_prev, params, defaulted_now)
     s.equity_prev = np.where(s.alive, bs["equity"], 0.0)
     s.t = step_no
-    rec.add_world("step_end", np.ones(b, dtype=bool), alive=s.alive.sum(axis=1),
+    rec.add_world("step_end", _every_world(b), alive=alive_count,
                   defaults=defaulted_now.sum(axis=1), cascade_rounds=rounds,
                   total_equity=s.equity_prev.sum(axis=1),
                   prices=s.price.copy(), outside=s.outside.copy(),

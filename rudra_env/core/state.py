@@ -299,6 +299,11 @@ class Params:
                            market=np.where(on_market, target, 0), fraction=fraction)
 
     @cached_property
+    def half_variance(self) -> np.ndarray:
+        """(M,) ``0.5 * sigma**2``, the drift correction of the log price."""
+        return 0.5 * self.sigma**2
+
+    @cached_property
     def funding_freezes(self) -> tuple:
         """The scenario's ``funding_freeze`` shocks."""
         return tuple(sh for sh in self.config.scenario.shocks if sh.type == "funding_freeze")
