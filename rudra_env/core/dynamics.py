@@ -249,8 +249,8 @@ def resolve_defaults(s: NetworkState, p: Params, forced: np.ndarray, rec: StepRe
     for rnd in range(1, cc.max_rounds + 1):
         if rnd > 1:
             bs = balance_sheet(s)
-        insolvent = bs["equity"] < -TOL * np.maximum(1.0, s.equity0)   # read for live banks
-        illiquid = s.cash < -TOL
+        insolvent = bs["equity"] < -TOL * np.maximum(1.0, s.equity0)   # causes: read for
+        illiquid = s.cash < -TOL                                        # live banks only
         new = (insolvent | illiquid | forced) & s.alive
         if not np.count_nonzero(new):
             break

@@ -102,7 +102,7 @@ def action_masks(s: NetworkState, p: Params, bs: dict[str, np.ndarray] | None = 
     alive = s.alive
     cp_alive = si.valid & alive.ravel()[si.bank] & alive[..., None]
     has_cash = (s.cash > 0) & alive
-    lends = has_cash & ~funding_frozen(s, p)[:, None] if p.funding_freezes else has_cash
+    lends = (has_cash & ~funding_frozen(s, p)[:, None]) if p.funding_freezes else has_cash
     # One column per block (HOLD, LEND and BORROW per slot, INVEST and DIVEST per market),
     # written in place; each block column is then spread over its S size levels.
     blocks = np.empty((b, n, 1 + 2 * k + 2 * m), dtype=bool)
