@@ -76,6 +76,10 @@ from rudra_env.errors import ActionError, ConfigError
 __all__ = ["RudraParallelEnv", "resolve_config"]
 
 _INT_TYPES = (int, np.integer)
+_EXACT_INT_TYPES = frozenset({int, np.int64, np.int32, np.int16, np.int8, np.uint64, np.uint32,
+                              np.uint16, np.uint8})
+"""Types that pass the action check at once (the set of the values' types is usually {int});
+anything else goes through ``isinstance`` with ``_INT_TYPES``."""
 
 
 def resolve_config(config: EnvConfig | Mapping[str, Any] | str | Path | None = None,
@@ -129,6 +133,7 @@ class RudraParallelEnv(ParallelEnv):
         self._records: list[StepRecord] = []
         self._extra: list[Event] = []
         self._layout_cache: np.ndarray | None = None
+        self._false_dict: tuple[list[str], dict[str, bool]] | None = None
 
     # ------------------------------------------------------------------ spaces
     def observation_space(self, agent: str) -> spaces.Dict:
@@ -170,37 +175,40 @@ class RudraParallelEnv(ParallelEnv):
 
     def step(self, actions: Mapping[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
         s = self.core_state
-        a = np.zeros((1, self.config.num_banks), dtype=np.int64)
-        if actions:
-            try:
-                idx = [self.agent_name_mapping[ag] for ag in actions]
-                exact = all(isinstance(v, _INT_TYPES) for v in actions.values())
-                vals = np.fromiter(actions.values(), dtype=np.int64, count=len(actions))
-            except (KeyError, TypeError, ValueError, OverflowError):
-                exact = False
-                idx = []
-            n_actions = self.params.layout.n
-            if not exact or len(idx) != len(actions) or vals.min() < 0 or vals.max() >= n_actions:
-                self._raise_bad_action(actions)
-            a[0, idx] = vals
-        acting = list(self.agents)
-        s, out = dynamics.step(s, a, self.params, self._rng, inplace=True)
+        acting = self.agents          # replaced, never changed in place, when agents leave
+        a = self._action_array(actions, acting)
+        try:  # the core checks the range before it touches the state or draws noise
+            s, out = dynamics.step(s, a, self.params, self._rng, inplace=True)
+        except ActionError:
+            self._raise_bad_action(actions)
         self._records.append(out.record)
         truncated = self.num_steps >= self.config.max_steps
-        idx = np.fromiter(map(self.agent_name_mapping.__getitem__, acting), dtype=np.int64,
-                          count=len(acting))
-        rewards = dict(zip(acting, out.rewards[0, idx].tolist(), strict=True))
-        died = ~s.alive[0, idx]
-        any_died = bool(died.any())
-        dead = died.tolist()
-        terminations = dict(zip(acting, dead, strict=True))
-        if truncated:
-            truncations = {ag: not d for ag, d in zip(acting, dead, strict=True)}
+        idx = self._indices(acting)
+        all_false = self._all_false(acting)
+        rewards = all_false.copy()
+        rewards.update(zip(acting, out.rewards[0, idx].tolist(), strict=True))
+        alive = s.alive[0, idx]
+        any_died = np.count_nonzero(alive) < len(acting)
+        if any_died:
+            dead = (~alive).tolist()
+            terminations = dict(zip(acting, dead, strict=True))
         else:
-            truncations = dict.fromkeys(acting, False)
-        columns = zip(out.invalid[0, idx].tolist(), out.executed[0, idx].tolist(), strict=True)
-        infos = {ag: {"invalid_action": i, "executed_action": e}
-                 for ag, (i, e) in zip(acting, columns, strict=True)}
+            dead = None
+            terminations = all_false.copy()
+        if not truncated:
+            truncations = all_false.copy()
+        elif dead is None:
+            truncations = dict.fromkeys(acting, True)
+        else:
+            truncations = {ag: not d for ag, d in zip(acting, dead, strict=True)}
+        executed = out.executed[0, idx].tolist()
+        if np.count_nonzero(out.invalid):
+            infos = {ag: {"invalid_action": i, "executed_action": e}
+                     for ag, i, e in zip(acting, out.invalid[0, idx].tolist(), executed,
+                                         strict=True)}
+        else:
+            infos = {ag: {"invalid_action": False, "executed_action": e}
+                     for ag, e in zip(acting, executed, strict=True)}
         observations = self._observations(acting, out.balance, idx)
         if truncated:
             self.agents = []
@@ -218,32 +226,71 @@ class RudraParallelEnv(ParallelEnv):
             self.render()
         return observations, rewards, terminations, truncations, infos
 
+    def _action_array(self, actions: Mapping[str, Any], acting: list[str]) -> np.ndarray:
+        """(1, N) int64 actions, HOLD for banks without one; ``ActionError`` for a bad name or
+        type (the core checks the range)."""
+        a = np.zeros((1, self.config.num_banks), dtype=np.int64)
+        if not actions:
+            return a
+        values = actions.values()
+        try:
+            vals = np.fromiter(values, dtype=np.int64, count=len(actions))
+            if list(actions) == acting:       # the usual dict: no name lookups
+                idx = self._indices(acting)
+            else:
+                idx = np.fromiter(map(self.agent_name_mapping.__getitem__, actions),
+                                  dtype=np.int64, count=len(actions))
+        except (KeyError, TypeError, ValueError, OverflowError):
+            self._raise_bad_action(actions)
+        if not (set(map(type, values)) <= _EXACT_INT_TYPES
+                or all(isinstance(v, _INT_TYPES) for v in values)):
+            self._raise_bad_action(actions)
+        a[0][idx] = vals
+        return a
+
+    def _all_false(self, agents: list[str]) -> dict[str, bool]:
+        """``dict.fromkeys(agents, False)``, kept while ``agents`` is the same list: copying it
+        is much cheaper than building a dict of the agents again."""
+        cached = self._false_dict
+        if cached is None or cached[0] is not agents or len(cached[1]) != len(agents):
+            cached = self._false_dict = (agents, dict.fromkeys(agents, False))
+        return cached[1]
+
     def _raise_bad_action(self, actions: Mapping[str, Any]) -> None:
-        """Find the first bad (agent, action) pair and raise ``ActionError`` naming both."""
+        """Find the first bad (agent, action) pair and raise ``ActionError`` naming both (callers
+        may be handling the error that revealed it: it is not chained)."""
         n_actions = self.params.layout.n
         for agent, act in actions.items():
             if agent not in self.agent_name_mapping:
                 raise ActionError(f"agent = {agent!r} is not an agent of this env: expected one "
-                                  f"of bank_0..bank_{self.config.num_banks - 1}")
+                                  f"of bank_0..bank_{self.config.num_banks - 1}") from None
             ok = isinstance(act, int | np.integer) and not isinstance(act, bool)
             if not ok or not 0 <= act < n_actions:
                 shown = repr(act) if isinstance(act, str) else str(act)
                 raise ActionError(f"action of {agent} = {shown} is outside the action space "
                                   f"Discrete({n_actions}): expected an integer in "
-                                  f"0..{n_actions - 1}")
+                                  f"0..{n_actions - 1}") from None
         raise ActionError(f"actions = {dict(actions)!r} could not be read: expected "
-                          f"{{agent: int in 0..{n_actions - 1}}}")  # pragma: no cover
+                          f"{{agent: int in 0..{n_actions - 1}}}") from None  # pragma: no cover
 
     def _observations(self, agents: list[str], bs: dict[str, np.ndarray] | None = None,
-                      idx: np.ndarray | None = None) -> dict[str, dict[str, np.ndarray]]:
+                      idx: np.ndarray | slice | None = None) -> dict[str, dict[str, np.ndarray]]:
         """Fresh arrays every call (never views of a buffer the next step overwrites)."""
         s = self.core_state
         if idx is None:
-            idx = np.array([self.agent_name_mapping[ag] for ag in agents], dtype=np.int64)
+            idx = self._indices(agents)
         obs = observe(s, self.params, bs)[0, idx]
         mask = action_masks(s, self.params, bs)[0, idx]
         return {ag: {"observation": o, "action_mask": k}
                 for ag, o, k in zip(agents, obs, mask, strict=True)}
+
+    def _indices(self, agents: list[str]) -> np.ndarray | slice:
+        """Bank indices of ``agents`` (a list the env keeps in ``possible_agents`` order): every
+        bank is a plain slice, so gathers by it are views."""
+        if len(agents) == len(self.possible_agents):
+            return slice(None)
+        return np.fromiter(map(self.agent_name_mapping.__getitem__, agents), dtype=np.int64,
+                           count=len(agents))
 
     def state(self) -> np.ndarray:
         return state_vector(self.core_state, self.params)[0]

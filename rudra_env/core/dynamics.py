@@ -47,12 +47,13 @@ Step order
 from __future__ import annotations
 
 import dataclasses
+import functools
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
-from rudra_env.actions import BORROW, DIVEST, HOLD, INVEST, LEND
+from rudra_env.actions import HOLD
 from rudra_env.contagion import _sum_rows, clear_unchecked  # shared row-sum helper
 from rudra_env.core.events import StepRecord
 from rudra_env.core.reward import utility
@@ -118,15 +119,18 @@ def _raise_cash(s: NetworkState, need: np.ndarray, flow: np.ndarray | None,
                 worlds: np.ndarray | None = None) -> np.ndarray:
     """Debtors pay ``need`` (B, N) from cash, then by selling units pro rata at the current price.
 
-    Returns what each could pay (<= need). Sales add to ``flow`` (B, M) when given; the buyer is
-    the outside. Each sale is a ``forced_sale`` event (``worlds`` maps sub-state rows to world
-    ids). Mutates ``s``.
+    Returns what each could pay (<= need): ``need`` itself when everybody pays from cash. Sales
+    add to ``flow`` (B, M) when given; the buyer is the outside. Each sale is a ``forced_sale``
+    event (``worlds`` maps sub-state rows to world ids). Mutates ``s``.
     """
+    if not np.count_nonzero(need > s.cash):  # everybody pays from cash: no sale
+        s.cash -= need
+        return need
     from_cash = np.minimum(need, np.maximum(s.cash, 0.0))
     rest = need - from_cash
-    if not (rest > 0).any():  # everybody pays from cash: no sale
+    if not np.count_nonzero(rest > 0):      # the others owe nothing
         s.cash -= from_cash
-        return from_cash
+        return need
     mv = _value(s.units, s.price)
     sell = np.minimum(rest, mv)
     sold = _sell_units(s, sell, mv)
@@ -134,24 +138,42 @@ def _raise_cash(s: NetworkState, need: np.ndarray, flow: np.ndarray | None,
         flow -= sold
     s.cash -= from_cash
     if rec is not None:
-        wi, bi = np.nonzero(sell > 0)
+        at, wi, bi = _entries(sell > 0)
+        sold_now = sell.reshape(-1)[at]
         rec.add_rows("forced_sale", world=wi if worlds is None else worlds[wi], bank=bi,
-                     reason=np.full(len(wi), reason), sold=sell[wi, bi],
-                     outside_flow=-sell[wi, bi])
+                     reason=np.full(len(wi), reason), sold=sold_now, outside_flow=-sold_now)
     return from_cash + sell
 
 
 def _sell_units(s: NetworkState, sell: np.ndarray, mv: np.ndarray) -> np.ndarray:
     """Sell ``sell`` (B, N) of each bank's market value ``mv``, pro rata over its positions, at
     the current price to the outside (the caller decides where the proceeds go). Returns the
-    value sold per market, (B, M)."""
-    frac = np.divide(sell, mv, out=np.zeros_like(sell), where=mv > 0)
-    frac = np.where(sell >= mv, 1.0, frac)
+    value sold per market, (B, M).
+
+    Callers cap ``sell`` at ``mv`` and never ask for a negative sale, so ``sell < mv`` implies
+    ``mv > 0``; a bank asked for all of it (``sell >= mv``) sells everything.
+    """
+    frac = np.divide(sell, mv, out=np.ones_like(sell), where=sell < mv)
     sold = _over_banks(frac, s.units) * s.price
     s.units -= s.units * frac[..., None]
     s.basis -= s.basis * frac[..., None]
     s.outside -= sell.sum(axis=1)
     return sold
+
+
+def _every_world(b: int) -> np.ndarray:
+    """A fresh (B,) all-true mask (``np.ones`` costs several times more for a short array)."""
+    out = np.empty(b, dtype=bool)
+    out.fill(True)
+    return out
+
+
+def _entries(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flat indices, worlds and banks of the true entries of a (B, N) mask, in bank order
+    (``x.reshape(-1)[flat]`` gathers them: cheaper than ``x[worlds, banks]``)."""
+    flat = mask.reshape(-1).nonzero()[0]
+    wi, bi = np.divmod(flat, mask.shape[1])
+    return flat, wi, bi
 
 
 def _value(units: np.ndarray, price: np.ndarray) -> np.ndarray:
@@ -172,9 +194,8 @@ def _fire_sale_prices(s: NetworkState, sold_value: np.ndarray, impact: float) ->
 def funding_frozen(s: NetworkState, p: Params) -> np.ndarray:
     """(B,) bool: a funding_freeze shock is active at the step now being taken (t + 1)."""
     out = np.zeros(len(s.t), dtype=bool)
-    freezes = [sh for sh in p.config.scenario.shocks if sh.type == "funding_freeze"]
     t = s.t + 1
-    for sh in freezes:
+    for sh in p.funding_freezes:
         out |= (t >= sh.start) & (t < sh.start + sh.duration)
     return out
 
@@ -228,10 +249,10 @@ def resolve_defaults(s: NetworkState, p: Params, forced: np.ndarray, rec: StepRe
     for rnd in range(1, cc.max_rounds + 1):
         if rnd > 1:
             bs = balance_sheet(s)
-        insolvent = s.alive & (bs["equity"] < -TOL * np.maximum(1.0, s.equity0))
-        illiquid = s.alive & (s.cash < -TOL)
-        new = insolvent | illiquid | (forced & s.alive)
-        if not new.any():
+        insolvent = bs["equity"] < -TOL * np.maximum(1.0, s.equity0)   # causes: read for
+        illiquid = s.cash < -TOL                                        # live banks only
+        new = (insolvent | illiquid | forced) & s.alive
+        if not np.count_nonzero(new):
             break
         w = np.nonzero(new.any(axis=1))[0]
         rounds[w] = rnd
@@ -422,103 +443,133 @@ def _execute(s: NetworkState, p: Params, actions: np.ndarray, rec: StepRecord,
              flow: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Step 2. Returns (executed actions, invalid mask, liquidity-default mask).
 
-    Works on compact arrays of the submitted non-HOLD actions of live banks (one per bank).
+    Works on compact arrays of the submitted non-HOLD actions of live banks (one entry per
+    bank), sorted by ``ActionTable.group`` — BORROW, LEND, INVEST, DIVEST; a stable sort, so
+    banks keep their order within a kind. Each kind is then a slice, and so are kinds that
+    share work. Sums over banks of different kinds (``outside``) and the events keep bank
+    order. (``ravel`` gives views: state arrays are C-contiguous.)
     """
     b, n, m = s.shape
-    lay = p.layout
-    kind, target, size = (t[actions] for t in lay.tables)  # range checked by step()
+    tab = p.action_table
     si = s.slot_index
-    wi, bi = np.nonzero(s.alive & (kind != HOLD))
-    k, tg = kind[wi, bi], target[wi, bi]
-    fr = p.size_levels[size[wi, bi]]
-    bank = wi * n + bi                                     # flat (world, bank)
-    sel = bank * lay.K + np.minimum(tg, lay.K - 1)         # flat (world, bank, slot)
-    cp = s.slots.reshape(-1)[sel]
-    mk = np.minimum(tg, m - 1)
-    pos = bank * m + mk                                    # flat (world, bank, market)
-    cash = s.cash.reshape(-1)[bank]
-    own_units = s.units.reshape(-1)[pos]
-    slot_ok = (cp >= 0) & s.alive.reshape(-1)[si.bank.reshape(-1)[sel]]
-    ok = np.where(k == LEND, slot_ok & (cash > 0) & ~funding_frozen(s, p)[wi],
-                  np.where(k == BORROW, slot_ok & (s.slot_lent.reshape(-1)[sel] > 0),
-                           np.where(k == INVEST, cash > 0, own_units > 0)))
-    invalid = np.zeros((b, n), dtype=bool)
-    invalid[wi[~ok], bi[~ok]] = True
-    executed = np.where(invalid | ~s.alive, 0, actions)
-    k = np.where(ok, k, HOLD)
-    is_ln, is_bo, is_iv, is_dv = k == LEND, k == BORROW, k == INVEST, k == DIVEST
-    amount = np.zeros(len(k))
-    wm = wi * m + mk                                       # flat (world, market)
-    price = s.price.reshape(-1)
+    flat = actions.ravel()
+    first = (s.alive.ravel() & (flat != HOLD)).nonzero()[0]      # flat (world, bank)
+    first_act = flat[first]
+    order = tab.group[first_act].argsort(kind="stable")
+    bank = first[order]                                     # entries in group order
+    act = first_act[order]
+    bo, ln, iv, dv = _group_slices(tab.group[act])
+    loans = slice(0, ln.stop)                               # BORROW and LEND
+    spends = slice(ln.start, iv.stop)                       # LEND and INVEST
+    trades = slice(ln.start, None)                          # LEND, INVEST and DIVEST
+    sel = bank * p.K + tab.slot[act]                        # flat (world, bank, slot)
+    cp = si.bank.ravel()[sel]                               # flat (world, counterparty)
+    wi = bank // n
+    mk = tab.market[act]
+    wm = wi * m + mk                                        # flat (world, market)
+    pos = bank * m + mk                                     # flat (world, bank, market)
+    cash = s.cash.ravel()[bank]
+    lent = s.slot_lent.ravel()[sel]
+    own_units = s.units.ravel()[pos]
+    # Masked-out actions execute as HOLD. BORROW needs a loan in the slot, LEND and INVEST cash,
+    # DIVEST units; LEND and BORROW a live counterparty in the slot; LEND no funding freeze.
+    ok = np.concatenate((lent[bo], cash[spends], own_units[dv])) > 0
+    ok[loans] &= si.valid.ravel()[sel[loans]] & s.alive.ravel()[cp[loans]]
+    if p.funding_freezes:
+        ok[ln] &= ~funding_frozen(s, p)[wi[ln]]
+    if np.count_nonzero(ok) < len(ok):
+        invalid = np.zeros((b, n), dtype=bool)
+        invalid.ravel()[bank[~ok]] = True
+        executed, _, illiquid = _execute(s, p, np.where(invalid, HOLD, actions), rec, flow)
+        return executed, invalid, illiquid
+    fr = tab.fraction[act]
+    amount = np.empty(len(act))
+    price = s.price.ravel()
     # DIVEST: sell a fraction of one position.
-    if is_dv.any():
-        d = is_dv
-        sold = fr[d] * own_units[d]
-        amount[d] = sold * price[wm[d]]
-        s.units.reshape(-1)[pos[d]] -= sold
-        s.basis.reshape(-1)[pos[d]] *= 1.0 - fr[d]
-        s.cash.reshape(-1)[bank[d]] += amount[d]
-        flow -= np.bincount(wm[d], weights=amount[d], minlength=b * m).reshape(b, m)
-    # LEND and INVEST: a fraction of the bank's cash.
-    spends = is_ln | is_iv
+    if dv.start < dv.stop:
+        sold = fr[dv] * own_units[dv]
+        amount[dv] = sold * price[wm[dv]]
+        s.units.ravel()[pos[dv]] -= sold
+        s.basis.ravel()[pos[dv]] *= 1.0 - fr[dv]
+        flow -= np.bincount(wm[dv], weights=amount[dv], minlength=b * m).reshape(b, m)
+    # LEND and INVEST: a fraction of the bank's cash. Cash moves once for every trading bank.
     amount[spends] = fr[spends] * cash[spends]
-    s.cash.reshape(-1)[bank[spends]] -= amount[spends]
-    if is_ln.any():
-        ln = is_ln
-        into = np.bincount(wi[ln] * n + cp[ln], weights=amount[ln],
-                           minlength=b * n).reshape(b, n)
+    s.cash.ravel()[bank[trades]] += np.concatenate((-amount[spends], amount[dv]))
+    if ln.start < ln.stop:
+        into = np.bincount(cp[ln], weights=amount[ln], minlength=b * n).reshape(b, n)
         s.cash += into
-        _move_loans(s, si, wi[ln], bi[ln], cp[ln], sel[ln], amount[ln], into)
-    if is_iv.any():
-        iv = is_iv
-        s.units.reshape(-1)[pos[iv]] += amount[iv] / price[wm[iv]]
-        s.basis.reshape(-1)[pos[iv]] += amount[iv]
+        s.ib_liab += into
+    if iv.start < iv.stop:
+        s.units.ravel()[pos[iv]] += amount[iv] / price[wm[iv]]
+        s.basis.ravel()[pos[iv]] += amount[iv]
         flow += np.bincount(wm[iv], weights=amount[iv], minlength=b * m).reshape(b, m)
-    outside_flow = np.where(is_iv, amount, np.where(is_dv, -amount, 0.0))
-    s.outside += np.bincount(wi, weights=outside_flow, minlength=b)
+    # Market trades cross the system's boundary; summed per world in bank order.
+    world, in_world = np.divmod(first, n)
+    outside_flow = np.zeros(len(act))                       # in bank order, like ``first``
+    outside_flow[order[iv]] = amount[iv]
+    outside_flow[order[dv]] = -amount[dv]
+    s.outside += np.bincount(world, weights=outside_flow, minlength=b)
     # BORROW: call back a fraction of a loan; debtors pay pro rata what they can.
     illiquid = np.zeros((b, n), dtype=bool)
-    if is_bo.any():
-        bo = is_bo
-        bw, iw, jw = wi[bo], bi[bo], cp[bo]
-        due = fr[bo] * s.slot_lent.reshape(-1)[sel[bo]]
-        demand = np.bincount(bw * n + jw, weights=due, minlength=b * n).reshape(b, n)
+    if bo.start < bo.stop:
+        due = fr[bo] * lent[bo]
+        demand = np.bincount(cp[bo], weights=due, minlength=b * n).reshape(b, n)
         paid = _raise_cash(s, demand, flow, rec, "loan_call")
-        phi = np.divide(paid, demand, out=np.ones_like(paid), where=demand > 0)
-        got = due * phi[bw, jw]
-        s.cash.reshape(-1)[bank[bo]] += got
-        repaid = np.bincount(bw * n + jw, weights=got, minlength=b * n).reshape(b, n)
-        _move_loans(s, si, bw, iw, jw, sel[bo], -got, -repaid)
-        amount[bo] = got
-        illiquid = demand - paid > TOL * np.maximum(1.0, demand)
-    if ok.any():
-        rec.add_rows("transaction", world=wi[ok], bank=bi[ok], kind=k[ok],
-                     target=np.where(is_ln | is_bo, cp, mk)[ok], size=fr[ok],
-                     amount=amount[ok], outside_flow=outside_flow[ok])
-    return executed, invalid, illiquid
+        if paid is demand:                  # everybody paid in full from cash
+            amount[bo] = due
+            repaid = demand                 # the same sum of the same dues
+        else:
+            phi = np.divide(paid, demand, out=np.ones_like(paid), where=demand > 0)
+            amount[bo] = due * phi.ravel()[cp[bo]]
+            repaid = np.bincount(cp[bo], weights=amount[bo], minlength=b * n).reshape(b, n)
+            illiquid = demand - paid > TOL * np.maximum(1.0, demand)
+        s.cash.ravel()[bank[bo]] += amount[bo]
+        s.ib_liab -= repaid
+    # Loans move: LEND adds, BORROW removes what was repaid (ib_liab is already updated).
+    if ln.stop:
+        _move_loans(s, si, bank[loans], sel[loans], np.concatenate((-amount[bo], amount[ln])))
+    if len(act):
+        target = np.empty(len(act), dtype=np.int64)         # counterparty or market
+        target[order] = np.where(tab.on_slot[act], s.slots.ravel()[sel], mk)
+        in_bank_order = np.empty(len(act))
+        in_bank_order[order] = amount
+        rec.add_rows("transaction", world=world, bank=in_world, kind=tab.kind[first_act],
+                     target=target, size=tab.fraction[first_act], amount=in_bank_order,
+                     outside_flow=outside_flow)
+    executed = np.zeros((b, n), dtype=np.int64)
+    executed.ravel()[first] = first_act
+    return executed, np.zeros((b, n), dtype=bool), illiquid
 
 
-def _move_loans(s: NetworkState, si: SlotIndex, bw: np.ndarray, iw: np.ndarray, jw: np.ndarray,
-                sel: np.ndarray, delta: np.ndarray, liab_delta: np.ndarray) -> None:
-    """loans[bw, iw, jw] += delta (one entry per lender) with the derived arrays kept in sync.
+def _group_slices(group: np.ndarray) -> tuple[slice, slice, slice, slice]:
+    """The BORROW, LEND, INVEST and DIVEST slices of sorted ``ActionTable.group`` values."""
+    e1, e2, e3 = group.searchsorted(_GROUP_STARTS).tolist()
+    return slice(0, e1), slice(e1, e2), slice(e2, e3), slice(e3, len(group))
 
-    ``sel`` is the flat (world, bank, slot) index of the lender's slot holding ``jw``;
-    ``liab_delta`` is ``delta`` summed per borrower, (B, N).
+
+_GROUP_STARTS = np.array([2, 3, 4], dtype=np.int8)
+"""Groups that start the LEND, INVEST and DIVEST slices."""
+
+
+def _move_loans(s: NetworkState, si: SlotIndex, bank: np.ndarray, sel: np.ndarray,
+                delta: np.ndarray) -> None:
+    """loans[lender, slot counterparty] += delta (one entry per lender) with ``ib_assets``,
+    ``slot_lent`` and ``slot_borrowed`` kept in sync (the caller updates ``ib_liab``).
+
+    ``bank`` is the lender's flat (world, bank) index and ``sel`` the flat (world, bank, slot)
+    index of its slot. Lenders are distinct, so every scatter below hits distinct entries.
     """
-    n = s.shape[1]
-    lender = bw * n + iw
-    s.loans.reshape(-1)[lender * n + jw] += delta
-    s.ib_assets.reshape(-1)[lender] += delta
-    s.ib_liab += liab_delta
-    s.slot_lent.reshape(-1)[sel] += delta
-    mirror = si.mirror.reshape(-1)[sel]
+    s.loans.ravel()[si.out.ravel()[sel]] += delta
+    s.ib_assets.ravel()[bank] += delta
+    s.slot_lent.ravel()[sel] += delta
+    mirror = si.mirror.ravel()[sel]
     seen = mirror >= 0
-    s.slot_borrowed.reshape(-1)[mirror[seen]] += delta[seen]
+    s.slot_borrowed.ravel()[mirror[seen]] += delta[seen]
 
 
 # ----------------------------------------------------------------------------- markets
 def _reprice(s: NetworkState, p: Params, flow: np.ndarray, eps: np.ndarray) -> None:
-    r = p.impact * flow / s.depth + p.drift + p.sigma * eps - 0.5 * p.sigma**2
+    r = p.impact * flow / s.depth + p.drift + p.sigma * eps - p.half_variance
     r = np.minimum(np.maximum(r, -p.max_move), p.max_move)
     s.price *= np.exp(r)
     s.last_return = r
@@ -529,9 +580,9 @@ def _reprice(s: NetworkState, p: Params, flow: np.ndarray, eps: np.ndarray) -> N
 def _cover_overdrafts(s: NetworkState, p: Params, rec: StepRecord) -> None:
     """Banks left with negative cash sell units pro rata (fire-sale impact) to cover it; what
     they cannot cover leaves them illiquid (they default at step 7)."""
-    need = np.maximum(0.0, -s.cash) * s.alive
-    if not (need > TOL).any():
+    if not np.count_nonzero((s.cash < -TOL) & s.alive):   # i.e. no need > TOL below
         return
+    need = np.maximum(0.0, -s.cash) * s.alive
     sold = np.zeros_like(s.price)
     got = _raise_cash(s, need, sold, rec, "overdraft")
     s.cash += got
@@ -561,19 +612,21 @@ def _margin(s: NetworkState, p: Params, rec: StepRecord) -> None:
     mc = p.config.margin
     vol_t = np.maximum(0.0, np.sqrt(s.vol2) / np.maximum(p.sigma, 1e-12) - 1.0)
     rate = mc.z * p.sigma * (1.0 + mc.vol_sensitivity * vol_t)          # (B, M)
-    mv = _value(s.units, s.price)
     req = _value(s.units, s.price * rate)
-    short = np.maximum(0.0, req - np.maximum(s.cash, 0.0)) * s.alive
-    if not (short > TOL).any():
+    gap = req - np.maximum(s.cash, 0.0)
+    if not np.count_nonzero((gap > TOL) & s.alive):   # i.e. no short > TOL below
         return
+    short = np.maximum(0.0, gap) * s.alive
+    mv = _value(s.units, s.price)
     c = np.divide(req, mv, out=np.zeros_like(req), where=mv > 0)
     sell = np.minimum(mv, short / (1.0 + c))
     sold_value = _sell_units(s, sell, mv)
     s.cash += sell
     _fire_sale_prices(s, sold_value, p.config.contagion.fire_sale_impact)
-    wi, bi = np.nonzero(sell > TOL)
-    rec.add_rows("margin_call", world=wi, bank=bi, requirement=req[wi, bi],
-                 shortfall=short[wi, bi], sold=sell[wi, bi], outside_flow=-sell[wi, bi])
+    at, wi, bi = _entries(sell > TOL)
+    sold_now = sell.ravel()[at]
+    rec.add_rows("margin_call", world=wi, bank=bi, requirement=req.ravel()[at],
+                 shortfall=short.ravel()[at], sold=sold_now, outside_flow=-sold_now)
 
 
 # ----------------------------------------------------------------------------- beliefs
@@ -589,8 +642,11 @@ def belief_entropy(s: NetworkState) -> np.ndarray:
 
 
 def _update_beliefs(s: NetworkState, p: Params, bs: dict[str, np.ndarray], hit: np.ndarray,
-                    u: np.ndarray, rec: StepRecord) -> np.ndarray:
-    """Step 8. Bernoulli posterior per slot on 'counterparty distressed'; returns (B,) cascade."""
+                    u: np.ndarray, rec: StepRecord, alive_count: np.ndarray) -> np.ndarray:
+    """Step 8. Bernoulli posterior per slot on 'counterparty distressed'; returns (B,) cascade.
+
+    ``alive_count`` (B,) is ``s.alive.sum(axis=1)``.
+    """
     bc = p.config.beliefs
     si = s.slot_index
     valid, cpf = si.valid, si.bank
@@ -610,17 +666,17 @@ def _update_beliefs(s: NetworkState, p: Params, bs: dict[str, np.ndarray], hit: 
     post /= 1.0 + post - b0
     post *= 1.0 - bc.leak
     post += bc.leak * bc.prior
-    if hit.any():
-        contagion = hit.reshape(-1)[cpf]
+    if np.count_nonzero(hit):
+        contagion = hit.ravel()[cpf]
         post = np.where(contagion, post + bc.contagion_weight * (1.0 - post), post)
     post = np.where(s.alive.reshape(-1)[cpf], post, 1.0)
     s.belief = np.where(valid, post, 0.0)
     new_mean = _mean_belief(s.belief, si)
     shift = np.abs(new_mean - old_mean) > bc.cascade_shift
-    live = np.maximum(s.alive.sum(axis=1), 1)
+    live = np.maximum(alive_count, 1)
     frac = (shift & s.alive).sum(axis=1) / live
     cascade = frac >= bc.cascade_fraction
-    if cascade.any():
+    if np.count_nonzero(cascade):
         rec.add_world("belief_cascade", cascade, share_shifted=frac,
                       mean_belief=new_mean.mean(axis=1))
     return cascade
@@ -628,7 +684,15 @@ def _update_beliefs(s: NetworkState, p: Params, bs: dict[str, np.ndarray], hit: 
 
 def _mean_belief(belief: np.ndarray, si: SlotIndex) -> np.ndarray:
     """(B, N) mean over valid slots of a (B, N, K) array that is 0 in padded slots."""
-    return (belief @ np.ones(belief.shape[-1])) / si.count
+    return (belief @ _ones(belief.shape[-1])) / si.count
+
+
+@functools.cache
+def _ones(k: int) -> np.ndarray:
+    """A read-only (k,) vector of ones (row sums as matrix-vector products)."""
+    out = np.ones(k)
+    out.flags.writeable = False
+    return out
 
 
 # ----------------------------------------------------------------------------- the step
@@ -664,7 +728,8 @@ def step(state: NetworkState, actions: np.ndarray, params: Params,
     s = state if inplace else state.copy()
     actions = np.asarray(actions, dtype=np.int64)
     b, n, m = s.shape
-    if actions.size and (actions.min() < 0 or actions.max() >= params.layout.n):
+    # One comparison checks both ends: negative values wrap to huge unsigned ones.
+    if np.count_nonzero(actions.view(np.uint64) >= params.layout.n):
         params.layout.decode(actions)  # raises ActionError naming the value
     if noise is None:
         if rng is None:
@@ -717,8 +782,7 @@ def _step_inplace(s: NetworkState, actions: np.ndarray, params: Params,
     b, n, m = s.shape
     step_no = s.t + 1
     rec = StepRecord(step=step_no)
-    rec.add_world("step_start", np.ones(b, dtype=bool), scenario=np.full(b, params.config.
-                                                                            scenario.name))
+    rec.add_world("step_start", _every_world(b), scenario=np.full(b, params.config.scenario.name))
     flow = np.zeros((b, m))
     alive_before = s.alive.copy()
     # 1. Scenario.
@@ -740,7 +804,7 @@ def _step_inplace(s: NetworkState, actions: np.ndarray, params: Params,
         _cover_overdrafts(s, params, rec)
     # 5. Profit booking.
     due = (step_no % params.config.profit_booking_interval) == 0
-    if due.any():
+    if np.count_nonzero(due):
         _book_profits(s, rec, due)
     # 6. Margin.
     if params.config.margin.enabled:
@@ -751,15 +815,16 @@ def _step_inplace(s: NetworkState, actions: np.ndarray, params: Params,
         fallen |= fallen0
         hit |= hit0
     # 8. Beliefs.
-    cascade = _update_beliefs(s, params, bs, hit & s.alive, noise.signal, rec)
+    alive_count = s.alive.sum(axis=1)
+    cascade = _update_beliefs(s, params, bs, hit & s.alive, noise.signal, rec, alive_count)
     # 9. Rewards and step_end.
     defaulted_now = alive_before & ~s.alive
     rewards = utility(s, bs, s.equity_prev, params, defaulted_now)
     s.equity_prev = np.where(s.alive, bs["equity"], 0.0)
     s.t = step_no
-    rec.add_world("step_end", np.ones(b, dtype=bool), alive=s.alive.sum(axis=1),
+    rec.add_world("step_end", _every_world(b), alive=alive_count,
                   defaults=defaulted_now.sum(axis=1), cascade_rounds=rounds,
-                  total_equity=np.where(s.alive, bs["equity"], 0.0).sum(axis=1),
+                  total_equity=s.equity_prev.sum(axis=1),
                   prices=s.price.copy(), outside=s.outside.copy(),
                   bank_cash=s.cash.sum(axis=1))
     return StepOutput(rewards=rewards, defaulted=defaulted_now | fallen, invalid=invalid,

@@ -99,7 +99,7 @@ class StepRecord:
 
     def add_world(self, type_: str, mask: np.ndarray, **cols: np.ndarray) -> None:
         """Record a per-world event in the worlds where ``mask`` is true."""
-        if not mask.any():
+        if not np.count_nonzero(mask):
             return
         self.per_world[type_] = {"mask": mask, **cols}
         self.ordered.append(type_)

@@ -85,10 +85,11 @@ def observe(s: NetworkState, p: Params, bs: dict[str, np.ndarray] | None = None)
     out[..., base:base + m] = (s.price / s.price0)[:, None, :]
     out[..., base + m:base + 2 * m] = (s.last_return * 10.0)[:, None, :]
     out[..., -2] = (s.t / p.config.max_steps)[:, None]
-    out[..., -1] = (1.0 - np.count_nonzero(s.alive, axis=1) / n)[:, None]
+    out[..., -1] = (1.0 - s.alive.sum(axis=1) / n)[:, None]
     np.minimum(out, OBS_LIMIT, out=out)
     np.maximum(out, -OBS_LIMIT, out=out)
-    out *= s.alive[..., None]
+    if np.count_nonzero(s.alive) < s.alive.size:   # zero the dead (x * 1 == x for the rest)
+        out *= s.alive.astype(np.float32)[..., None]
     return out
 
 
@@ -96,22 +97,21 @@ def action_masks(s: NetworkState, p: Params, bs: dict[str, np.ndarray] | None = 
                  ) -> np.ndarray:
     """(B, N, A) int8: 1 where the action can apply now (HOLD always; nothing for the dead)."""
     b, n, m = s.shape
-    sl = p.S
+    k = p.K
     si = s.slot_index
     alive = s.alive
-    cp_alive = si.valid & alive.reshape(-1)[si.bank] & alive[..., None]
+    cp_alive = si.valid & alive.ravel()[si.bank] & alive[..., None]
     has_cash = (s.cash > 0) & alive
-    lend = cp_alive & (has_cash & ~funding_frozen(s, p)[:, None])[..., None]
-    borrow = cp_alive & (s.slot_lent > 0)
-    divest = (s.units > 0) & alive[..., None]
-    blocks = np.concatenate([alive[..., None], lend, borrow, has_cash[..., None] & _ones(m),
-                             divest], axis=2)                     # (B, N, 1 + 2K + 2M)
-    return np.take(blocks, _spread(p.K, m, sl), axis=2).view(np.int8)
-
-
-@functools.cache
-def _ones(m: int) -> np.ndarray:
-    return np.ones(m, dtype=bool)
+    lends = (has_cash & ~funding_frozen(s, p)[:, None]) if p.funding_freezes else has_cash
+    # One column per block (HOLD, LEND and BORROW per slot, INVEST and DIVEST per market),
+    # written in place; each block column is then spread over its S size levels.
+    blocks = np.empty((b, n, 1 + 2 * k + 2 * m), dtype=bool)
+    blocks[..., 0] = alive
+    np.logical_and(cp_alive, lends[..., None], out=blocks[..., 1:1 + k])
+    np.logical_and(cp_alive, s.slot_lent > 0, out=blocks[..., 1 + k:1 + 2 * k])
+    blocks[..., 1 + 2 * k:1 + 2 * k + m] = has_cash[..., None]
+    np.logical_and(s.units > 0, alive[..., None], out=blocks[..., 1 + 2 * k + m:])
+    return blocks[..., _spread(k, m, p.S)].view(np.int8)
 
 
 @functools.cache

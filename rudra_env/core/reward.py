@@ -49,5 +49,7 @@ def utility(s: NetworkState, bs: dict[str, np.ndarray], prev_equity: np.ndarray,
     terms = utility_terms(s, bs, prev_equity, p)
     u = terms["revenue"] - rc.rho * terms["risk"] - rc.lam * terms["liquidity"] \
         - rc.gamma * terms["regulatory"]
+    if np.count_nonzero(s.alive) == s.alive.size and not np.count_nonzero(defaulted_now):
+        return u                                    # the masks below change nothing
     u = np.where(s.alive, u, 0.0)
     return np.where(defaulted_now, -rc.default_penalty, u)

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from functools import cached_property
+from typing import NamedTuple
 
 import numpy as np
 
-from rudra_env.actions import ActionLayout
+from rudra_env.actions import BORROW, DIVEST, HOLD, INVEST, LEND, ActionLayout
 from rudra_env.config import EnvConfig
 
-__all__ = ["NetworkState", "Params", "SlotIndex", "balance_sheet", "interbank_totals",
-           "slot_exposures"]
+__all__ = ["ActionTable", "NetworkState", "Params", "SlotIndex", "balance_sheet",
+           "interbank_totals", "slot_exposures"]
 
 _DERIVED = ("ib_assets", "ib_liab", "slot_lent", "slot_borrowed")
 
@@ -243,6 +245,29 @@ def balance_sheet(s: NetworkState) -> dict[str, np.ndarray]:
             "liabilities": liabilities, "equity": assets - liabilities}
 
 
+class ActionTable(NamedTuple):
+    """What each flat action does, as (A,) lookup tables (the step gathers them per bank)."""
+
+    kind: np.ndarray
+    """int64 kind code (``HOLD`` .. ``DIVEST``)."""
+    group: np.ndarray
+    """int8 execution group: 0 HOLD, 1 BORROW, 2 LEND, 3 INVEST, 4 DIVEST — kinds that share
+    work are neighbours (BORROW and LEND move loans, LEND and INVEST spend cash, INVEST and
+    DIVEST trade a market)."""
+    on_slot: np.ndarray
+    """bool: LEND or BORROW (the target is a counterparty slot)."""
+    slot: np.ndarray
+    """int64 counterparty slot of LEND and BORROW (0 for the other kinds)."""
+    market: np.ndarray
+    """int64 market of INVEST and DIVEST (0 for the other kinds)."""
+    fraction: np.ndarray
+    """float64 size level as a fraction (0 for HOLD)."""
+
+
+GROUPS = (HOLD, BORROW, LEND, INVEST, DIVEST)
+"""Kind codes in ``ActionTable.group`` order."""
+
+
 @dataclass(frozen=True)
 class Params:
     """Frozen parameters of the dynamics, derived once from an ``EnvConfig``."""
@@ -274,6 +299,28 @@ class Params:
             drift=np.array([m.drift for m in mk]),
             market_names=tuple(m.name for m in mk),
         )
+
+    @cached_property
+    def action_table(self) -> ActionTable:
+        """Lookup tables of every flat action (built once per ``Params``)."""
+        kind, target, size = self.layout.tables
+        on_slot = (kind == LEND) | (kind == BORROW)
+        on_market = (kind == INVEST) | (kind == DIVEST)
+        group = np.array([GROUPS.index(k) for k in range(len(GROUPS))], np.int8)[kind]
+        fraction = np.where(kind == HOLD, 0.0, self.size_levels[size])
+        return ActionTable(kind=kind, group=group, on_slot=on_slot,
+                           slot=np.where(on_slot, target, 0),
+                           market=np.where(on_market, target, 0), fraction=fraction)
+
+    @cached_property
+    def half_variance(self) -> np.ndarray:
+        """(M,) ``0.5 * sigma**2``, the drift correction of the log price."""
+        return 0.5 * self.sigma**2
+
+    @cached_property
+    def funding_freezes(self) -> tuple:
+        """The scenario's ``funding_freeze`` shocks."""
+        return tuple(sh for sh in self.config.scenario.shocks if sh.type == "funding_freeze")
 
     @property
     def N(self) -> int:
