@@ -1,6 +1,6 @@
 """Seconds per population decision of the EquilibriumAgent, with iterations and epsilon.
 
-    python benchmarks/equilibrium_speed.py             # N = 10, 30, 100; 10 decisions each
+    python benchmarks/equilibrium_speed.py             # N = 10, 30, 100; 20 decisions each
     python benchmarks/equilibrium_speed.py --quick     # 2 decisions each
 
 Prints a Markdown table and writes ``benchmarks/results/equilibrium_speed.json``.
@@ -72,7 +72,7 @@ def bench(n: int, decisions: int, seed: int, agent_kwargs: dict) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[10, 30, 100])
-    ap.add_argument("--decisions", type=int, default=10)
+    ap.add_argument("--decisions", type=int, default=20)
     ap.add_argument("--quick", action="store_true", help="2 decisions per size")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--start", choices=["previous", "hold", "heuristic"], default="previous")
