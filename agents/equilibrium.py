@@ -163,6 +163,14 @@ def deviation_gains(game: Game, profile: np.ndarray, banks: np.ndarray | None = 
     current index on ties), gain (n,) = g_i(a) >= 0, payoffs (n, C) with NaN for invalid c.
     ``allowed`` (n, C) bool restricts the deviations scored (the current one always is).
     """
+    best, gain, pay, _ = _deviations(game, profile, banks, allowed)
+    return best, gain, pay
+
+
+def _deviations(game: Game, profile: np.ndarray, banks: np.ndarray | None,
+                allowed: np.ndarray | None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``deviation_gains`` plus the (n, C) payoffs with -inf for every candidate not scored."""
     profile = np.asarray(profile, dtype=np.int64)
     banks = np.arange(len(profile)) if banks is None else np.asarray(banks, dtype=np.int64)
     pay = game.deviation_payoffs(profile, banks, allowed)
@@ -171,7 +179,7 @@ def deviation_gains(game: Game, profile: np.ndarray, banks: np.ndarray | None = 
     best = scored.argmax(axis=1)
     gain = np.maximum(scored[np.arange(len(banks)), best] - current, 0.0)
     best = np.where(gain > 0, best, profile[banks])
-    return best, gain, pay
+    return best, gain, pay, scored
 
 
 def best_response(game: Game, profile: np.ndarray, banks: np.ndarray | None = None,
@@ -370,11 +378,10 @@ def stage_equilibrium(game: Game, start: np.ndarray | None = None, *,
             if len(blk) == 0:
                 continue
             used = max(used, len(blk))
-            best, gain, pay = deviation_gains(game, profile, blk, scope[blk])
+            best, gain, _, scored = _deviations(game, profile, blk, scope[blk])
             best = np.where(gain > tol, best, profile[blk])
             evaluations += len(blk)
             full = full_sweep | ~listed[blk]
-            scored = np.where(valid[blk], np.nan_to_num(pay, nan=-np.inf), -np.inf)
             if shortlist is not None and full.any():
                 fb = blk[full]
                 ranked = np.argsort(-scored[full], axis=1, kind="stable")

@@ -413,13 +413,13 @@ def clear_unchecked(L: np.ndarray, e: np.ndarray, xl: np.ndarray, alpha: float, 
     the same index.
     """
     b, n = e.shape
-    if rows is None:
-        rows = np.arange(b)
-        pbar = L.sum(axis=-1) + xl if obligations is None else obligations
-        full = L.sum(axis=-2) if full_receipts is None else full_receipts
+    if obligations is None or full_receipts is None:
+        own = L if rows is None else L[rows]              # this batch's matrices
+        pbar = own.sum(axis=-1) + xl if obligations is None else obligations
+        full = own.sum(axis=-2) if full_receipts is None else full_receipts
     else:
-        pbar = L[rows].sum(axis=-1) + xl if obligations is None else obligations
-        full = L[rows].sum(axis=-2) if full_receipts is None else full_receipts
+        pbar, full = obligations, full_receipts
+    rows = np.arange(b) if rows is None else rows
     owes = pbar > 0
     inv = np.divide(1.0, pbar, out=np.zeros_like(pbar), where=owes)    # 1 / pbar_j, 0 if none
     e_default = np.where(e >= 0, alpha * e, e)

@@ -264,7 +264,7 @@ class RudraParallelEnv(ParallelEnv):
             if agent not in self.agent_name_mapping:
                 raise ActionError(f"agent = {agent!r} is not an agent of this env: expected one "
                                   f"of bank_0..bank_{self.config.num_banks - 1}") from None
-            ok = isinstance(act, int | np.integer) and not isinstance(act, bool)
+            ok = isinstance(act, _INT_TYPES) and not isinstance(act, bool)
             if not ok or not 0 <= act < n_actions:
                 shown = repr(act) if isinstance(act, str) else str(act)
                 raise ActionError(f"action of {agent} = {shown} is outside the action space "

@@ -245,6 +245,7 @@ def resolve_defaults(s: NetworkState, p: Params, forced: np.ndarray, rec: StepRe
     rounds = np.zeros(b, dtype=np.int64)
     forced = forced.copy()
     step_no = s.t + 1
+    causes = np.array([cause_forced, "insolvent", "illiquid", "contagion"])
     bs = balance_sheet(s)
     for rnd in range(1, cc.max_rounds + 1):
         if rnd > 1:
@@ -269,10 +270,9 @@ def resolve_defaults(s: NetworkState, p: Params, forced: np.ndarray, rec: StepRe
                                    full_receipts=sub.ib_assets, rows=w)
         fell = (clearing.defaulted | new[w]) & sub.alive
         recovery = np.where(fell, clearing.recovery, 1.0)
-        # Cause code per bank (0 forced, 1 insolvent, 2 illiquid, 3 contagion); named in _settle.
+        # Cause code per bank, an index into ``causes``; named in _settle for the failed only.
         cause = np.where(forced[w] & sub.alive, 0,
                          np.where(insolvent[w], 1, np.where(illiquid[w], 2, 3)))
-        causes = np.array([cause_forced, "insolvent", "illiquid", "contagion"])
         forced[:] = False
         next_forced, hit_w = _settle(sub, s.loans, p, fell, recovery, sub_bs, (cause, causes),
                                      rec, w, step_no[w], rnd)
@@ -313,7 +313,7 @@ def _settle(s: NetworkState, loans: np.ndarray, p: Params, fell: np.ndarray,
     survive = s.alive & ~fell
     equity_before = bs["equity"]
     liab = s.ib_liab.copy()                                        # before any zeroing
-    fw, fb = np.nonzero(fell)                                      # failed (sub world, bank)
+    flat, fw, fb = _entries(fell)                                  # failed (sub world, bank)
     gw = worlds[fw]                                                # their world in ``loans``
     lent_to = loans[gw, :, fb]          # (F, N): [q, i] what bank i lent failed bank q
     lent_by = loans[gw, fb, :]          # (F, N): [q, k] what failed bank q lent bank k
@@ -373,7 +373,6 @@ def _settle(s: NetworkState, loans: np.ndarray, p: Params, fell: np.ndarray,
     s.alive &= keep
     s.default_step[fw, fb] = step_no[fw]
     # 6. Events: one `default` per failed bank, one `cascade` per world and round.
-    flat = fw * fell.shape[1] + fb
     at = {"cause": cause[1][cause[0].ravel()[flat]]}
     for name, arr in (("equity", equity_before), ("recovery", recovery),
                       ("creditor_loss", creditor_loss), ("fire_sale_proceeds", proceeds),
