@@ -20,6 +20,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check rudra_env agents training tests benchmarks
+	$(BIN)/ruff format --check rudra_env agents training tests benchmarks
 	$(BIN)/python -m pytest -q
 
 test-slow: $(STAMP)

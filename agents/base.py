@@ -81,8 +81,10 @@ class EnvView:
         try:
             return self.agents.index(name)
         except ValueError:
-            raise InputError(f"agent = {name!r} is not an agent of this env: expected one of "
-                             f"{self.agents[0]}..{self.agents[-1]}") from None
+            raise InputError(
+                f"agent = {name!r} is not an agent of this env: expected one of "
+                f"{self.agents[0]}..{self.agents[-1]}"
+            ) from None
 
     def with_fixed(self, actions: Mapping[str, int]) -> EnvView:
         """A copy whose ``fixed`` holds ``actions`` in addition to those already fixed."""
@@ -106,8 +108,10 @@ def stack_observations(observations: Observations) -> tuple[list[str], np.ndarra
         obs = np.stack([np.asarray(observations[a]["observation"], np.float32) for a in names])
         masks = np.stack([np.asarray(observations[a]["action_mask"], np.int8) for a in names])
     except (KeyError, TypeError) as exc:
-        raise InputError("observations must map agent names to {'observation': array, "
-                         f"'action_mask': array}} (the env's format): {exc!r}") from None
+        raise InputError(
+            "observations must map agent names to {'observation': array, "
+            f"'action_mask': array}} (the env's format): {exc!r}"
+        ) from None
     except ValueError as exc:
         raise InputError(f"observations of different shapes cannot be stacked: {exc}") from None
     return names, obs[None], masks[None]
@@ -127,8 +131,9 @@ class Agent(ABC):
         """An action for every agent named in ``observations``."""
 
     @abstractmethod
-    def act_batch(self, state: NetworkState, params: Params,
-                  fixed: np.ndarray | None = None) -> np.ndarray:
+    def act_batch(
+        self, state: NetworkState, params: Params, fixed: np.ndarray | None = None
+    ) -> np.ndarray:
         """(B, N) int actions for every bank of every world of ``state``."""
 
 
@@ -141,8 +146,7 @@ class ObservationAgent(Agent):
     """
 
     @abstractmethod
-    def act_arrays(self, obs: np.ndarray, masks: np.ndarray, params: Params | None
-                   ) -> np.ndarray:
+    def act_arrays(self, obs: np.ndarray, masks: np.ndarray, params: Params | None) -> np.ndarray:
         """(B, n) int actions from obs (B, n, D) float32 and masks (B, n, A) int8."""
 
     def act(self, observations: Observations, view: EnvView | None = None) -> dict[str, int]:
@@ -152,8 +156,9 @@ class ObservationAgent(Agent):
         acts = self.act_arrays(obs, masks, None if view is None else view.params)[0]
         return dict(zip(names, (int(a) for a in acts), strict=True))
 
-    def act_batch(self, state: NetworkState, params: Params,
-                  fixed: np.ndarray | None = None) -> np.ndarray:
+    def act_batch(
+        self, state: NetworkState, params: Params, fixed: np.ndarray | None = None
+    ) -> np.ndarray:
         obs = observe(state, params)
         masks = action_masks(state, params)
         return np.where(state.alive, self.act_arrays(obs, masks, params), 0).astype(np.int64)

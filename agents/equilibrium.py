@@ -95,8 +95,16 @@ import numpy as np
 from agents.games import Game
 from rudra_env.errors import ConfigError
 
-__all__ = ["Equilibrium", "best_response", "deviation_gains", "epsilon", "mixed_epsilon",
-           "regret_matching", "sample_profile", "stage_equilibrium"]
+__all__ = [
+    "Equilibrium",
+    "best_response",
+    "deviation_gains",
+    "epsilon",
+    "mixed_epsilon",
+    "regret_matching",
+    "sample_profile",
+    "stage_equilibrium",
+]
 
 MixedMethod = Literal["regret_matching", "none"]
 
@@ -146,17 +154,27 @@ class Equilibrium:
 
     def summary(self) -> dict[str, float | int | bool | str]:
         """Scalars for logs and benchmarks."""
-        return {"kind": self.kind, "converged": self.converged, "stop": self.stop,
-                "iterations": self.iterations, "epsilon": self.epsilon,
-                "epsilon_estimated": self.epsilon_estimated, "evaluations": self.evaluations,
-                "mixed_iterations": self.mixed_iterations, "isolated": self.isolated,
-                "mixed_players": 0 if self.mixed_players is None else len(self.mixed_players)}
+        return {
+            "kind": self.kind,
+            "converged": self.converged,
+            "stop": self.stop,
+            "iterations": self.iterations,
+            "epsilon": self.epsilon,
+            "epsilon_estimated": self.epsilon_estimated,
+            "evaluations": self.evaluations,
+            "mixed_iterations": self.mixed_iterations,
+            "isolated": self.isolated,
+            "mixed_players": 0 if self.mixed_players is None else len(self.mixed_players),
+        }
 
 
 # ----------------------------------------------------------------------------- pure functions
-def deviation_gains(game: Game, profile: np.ndarray, banks: np.ndarray | None = None,
-                    allowed: np.ndarray | None = None
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def deviation_gains(
+    game: Game,
+    profile: np.ndarray,
+    banks: np.ndarray | None = None,
+    allowed: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Best deviations of ``banks`` (default: all) from a pure profile, in one scoring call.
 
     Returns ``(best, gain, payoffs)``: best (n,) candidate index maximising u_i(c, a_{-i}) (the
@@ -167,9 +185,9 @@ def deviation_gains(game: Game, profile: np.ndarray, banks: np.ndarray | None = 
     return best, gain, pay
 
 
-def _deviations(game: Game, profile: np.ndarray, banks: np.ndarray | None,
-                allowed: np.ndarray | None
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _deviations(
+    game: Game, profile: np.ndarray, banks: np.ndarray | None, allowed: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``deviation_gains`` plus the (n, C) payoffs with -inf for every candidate not scored."""
     profile = np.asarray(profile, dtype=np.int64)
     banks = np.arange(len(profile)) if banks is None else np.asarray(banks, dtype=np.int64)
@@ -182,9 +200,13 @@ def _deviations(game: Game, profile: np.ndarray, banks: np.ndarray | None,
     return best, gain, pay, scored
 
 
-def best_response(game: Game, profile: np.ndarray, banks: np.ndarray | None = None,
-                  tol: float = 0.0, allowed: np.ndarray | None = None
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def best_response(
+    game: Game,
+    profile: np.ndarray,
+    banks: np.ndarray | None = None,
+    tol: float = 0.0,
+    allowed: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """(best candidate index, gain) of each listed bank against ``profile``; a bank whose gain is
     <= ``tol`` keeps its current candidate. ``allowed`` as in ``deviation_gains``."""
     profile = np.asarray(profile, dtype=np.int64)
@@ -206,8 +228,9 @@ def sample_profile(strategy: np.ndarray, rng: np.random.Generator) -> np.ndarray
     return np.minimum((cdf <= u[:, None]).sum(axis=1), strategy.shape[1] - 1)
 
 
-def _expected_deviation_payoffs(game: Game, strategy: np.ndarray, rng: np.random.Generator,
-                                samples: int) -> tuple[np.ndarray, bool]:
+def _expected_deviation_payoffs(
+    game: Game, strategy: np.ndarray, rng: np.random.Generator, samples: int
+) -> tuple[np.ndarray, bool]:
     exact = getattr(game, "expected_deviation_payoffs", None)
     if exact is not None:
         return exact(strategy), False
@@ -219,8 +242,9 @@ def _expected_deviation_payoffs(game: Game, strategy: np.ndarray, rng: np.random
     return total / samples, True
 
 
-def mixed_epsilon(game: Game, strategy: np.ndarray, rng: np.random.Generator | None = None,
-                  samples: int = 16) -> tuple[float, np.ndarray, bool]:
+def mixed_epsilon(
+    game: Game, strategy: np.ndarray, rng: np.random.Generator | None = None, samples: int = 16
+) -> tuple[float, np.ndarray, bool]:
     """epsilon of a mixed profile (N, C): ``(epsilon, gains (N,), estimated)``.
 
     Exact if the game has ``expected_deviation_payoffs``; otherwise a Monte Carlo estimate over
@@ -234,9 +258,15 @@ def mixed_epsilon(game: Game, strategy: np.ndarray, rng: np.random.Generator | N
     return float(gains.max(initial=0.0)), gains, estimated
 
 
-def regret_matching(game: Game, iters: int, rng: np.random.Generator, *,
-                    players: np.ndarray | None = None, support: np.ndarray | None = None,
-                    base: np.ndarray | None = None) -> np.ndarray:
+def regret_matching(
+    game: Game,
+    iters: int,
+    rng: np.random.Generator,
+    *,
+    players: np.ndarray | None = None,
+    support: np.ndarray | None = None,
+    base: np.ndarray | None = None,
+) -> np.ndarray:
     """Time-averaged regret-matching strategy (N, C) after ``iters`` sampled rounds.
 
     ``players`` (default: all) randomise over ``support`` (N, C) bool (default: every valid
@@ -272,14 +302,22 @@ def regret_matching(game: Game, iters: int, rng: np.random.Generator, *,
     return out
 
 
-def _blocks(order: np.ndarray, cost: np.ndarray, cap_worlds: int, cap_banks: int,
-            alone: np.ndarray | None = None) -> list[tuple[np.ndarray, bool]]:
+def _blocks(
+    order: np.ndarray,
+    cost: np.ndarray,
+    cap_worlds: int,
+    cap_banks: int,
+    alone: np.ndarray | None = None,
+) -> list[tuple[np.ndarray, bool]]:
     """Split ``order`` into consecutive blocks of at most ``cap_banks`` banks whose summed
     ``cost`` stays within ``cap_worlds`` (a bank costlier than the cap gets its own block).
     Banks marked in ``alone`` (N,) bool are blocked separately, after the others, and their
     blocks are flagged (True): in them only one bank may switch."""
-    groups = [(order, False)] if alone is None else [(order[~alone[order]], False),
-                                                     (order[alone[order]], True)]
+    groups = (
+        [(order, False)]
+        if alone is None
+        else [(order[~alone[order]], False), (order[alone[order]], True)]
+    )
     out = []
     for grp, single in groups:
         if len(grp) == 0:
@@ -293,12 +331,21 @@ def _blocks(order: np.ndarray, cost: np.ndarray, cap_worlds: int, cap_banks: int
     return out
 
 
-def stage_equilibrium(game: Game, start: np.ndarray | None = None, *,
-                      rng: np.random.Generator | None = None, max_sweeps: int = 10,
-                      tol: float = 1e-9, block_worlds: int = 128, block_banks: int | None = None,
-                      shortlist: int | None = 6, shortlists: np.ndarray | None = None,
-                      mixed: MixedMethod = "regret_matching",
-                      mixed_iters: int = 32, mixed_samples: int = 1) -> Equilibrium:
+def stage_equilibrium(
+    game: Game,
+    start: np.ndarray | None = None,
+    *,
+    rng: np.random.Generator | None = None,
+    max_sweeps: int = 10,
+    tol: float = 1e-9,
+    block_worlds: int = 128,
+    block_banks: int | None = None,
+    shortlist: int | None = 6,
+    shortlists: np.ndarray | None = None,
+    mixed: MixedMethod = "regret_matching",
+    mixed_iters: int = 32,
+    mixed_samples: int = 1,
+) -> Equilibrium:
     """A Nash equilibrium of ``game`` by block Gauss-Seidel best responses (module docstring).
 
     Args:
@@ -319,31 +366,40 @@ def stage_equilibrium(game: Game, start: np.ndarray | None = None, *,
         mixed_samples: sampled profiles for a Monte Carlo mixed epsilon, >= 1 (each is one full
             scoring of every bank).
     """
-    for name, v, lo in (("max_sweeps", max_sweeps, 1), ("block_worlds", block_worlds, 1),
-                        ("mixed_iters", mixed_iters, 1), ("mixed_samples", mixed_samples, 1)):
+    for name, v, lo in (
+        ("max_sweeps", max_sweeps, 1),
+        ("block_worlds", block_worlds, 1),
+        ("mixed_iters", mixed_iters, 1),
+        ("mixed_samples", mixed_samples, 1),
+    ):
         if not (isinstance(v, int | np.integer) and v >= lo):
             raise ConfigError(f"{name} = {v!r} is not allowed: expected an integer >= {lo}")
     if shortlist is not None and not (isinstance(shortlist, int | np.integer) and shortlist >= 1):
-        raise ConfigError(f"shortlist = {shortlist!r} is not allowed: expected an integer >= 1 "
-                          "or None")
+        raise ConfigError(
+            f"shortlist = {shortlist!r} is not allowed: expected an integer >= 1 or None"
+        )
     if not tol >= 0:
         raise ConfigError(f"tol = {tol!r} is not allowed: expected a number >= 0")
     if mixed not in ("regret_matching", "none"):
-        raise ConfigError(f"mixed = {mixed!r} is not allowed: expected 'regret_matching' or "
-                          "'none'")
+        raise ConfigError(f"mixed = {mixed!r} is not allowed: expected 'regret_matching' or 'none'")
     rng = np.random.default_rng(0) if rng is None else rng
     valid = game.valid
     n, c = valid.shape
     profile = np.zeros(n, dtype=np.int64) if start is None else np.array(start, dtype=np.int64)
-    if (profile.shape != (n,) or (profile < 0).any() or (profile >= c).any()
-            or not valid[np.arange(n), profile].all()):
-        raise ConfigError(f"start = {profile.tolist()} is not allowed: expected {n} valid "
-                          "candidate indices")
+    if (
+        profile.shape != (n,)
+        or (profile < 0).any()
+        or (profile >= c).any()
+        or not valid[np.arange(n), profile].all()
+    ):
+        raise ConfigError(
+            f"start = {profile.tolist()} is not allowed: expected {n} valid candidate indices"
+        )
     players = np.nonzero(valid.sum(axis=1) > 1)[0]
     cap_banks = n if block_banks is None else max(1, int(block_banks))
-    allowed = valid.copy()                         # each bank's shortlist (valid until scored)
-    listed = np.zeros(n, dtype=bool)               # has a shortlist
-    outside = np.full(n, -np.inf)                  # best unlisted payoff at the last full scoring
+    allowed = valid.copy()  # each bank's shortlist (valid until scored)
+    listed = np.zeros(n, dtype=bool)  # has a shortlist
+    outside = np.full(n, -np.inf)  # best unlisted payoff at the last full scoring
     if shortlists is not None and shortlist is not None:
         given = np.asarray(shortlists, dtype=bool)
         if given.shape != (n, c):
@@ -352,19 +408,19 @@ def stage_equilibrium(game: Game, start: np.ndarray | None = None, *,
         given[np.arange(n), profile] = True
         listed = given.sum(axis=1) > 1
         allowed[listed] = given[listed]
-    checked = np.zeros(n, dtype=bool)              # fully scored against the current profile
+    checked = np.zeros(n, dtype=bool)  # fully scored against the current profile
     gains = np.zeros(n)
-    last_moved = np.full(n, -1)                    # sweep of each bank's last switch
-    held = np.zeros((n, c), dtype=bool)            # candidates each bank has held
+    last_moved = np.full(n, -1)  # sweep of each bank's last switch
+    held = np.zeros((n, c), dtype=bool)  # candidates each bank has held
     held[np.arange(n), profile] = True
-    returns = np.zeros(n, dtype=np.int64)          # switches back to an action held before
-    joint = False                                  # a block switched several banks at once
-    alone = np.full(n, cap_banks == 1)             # isolated: scored in a block of its own
+    returns = np.zeros(n, dtype=np.int64)  # switches back to an action held before
+    joint = False  # a block switched several banks at once
+    alone = np.full(n, cap_banks == 1)  # isolated: scored in a block of its own
     cycle: np.ndarray | None = None
     evaluations, sweeps, used = 0, 0, 1
     history: list[float] = []
     stop = "converged" if len(players) == 0 else "max_sweeps"
-    quiet = shortlist is None                      # last search sweep switched nobody
+    quiet = shortlist is None  # last search sweep switched nobody
     while stop == "max_sweeps" and sweeps < max_sweeps:
         sweeps += 1
         full_sweep = quiet
@@ -372,8 +428,7 @@ def stage_equilibrium(game: Game, start: np.ndarray | None = None, *,
         cost = scope.sum(axis=1) - 1
         switched_gain, used = 0.0, 1
         moved = np.zeros(n, dtype=bool)
-        for blk, single in _blocks(rng.permutation(players), cost, block_worlds, cap_banks,
-                                   alone):
+        for blk, single in _blocks(rng.permutation(players), cost, block_worlds, cap_banks, alone):
             blk = blk[~checked[blk]]
             if len(blk) == 0:
                 continue
@@ -387,14 +442,15 @@ def stage_equilibrium(game: Game, start: np.ndarray | None = None, *,
                 ranked = np.argsort(-scored[full], axis=1, kind="stable")
                 allowed[fb] = _with_top(valid[fb], ranked[:, :shortlist])
                 listed[fb] = True
-                unlisted = np.take_along_axis(scored[full], ranked[:, shortlist:shortlist + 1],
-                                              axis=1)
+                unlisted = np.take_along_axis(
+                    scored[full], ranked[:, shortlist : shortlist + 1], axis=1
+                )
                 outside[fb] = unlisted[:, 0] if unlisted.shape[1] else -np.inf
             # A shortlist whose best payoff fell below what the best unlisted candidate paid
             # at the bank's last full scoring may be stale: score that bank fully next time.
             listed[blk[~full & (scored.max(axis=1) < outside[blk])]] = False
             move = best != profile[blk]
-            if single and move.sum() > 1:             # isolated banks: one switch at a time
+            if single and move.sum() > 1:  # isolated banks: one switch at a time
                 move = np.arange(len(blk)) == np.argmax(np.where(move, gain, -np.inf))
             if not move.any():
                 checked[blk[full]] = True
@@ -424,7 +480,7 @@ def stage_equilibrium(game: Game, start: np.ndarray | None = None, *,
             continue
         # A bank went back to an action it had left, twice: the dynamics oscillate.
         went_back = returns > 0
-        if joint and not alone[went_back].all():   # may be an artefact of joint moves
+        if joint and not alone[went_back].all():  # may be an artefact of joint moves
             alone |= went_back
             joint = False
             returns[:] = 0
@@ -433,28 +489,63 @@ def stage_equilibrium(game: Game, start: np.ndarray | None = None, *,
             continue
         stop, cycle = "cycle", np.nonzero((returns > 0) | moved)[0]
     actions = game.candidates[np.arange(n), profile]
-    common = {"candidates": game.candidates, "block_banks": used, "history": history,
-              "stop": stop, "shortlists": allowed & listed[:, None],
-              "isolated": int(alone.sum()) if cap_banks > 1 else 0}
+    common = {
+        "candidates": game.candidates,
+        "block_banks": used,
+        "history": history,
+        "stop": stop,
+        "shortlists": allowed & listed[:, None],
+        "isolated": int(alone.sum()) if cap_banks > 1 else 0,
+    }
     if stop == "converged":
-        return Equilibrium("pure", True, sweeps, float(gains.max(initial=0.0)), False,
-                           profile, actions, gains, evaluations=evaluations, **common)
-    if cycle is None:                              # the cap: who oscillated, else who moved last
+        return Equilibrium(
+            "pure",
+            True,
+            sweeps,
+            float(gains.max(initial=0.0)),
+            False,
+            profile,
+            actions,
+            gains,
+            evaluations=evaluations,
+            **common,
+        )
+    if cycle is None:  # the cap: who oscillated, else who moved last
         cycle = np.nonzero(returns > 0)[0]
         if len(cycle) == 0:
             cycle = np.nonzero(last_moved >= sweeps - 1)[0]
     if mixed == "none" or len(cycle) == 0:
         _, gains, _ = deviation_gains(game, profile)
-        return Equilibrium("pure", False, sweeps, float(gains.max(initial=0.0)), False, profile,
-                           actions, gains, evaluations=evaluations + len(players), **common)
-    strategy = regret_matching(game, mixed_iters, rng, players=cycle, support=held,
-                               base=profile)
+        return Equilibrium(
+            "pure",
+            False,
+            sweeps,
+            float(gains.max(initial=0.0)),
+            False,
+            profile,
+            actions,
+            gains,
+            evaluations=evaluations + len(players),
+            **common,
+        )
+    strategy = regret_matching(game, mixed_iters, rng, players=cycle, support=held, base=profile)
     m_eps, m_gains, estimated = mixed_epsilon(game, strategy, rng, mixed_samples)
     mode = np.where(valid, strategy, -1.0).argmax(axis=1)
-    return Equilibrium("mixed", False, sweeps, m_eps, estimated, mode,
-                       game.candidates[np.arange(n), mode], m_gains, strategy=strategy,
-                       evaluations=evaluations, mixed_iterations=mixed_iters,
-                       mixed_players=cycle, **common)
+    return Equilibrium(
+        "mixed",
+        False,
+        sweeps,
+        m_eps,
+        estimated,
+        mode,
+        game.candidates[np.arange(n), mode],
+        m_gains,
+        strategy=strategy,
+        evaluations=evaluations,
+        mixed_iterations=mixed_iters,
+        mixed_players=cycle,
+        **common,
+    )
 
 
 def _with_top(valid: np.ndarray, ranked: np.ndarray) -> np.ndarray:

@@ -64,29 +64,45 @@ class EquilibriumAgent(Agent):
 
     needs_view = True
 
-    def __init__(self, *, start: Literal["previous", "hold", "heuristic"] = "previous",
-                 max_sweeps: int = 10,
-                 tol: float = 1e-9, noise: Literal["sample", "median"] = "median",
-                 scenarios: int = 1, block_worlds: int = 128, shortlist: int | None = 6,
-                 mixed: Literal["regret_matching", "none"] = "regret_matching",
-                 mixed_iters: int = 32, mixed_samples: int = 1,
-                 mixed_action: Literal["sample", "mode"] = "sample", seed: int | None = None,
-                 heuristic: HeuristicAgent | None = None) -> None:
-        choices = {"start": (start, ("previous", "hold", "heuristic")),
-                   "noise": (noise, ("sample", "median")),
-                   "mixed": (mixed, ("regret_matching", "none")),
-                   "mixed_action": (mixed_action, ("sample", "mode"))}
+    def __init__(
+        self,
+        *,
+        start: Literal["previous", "hold", "heuristic"] = "previous",
+        max_sweeps: int = 10,
+        tol: float = 1e-9,
+        noise: Literal["sample", "median"] = "median",
+        scenarios: int = 1,
+        block_worlds: int = 128,
+        shortlist: int | None = 6,
+        mixed: Literal["regret_matching", "none"] = "regret_matching",
+        mixed_iters: int = 32,
+        mixed_samples: int = 1,
+        mixed_action: Literal["sample", "mode"] = "sample",
+        seed: int | None = None,
+        heuristic: HeuristicAgent | None = None,
+    ) -> None:
+        choices = {
+            "start": (start, ("previous", "hold", "heuristic")),
+            "noise": (noise, ("sample", "median")),
+            "mixed": (mixed, ("regret_matching", "none")),
+            "mixed_action": (mixed_action, ("sample", "mode")),
+        }
         for name, (v, allowed) in choices.items():
             if v not in allowed:
                 raise ConfigError(f"{name} = {v!r} is not allowed: expected one of {allowed}")
-        for name, v in (("max_sweeps", max_sweeps), ("scenarios", scenarios),
-                        ("block_worlds", block_worlds), ("mixed_iters", mixed_iters),
-                        ("mixed_samples", mixed_samples)):
+        for name, v in (
+            ("max_sweeps", max_sweeps),
+            ("scenarios", scenarios),
+            ("block_worlds", block_worlds),
+            ("mixed_iters", mixed_iters),
+            ("mixed_samples", mixed_samples),
+        ):
             if not (isinstance(v, int) and not isinstance(v, bool) and v >= 1):
                 raise ConfigError(f"{name} = {v!r} is not allowed: expected an integer >= 1")
         if shortlist is not None and not (isinstance(shortlist, int) and shortlist >= 1):
-            raise ConfigError(f"shortlist = {shortlist!r} is not allowed: expected an integer "
-                              ">= 1 or None")
+            raise ConfigError(
+                f"shortlist = {shortlist!r} is not allowed: expected an integer >= 1 or None"
+            )
         if not (isinstance(tol, int | float) and tol >= 0):
             raise ConfigError(f"tol = {tol!r} is not allowed: expected a number >= 0")
         self.start = start
@@ -122,42 +138,59 @@ class EquilibriumAgent(Agent):
     # ------------------------------------------------------------------ the interface
     def act(self, observations: Observations, view: EnvView | None = None) -> dict[str, int]:
         if view is None:
-            raise InputError("EquilibriumAgent is model-based: call act(observations, "
-                             "view=EnvView.from_env(env))")
+            raise InputError(
+                "EquilibriumAgent is model-based: call act(observations, "
+                "view=EnvView.from_env(env))"
+            )
         acts = self.act_batch(view.state, view.params, view.fixed_array())[0]
         return {name: int(acts[view.index(name)]) for name in observations}
 
-    def act_batch(self, state: NetworkState, params: Params,
-                  fixed: np.ndarray | None = None) -> np.ndarray:
+    def act_batch(
+        self, state: NetworkState, params: Params, fixed: np.ndarray | None = None
+    ) -> np.ndarray:
         """(B, N) equilibrium actions, one game per world (a loop over worlds, each solved with
         batched core calls)."""
         b, n, _ = state.shape
         if fixed is not None and np.shape(fixed) != (b, n):
-            raise InputError(f"fixed has shape {np.shape(fixed)}: expected ({b}, {n}) with -1 "
-                             "for banks that are not fixed")
+            raise InputError(
+                f"fixed has shape {np.shape(fixed)}: expected ({b}, {n}) with -1 "
+                "for banks that are not fixed"
+            )
         out = np.zeros((b, n), dtype=np.int64)
         self.last_results = []
         for w in range(b):
             one = state.take(np.array([w]))
-            res = self.solve(one, params, None if fixed is None else np.asarray(fixed)[w],
-                             world=w)
+            res = self.solve(one, params, None if fixed is None else np.asarray(fixed)[w], world=w)
             out[w] = self._play(res)
             self.last_results.append(res)
         self.last_result = self.last_results[-1] if self.last_results else None
         return np.where(state.alive, out, 0)
 
     # ------------------------------------------------------------------ the solver
-    def game(self, state: NetworkState, params: Params,
-             fixed: np.ndarray | None = None) -> CoreGame:
+    def game(
+        self, state: NetworkState, params: Params, fixed: np.ndarray | None = None
+    ) -> CoreGame:
         """The one-step game this agent solves at ``state`` (B = 1)."""
         _, n, m = state.shape
         noise = median_noise(1, n, m, params.K) if self.noise == "median" else None
-        return CoreGame(state, params, noise, rng=self._rng, scenarios=self.scenarios,
-                        fixed=fixed, batch_worlds=self.block_worlds)
+        return CoreGame(
+            state,
+            params,
+            noise,
+            rng=self._rng,
+            scenarios=self.scenarios,
+            fixed=fixed,
+            batch_worlds=self.block_worlds,
+        )
 
-    def solve(self, state: NetworkState, params: Params,
-              fixed: np.ndarray | Mapping[int, int] | None = None, *, world: int = 0
-              ) -> Equilibrium:
+    def solve(
+        self,
+        state: NetworkState,
+        params: Params,
+        fixed: np.ndarray | Mapping[int, int] | None = None,
+        *,
+        world: int = 0,
+    ) -> Equilibrium:
         """The equilibrium of the one-step game at ``state`` (B = 1); ``fixed`` (N,) int holds
         other banks' actions (-1 = player); ``world`` keys the "previous" warm start."""
         if isinstance(fixed, Mapping):
@@ -178,11 +211,19 @@ class EquilibriumAgent(Agent):
             start_actions = self.heuristic.act_batch(state, params)[0]
         else:
             start_actions = np.zeros(n, dtype=np.int64)
-        res = stage_equilibrium(game, game.indices(start_actions), rng=self._rng,
-                                max_sweeps=self.max_sweeps, tol=self.tol,
-                                block_worlds=self.block_worlds, shortlist=self.shortlist,
-                                shortlists=shortlists, mixed=self.mixed,
-                                mixed_iters=self.mixed_iters, mixed_samples=self.mixed_samples)
+        res = stage_equilibrium(
+            game,
+            game.indices(start_actions),
+            rng=self._rng,
+            max_sweeps=self.max_sweeps,
+            tol=self.tol,
+            block_worlds=self.block_worlds,
+            shortlist=self.shortlist,
+            shortlists=shortlists,
+            mixed=self.mixed,
+            mixed_iters=self.mixed_iters,
+            mixed_samples=self.mixed_samples,
+        )
         if res.shortlists is not None:
             listed = np.zeros((n, params.layout.n), dtype=bool)
             rows, cols = np.nonzero(res.shortlists)

@@ -42,8 +42,9 @@ class Game(Protocol):
     valid: np.ndarray
     """(N, C) bool: real candidates; ``valid[:, 0]`` is True."""
 
-    def deviation_payoffs(self, profile: np.ndarray, banks: np.ndarray,
-                          allowed: np.ndarray | None = None) -> np.ndarray:
+    def deviation_payoffs(
+        self, profile: np.ndarray, banks: np.ndarray, allowed: np.ndarray | None = None
+    ) -> np.ndarray:
         """(len(banks), C) payoffs of unilateral deviations from ``profile`` (NaN = invalid or
         not in ``allowed`` (len(banks), C) bool, when given)."""
         ...
@@ -65,8 +66,9 @@ def median_noise(scenarios: int, n: int, m: int, k: int) -> StepNoise:
     """The certainty-equivalent draw: market shocks 0 (the median log-return shock) and signal
     uniforms 0.5 (every belief signal truthful, its most likely outcome since reliability >=
     0.5); ``scenarios`` identical worlds."""
-    return StepNoise(market=np.zeros((scenarios, m)),
-                     signal=np.full((scenarios, n, k), 0.5, dtype=np.float32))
+    return StepNoise(
+        market=np.zeros((scenarios, m)), signal=np.full((scenarios, n, k), 0.5, dtype=np.float32)
+    )
 
 
 class CoreGame:
@@ -96,26 +98,39 @@ class CoreGame:
         batch_worlds: most worlds per core call, >= 1 (further capped by ``BATCH_BYTES``).
     """
 
-    def __init__(self, state: NetworkState, params: Params, noise: StepNoise | None = None, *,
-                 rng: np.random.Generator | None = None, scenarios: int = 1,
-                 fixed: np.ndarray | None = None, batch_worlds: int = 256) -> None:
+    def __init__(
+        self,
+        state: NetworkState,
+        params: Params,
+        noise: StepNoise | None = None,
+        *,
+        rng: np.random.Generator | None = None,
+        scenarios: int = 1,
+        fixed: np.ndarray | None = None,
+        batch_worlds: int = 256,
+    ) -> None:
         b, n, m = state.shape
         if b != 1:
-            raise InputError(f"state has B = {b} worlds: CoreGame takes one world "
-                             "(use state.take([b]))")
+            raise InputError(
+                f"state has B = {b} worlds: CoreGame takes one world (use state.take([b]))"
+            )
         if not (isinstance(batch_worlds, int) and batch_worlds >= 1):
-            raise ConfigError(f"batch_worlds = {batch_worlds!r} is not allowed: expected an "
-                              "integer >= 1")
+            raise ConfigError(
+                f"batch_worlds = {batch_worlds!r} is not allowed: expected an integer >= 1"
+            )
         if noise is None:
             if not (isinstance(scenarios, int) and scenarios >= 1):
-                raise ConfigError(f"scenarios = {scenarios!r} is not allowed: expected an "
-                                  "integer >= 1")
+                raise ConfigError(
+                    f"scenarios = {scenarios!r} is not allowed: expected an integer >= 1"
+                )
             if rng is None:
                 raise InputError("CoreGame needs noise= or rng= to draw the step's randomness")
             noise = StepNoise.draw(rng, scenarios, n, m, params.K)
         if noise.market.shape[1:] != (m,) or noise.signal.shape[1:] != (n, params.K):
-            raise InputError(f"noise has market {noise.market.shape} and signal "
-                             f"{noise.signal.shape}: expected (S, {m}) and (S, {n}, {params.K})")
+            raise InputError(
+                f"noise has market {noise.market.shape} and signal "
+                f"{noise.signal.shape}: expected (S, {m}) and (S, {n}, {params.K})"
+            )
         self.state = state
         self.params = params
         self.noise = noise
@@ -129,8 +144,10 @@ class CoreGame:
             is_fixed = fixed >= 0
             if (fixed >= params.layout.n).any():
                 bad = int(fixed[fixed >= params.layout.n][0])
-                raise InputError(f"fixed action = {bad} is outside the action space: expected "
-                                 f"0..{params.layout.n - 1} (or -1 for a player)")
+                raise InputError(
+                    f"fixed action = {bad} is outside the action space: expected "
+                    f"0..{params.layout.n - 1} (or -1 for a player)"
+                )
             cand[is_fixed, 0] = fixed[is_fixed]
             valid[is_fixed, 1:] = False
         dead = ~state.alive[0]
@@ -159,8 +176,9 @@ class CoreGame:
         hit = (self.candidates == np.asarray(actions)[:, None]) & self.valid
         return np.where(hit.any(axis=1), hit.argmax(axis=1), 0)
 
-    def deviation_payoffs(self, profile: np.ndarray, banks: np.ndarray,
-                          allowed: np.ndarray | None = None) -> np.ndarray:
+    def deviation_payoffs(
+        self, profile: np.ndarray, banks: np.ndarray, allowed: np.ndarray | None = None
+    ) -> np.ndarray:
         profile = np.asarray(profile, dtype=np.int64)
         banks = np.asarray(banks, dtype=np.int64)
         n, c = self.valid.shape
@@ -190,8 +208,8 @@ class CoreGame:
         per_call = max(1, min(self.batch_worlds, BATCH_BYTES // (8 * n * n)) // s)
         out = np.empty(rows.shape, dtype=np.float64)
         for lo in range(0, len(rows), per_call):
-            chunk = rows[lo:lo + per_call]
-            out[lo:lo + len(chunk)] = self._run(chunk)
+            chunk = rows[lo : lo + per_call]
+            out[lo : lo + len(chunk)] = self._run(chunk)
         return out
 
     def _run(self, rows: np.ndarray) -> np.ndarray:
@@ -199,8 +217,10 @@ class CoreGame:
         worlds = w * s
         if self._buffer is None or self._buffer.shape[0] < worlds:
             n = rows.shape[1]
-            cap = max(worlds, min(self.batch_worlds, BATCH_BYTES // (8 * n * n),
-                                  int(self.valid.sum()) * s))
+            cap = max(
+                worlds,
+                min(self.batch_worlds, BATCH_BYTES // (8 * n * n), int(self.valid.sum()) * s),
+            )
             self._buffer = self.state.repeat(cap)
             self._views = {}
         # One view object per batch size, so the state's cached slot index is reused; step()
@@ -210,7 +230,7 @@ class CoreGame:
             buf = self._views[worlds] = self._buffer.head(worlds)
         for f in dataclasses.fields(buf):
             np.copyto(getattr(buf, f.name), getattr(self.state, f.name))
-        noise = self.noise.repeat(w)                       # scenario-major: world = k * w + r
+        noise = self.noise.repeat(w)  # scenario-major: world = k * w + r
         _, out = step(buf, np.tile(rows, (s, 1)), self.params, inplace=True, noise=noise)
         self.calls += 1
         self.worlds += worlds
@@ -227,8 +247,10 @@ class MatrixGame:
     def __init__(self, payoffs: np.ndarray) -> None:
         p = np.asarray(payoffs, dtype=np.float64)
         if p.ndim < 2 or p.shape[0] != p.ndim - 1:
-            raise InputError(f"payoffs has shape {p.shape}: expected (N, C_0, ..., C_{{N-1}}) "
-                             "with N = number of players")
+            raise InputError(
+                f"payoffs has shape {p.shape}: expected (N, C_0, ..., C_{{N-1}}) "
+                "with N = number of players"
+            )
         self.payoffs = p
         n = p.shape[0]
         sizes = np.array(p.shape[1:])
@@ -242,15 +264,16 @@ class MatrixGame:
     def n_players(self) -> int:
         return self.n
 
-    def deviation_payoffs(self, profile: np.ndarray, banks: np.ndarray,
-                          allowed: np.ndarray | None = None) -> np.ndarray:
+    def deviation_payoffs(
+        self, profile: np.ndarray, banks: np.ndarray, allowed: np.ndarray | None = None
+    ) -> np.ndarray:
         self.calls += 1
         out = np.full((len(banks), self.valid.shape[1]), np.nan)
         for k, i in enumerate(np.asarray(banks)):
             idx = [int(a) for a in profile]
             idx[i] = slice(None)
             row = self.payoffs[i][tuple(idx)]
-            out[k, :len(row)] = row
+            out[k, : len(row)] = row
         if allowed is not None:
             keep = np.asarray(allowed, dtype=bool).copy()
             keep[np.arange(len(banks)), np.asarray(profile)[np.asarray(banks)]] = True
@@ -264,8 +287,8 @@ class MatrixGame:
         out = np.full((n, c), np.nan)
         for i in range(n):
             t = self.payoffs[i]
-            for j in reversed(range(n)):           # contract the others' axes, last first
+            for j in reversed(range(n)):  # contract the others' axes, last first
                 if j != i:
-                    t = np.tensordot(t, strategy[j, :t.shape[j]], axes=([j], [0]))
-            out[i, :len(t)] = t
+                    t = np.tensordot(t, strategy[j, : t.shape[j]], axes=([j], [0]))
+            out[i, : len(t)] = t
         return out

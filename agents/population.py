@@ -31,15 +31,16 @@ class Population(Agent):
             be assigned).
     """
 
-    def __init__(self, assignment: Mapping[str | int, Agent], default: Agent | None = None
-                 ) -> None:
+    def __init__(self, assignment: Mapping[str | int, Agent], default: Agent | None = None) -> None:
         for key, agent in assignment.items():
             if not isinstance(agent, Agent):
-                raise ConfigError(f"assignment[{key!r}] = {agent!r} is not allowed: expected "
-                                  "an agents.Agent")
+                raise ConfigError(
+                    f"assignment[{key!r}] = {agent!r} is not allowed: expected an agents.Agent"
+                )
         if default is not None and not isinstance(default, Agent):
-            raise ConfigError(f"default = {default!r} is not allowed: expected an agents.Agent "
-                              "or None")
+            raise ConfigError(
+                f"default = {default!r} is not allowed: expected an agents.Agent or None"
+            )
         self.assignment = dict(assignment)
         self.default = default
         self.needs_view = any(a.needs_view for a in self.members())
@@ -61,8 +62,10 @@ class Population(Agent):
         """The agent of bank ``index`` named ``name``."""
         agent = self.assignment.get(name, self.assignment.get(index, self.default))
         if agent is None:
-            raise InputError(f"bank {name!r} (index {index}) has no agent: add it to the "
-                             "assignment or give a default")
+            raise InputError(
+                f"bank {name!r} (index {index}) has no agent: add it to the "
+                "assignment or give a default"
+            )
         return agent
 
     def _ordered(self, groups: dict[int, tuple[Agent, list]]) -> list[tuple[Agent, list]]:
@@ -78,14 +81,16 @@ class Population(Agent):
         actions: dict[str, int] = {}
         for agent, names in self._ordered(groups):
             if agent.needs_view and view is None:
-                raise InputError(f"{type(agent).__name__} in the population needs "
-                                 "view=EnvView.from_env(env)")
+                raise InputError(
+                    f"{type(agent).__name__} in the population needs view=EnvView.from_env(env)"
+                )
             sub_view = view.with_fixed(actions) if view is not None else None
             actions.update(agent.act({a: observations[a] for a in names}, sub_view))
         return {name: actions[name] for name in observations}
 
-    def act_batch(self, state: NetworkState, params: Params,
-                  fixed: np.ndarray | None = None) -> np.ndarray:
+    def act_batch(
+        self, state: NetworkState, params: Params, fixed: np.ndarray | None = None
+    ) -> np.ndarray:
         b, n, _ = state.shape
         out = np.full((b, n), -1, dtype=np.int64) if fixed is None else np.array(fixed)
         groups: dict[int, tuple[Agent, list[int]]] = {}
@@ -101,6 +106,8 @@ class Population(Agent):
 def _index_of(name: str) -> int:
     head, _, tail = name.rpartition("_")
     if not tail.isdigit():
-        raise InputError(f"agent = {name!r} has no bank index: expected a name like 'bank_3' "
-                         "(or pass view=EnvView.from_env(env))")
+        raise InputError(
+            f"agent = {name!r} has no bank index: expected a name like 'bank_3' "
+            "(or pass view=EnvView.from_env(env))"
+        )
     return int(tail)

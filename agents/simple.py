@@ -37,8 +37,7 @@ class RandomAgent(ObservationAgent):
         if seed is not None:
             self._rng = np.random.default_rng(seed)
 
-    def act_arrays(self, obs: np.ndarray, masks: np.ndarray, params: Params | None
-                   ) -> np.ndarray:
+    def act_arrays(self, obs: np.ndarray, masks: np.ndarray, params: Params | None) -> np.ndarray:
         return _masked_choice(self._rng, masks)
 
 
@@ -79,11 +78,20 @@ class HeuristicAgent(ObservationAgent):
             taken from the view's (or ``act_batch``'s) params.
     """
 
-    def __init__(self, *, call_belief: float = 0.5, lend_belief: float = 0.2,
-                 leverage_band: float = 0.05, liquid_multiple: float = 1.5,
-                 liquidity_floor: float | None = None, lend_size: int = 0, call_size: int = -1,
-                 invest_size: int = 0, divest_size: int = -1,
-                 layout: ActionLayout | Params | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        call_belief: float = 0.5,
+        lend_belief: float = 0.2,
+        leverage_band: float = 0.05,
+        liquid_multiple: float = 1.5,
+        liquidity_floor: float | None = None,
+        lend_size: int = 0,
+        call_size: int = -1,
+        invest_size: int = 0,
+        divest_size: int = -1,
+        layout: ActionLayout | Params | None = None,
+    ) -> None:
         for name, v in (("call_belief", call_belief), ("lend_belief", lend_belief)):
             if not 0.0 <= v <= 1.0:
                 raise ConfigError(f"{name} = {v!r} is not allowed: expected a number in [0, 1]")
@@ -91,57 +99,70 @@ class HeuristicAgent(ObservationAgent):
             if not v >= 0.0:
                 raise ConfigError(f"{name} = {v!r} is not allowed: expected a number >= 0")
         if liquidity_floor is not None and not 0.0 <= liquidity_floor <= 1.0:
-            raise ConfigError(f"liquidity_floor = {liquidity_floor!r} is not allowed: expected "
-                              "a number in [0, 1] or None (the env's reward.liquidity_floor)")
+            raise ConfigError(
+                f"liquidity_floor = {liquidity_floor!r} is not allowed: expected "
+                "a number in [0, 1] or None (the env's reward.liquidity_floor)"
+            )
         self.call_belief = call_belief
         self.lend_belief = lend_belief
         self.leverage_band = leverage_band
         self.liquid_multiple = liquid_multiple
         self.liquidity_floor = liquidity_floor
-        self.sizes = {"lend_size": lend_size, "call_size": call_size,
-                      "invest_size": invest_size, "divest_size": divest_size}
+        self.sizes = {
+            "lend_size": lend_size,
+            "call_size": call_size,
+            "invest_size": invest_size,
+            "divest_size": divest_size,
+        }
         self._params = layout if isinstance(layout, Params) else None
         self._layout = layout.layout if isinstance(layout, Params) else layout
 
     def _resolve(self, params: Params | None) -> tuple[ActionLayout, float]:
         layout = params.layout if params is not None else self._layout
         if layout is None:
-            raise InputError("HeuristicAgent needs the action layout: pass "
-                             "view=EnvView.from_env(env) to act(), or layout=env.params")
+            raise InputError(
+                "HeuristicAgent needs the action layout: pass "
+                "view=EnvView.from_env(env) to act(), or layout=env.params"
+            )
         floor = self.liquidity_floor
         if floor is None:
             p = params if params is not None else self._params
             if p is None:
-                raise InputError("HeuristicAgent needs liquidity_floor=... or the env's params "
-                                 "(view=EnvView.from_env(env), or layout=env.params)")
+                raise InputError(
+                    "HeuristicAgent needs liquidity_floor=... or the env's params "
+                    "(view=EnvView.from_env(env), or layout=env.params)"
+                )
             floor = p.config.reward.liquidity_floor
         for name, k in self.sizes.items():
             if not -layout.S <= k < layout.S:
-                raise ConfigError(f"{name} = {k} is not a size level: expected an index in "
-                                  f"{-layout.S}..{layout.S - 1} (S = {layout.S})")
+                raise ConfigError(
+                    f"{name} = {k} is not a size level: expected an index in "
+                    f"{-layout.S}..{layout.S - 1} (S = {layout.S})"
+                )
         return layout, floor
 
-    def act_arrays(self, obs: np.ndarray, masks: np.ndarray, params: Params | None
-                   ) -> np.ndarray:
+    def act_arrays(self, obs: np.ndarray, masks: np.ndarray, params: Params | None) -> np.ndarray:
         lay, floor = self._resolve(params)
         k, m, s = lay.K, lay.M, lay.S
         nown, nslot = len(OWN_FEATURES), len(SLOT_FEATURES)
         if obs.shape[-1] != nown + nslot * k + 2 * m + 2 or masks.shape[-1] != lay.n:
-            raise InputError(f"observation size {obs.shape[-1]} / mask size {masks.shape[-1]} "
-                             f"do not match the layout K={k}, M={m}, S={s}: expected "
-                             f"{nown + nslot * k + 2 * m + 2} / {lay.n}")
+            raise InputError(
+                f"observation size {obs.shape[-1]} / mask size {masks.shape[-1]} "
+                f"do not match the layout K={k}, M={m}, S={s}: expected "
+                f"{nown + nslot * k + 2 * m + 2} / {lay.n}"
+            )
         lev = obs[..., OWN_FEATURES.index("leverage_ratio")]
         liq = obs[..., OWN_FEATURES.index("liquidity_ratio")]
-        slot = obs[..., nown:nown + nslot * k].reshape(*obs.shape[:-1], k, nslot)
+        slot = obs[..., nown : nown + nslot * k].reshape(*obs.shape[:-1], k, nslot)
         belief = slot[..., SLOT_FEATURES.index("belief")]
         base = nown + nslot * k
-        ret = obs[..., base + m:base + 2 * m]
+        ret = obs[..., base + m : base + 2 * m]
         size = {name: v % s for name, v in self.sizes.items()}
         offs = lay.offsets
 
         def legal(kind: int, size_idx: int, count: int) -> np.ndarray:
             start = offs[kind] + size_idx
-            return masks[..., start:start + count * s:s] > 0        # (B, n, count)
+            return masks[..., start : start + count * s : s] > 0  # (B, n, count)
 
         # 1. Call back from the most distrusted counterparty we lent to.
         can_call = legal(BORROW, size["call_size"], k) & (belief >= self.call_belief)
@@ -159,10 +180,16 @@ class HeuristicAgent(ObservationAgent):
         over = lev > 1.0 + self.leverage_band
         under = lev < 1.0 - self.leverage_band
         liquid = liq >= self.liquid_multiple * floor
-        conds = [can_call.any(-1), over & can_div.any(-1), under & liquid & can_lend.any(-1),
-                 (liq > floor) & can_inv.any(-1)]
-        choices = [offs[BORROW] + call_slot * s + size["call_size"],
-                   offs[DIVEST] + div_mkt * s + size["divest_size"],
-                   offs[LEND] + lend_slot * s + size["lend_size"],
-                   offs[INVEST] + inv_mkt * s + size["invest_size"]]
+        conds = [
+            can_call.any(-1),
+            over & can_div.any(-1),
+            under & liquid & can_lend.any(-1),
+            (liq > floor) & can_inv.any(-1),
+        ]
+        choices = [
+            offs[BORROW] + call_slot * s + size["call_size"],
+            offs[DIVEST] + div_mkt * s + size["divest_size"],
+            offs[LEND] + lend_slot * s + size["lend_size"],
+            offs[INVEST] + inv_mkt * s + size["invest_size"],
+        ]
         return np.select(conds, choices, default=0).astype(np.int64)

@@ -42,8 +42,16 @@ from rudra_env.errors import ConfigError, InputError
 
 __all__ = ["ACTIVATIONS", "PolicyArch", "TorchPolicyAgent", "load_weights"]
 
-ACTIVATIONS = {"tanh": "Tanh", "relu": "ReLU", "leaky_relu": "LeakyReLU", "elu": "ELU",
-               "gelu": "GELU", "silu": "SiLU", "sigmoid": "Sigmoid", "identity": "Identity"}
+ACTIVATIONS = {
+    "tanh": "Tanh",
+    "relu": "ReLU",
+    "leaky_relu": "LeakyReLU",
+    "elu": "ELU",
+    "gelu": "GELU",
+    "silu": "SiLU",
+    "sigmoid": "Sigmoid",
+    "identity": "Identity",
+}
 """Activation names accepted in ``PolicyArch.activation`` -> ``torch.nn`` class names."""
 INPUTS = ("observation", "action_mask+observation")
 
@@ -52,8 +60,10 @@ def _torch() -> Any:
     try:
         import torch
     except ImportError:
-        raise ImportError("TorchPolicyAgent needs torch: pip install -c constraints.txt "
-                          "torch==2.13.0 (or the project's [train] extra)") from None
+        raise ImportError(
+            "TorchPolicyAgent needs torch: pip install -c constraints.txt "
+            "torch==2.13.0 (or the project's [train] extra)"
+        ) from None
     return torch
 
 
@@ -84,34 +94,46 @@ class PolicyArch:
             object.__setattr__(self, name, int(v))
         for k, h in enumerate(self.hidden_sizes):
             if not whole(h):
-                raise ConfigError(f"arch.hidden_sizes[{k}] = {h!r} is not allowed: expected an "
-                                  "integer >= 1")
+                raise ConfigError(
+                    f"arch.hidden_sizes[{k}] = {h!r} is not allowed: expected an integer >= 1"
+                )
         object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
         if self.activation not in ACTIVATIONS:
-            raise ConfigError(f"arch.activation = {self.activation!r} is not allowed: expected "
-                              f"one of {sorted(ACTIVATIONS)}")
+            raise ConfigError(
+                f"arch.activation = {self.activation!r} is not allowed: expected "
+                f"one of {sorted(ACTIVATIONS)}"
+            )
         if self.inputs not in INPUTS:
-            raise ConfigError(f"arch.inputs = {self.inputs!r} is not allowed: expected one of "
-                              f"{INPUTS}")
+            raise ConfigError(
+                f"arch.inputs = {self.inputs!r} is not allowed: expected one of {INPUTS}"
+            )
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> PolicyArch:
         allowed = ("obs_dim", "hidden_sizes", "n_actions", "activation", "inputs")
         unknown = [k for k in data if k not in allowed]
         if unknown:
-            raise ConfigError(f"unknown key 'arch.{unknown[0]}': allowed keys: "
-                              f"{', '.join(allowed)}")
+            raise ConfigError(
+                f"unknown key 'arch.{unknown[0]}': allowed keys: {', '.join(allowed)}"
+            )
         missing = [k for k in ("obs_dim", "hidden_sizes", "n_actions") if k not in data]
         if missing:
-            raise ConfigError(f"arch.{missing[0]} is missing: a plain state dict needs obs_dim, "
-                              "hidden_sizes and n_actions")
+            raise ConfigError(
+                f"arch.{missing[0]} is missing: a plain state dict needs obs_dim, "
+                "hidden_sizes and n_actions"
+            )
         hs = data["hidden_sizes"]
         if isinstance(hs, str) or not hasattr(hs, "__iter__"):
-            raise ConfigError(f"arch.hidden_sizes = {hs!r} is not allowed: expected a list of "
-                              "integers")
-        return cls(obs_dim=data["obs_dim"], hidden_sizes=tuple(hs), n_actions=data["n_actions"],
-                   activation=data.get("activation", "tanh"),
-                   inputs=data.get("inputs", "observation"))
+            raise ConfigError(
+                f"arch.hidden_sizes = {hs!r} is not allowed: expected a list of integers"
+            )
+        return cls(
+            obs_dim=data["obs_dim"],
+            hidden_sizes=tuple(hs),
+            n_actions=data["n_actions"],
+            activation=data.get("activation", "tanh"),
+            inputs=data.get("inputs", "observation"),
+        )
 
     @classmethod
     def load(cls, arch: PolicyArch | Mapping[str, Any] | str | Path) -> PolicyArch:
@@ -128,8 +150,9 @@ class PolicyArch:
         except json.JSONDecodeError as exc:
             raise ConfigError(f"arch = {str(arch)!r} is not valid JSON: {exc}") from None
         if not isinstance(data, Mapping):
-            raise ConfigError(f"arch = {str(arch)!r} holds {type(data).__name__}: expected a "
-                              "JSON object")
+            raise ConfigError(
+                f"arch = {str(arch)!r} holds {type(data).__name__}: expected a JSON object"
+            )
         return cls.from_mapping(data)
 
     def to_dict(self) -> dict[str, Any]:
@@ -147,14 +170,16 @@ def _safe_load(data: bytes | str | Path, what: str) -> dict[str, Any]:
     try:
         sd = torch.load(src, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise InputError(f"{what} holds more than tensors and was refused (loaded with "
-                         f"weights_only=True, nothing unpickled): {str(exc).splitlines()[0]}"
-                         ) from None
+        raise InputError(
+            f"{what} holds more than tensors and was refused (loaded with "
+            f"weights_only=True, nothing unpickled): {str(exc).splitlines()[0]}"
+        ) from None
     except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile) as exc:
         raise InputError(f"{what} is not a torch weights file: {exc}") from None
     if not isinstance(sd, Mapping) or not all(hasattr(v, "shape") for v in sd.values()):
-        raise InputError(f"{what} holds {type(sd).__name__}: expected a state dict "
-                         "{name: tensor}")
+        raise InputError(
+            f"{what} holds {type(sd).__name__}: expected a state dict {{name: tensor}}"
+        )
     return dict(sd)
 
 
@@ -175,34 +200,49 @@ def _sb3_activation(data_json: bytes | None) -> str:
     for name, torch_name in ACTIVATIONS.items():
         if torch_name == cls_name:
             return name
-    raise ConfigError(f"policy_kwargs.activation_fn = {text!r} in the checkpoint is not "
-                      f"supported: expected one of {sorted(ACTIVATIONS.values())}")
+    raise ConfigError(
+        f"policy_kwargs.activation_fn = {text!r} in the checkpoint is not "
+        f"supported: expected one of {sorted(ACTIVATIONS.values())}"
+    )
 
 
 def _layers(sd: Mapping[str, Any], what: str) -> list[tuple[Any, Any]]:
     """(weight, bias) of each Linear layer in order, from SB3 or ``nn.Sequential`` keys."""
+
     def numbered(prefix: str) -> list[tuple[Any, Any]]:
-        idx = sorted({int(m.group(1)) for k in sd
-                      if (m := re.fullmatch(re.escape(prefix) + r"(\d+)\.weight", k))})
+        idx = sorted(
+            {
+                int(m.group(1))
+                for k in sd
+                if (m := re.fullmatch(re.escape(prefix) + r"(\d+)\.weight", k))
+            }
+        )
         return [(sd[f"{prefix}{i}.weight"], sd[f"{prefix}{i}.bias"]) for i in idx]
 
     if "action_net.weight" in sd:
         extra = [k for k in sd if "features_extractor." in k]
         if extra:
-            raise InputError(f"{what} has a learned features extractor ({extra[0]}): only "
-                             "Flatten/Combined (parameter-free) extractors are supported")
-        return [*numbered("mlp_extractor.policy_net."),
-                (sd["action_net.weight"], sd["action_net.bias"])]
+            raise InputError(
+                f"{what} has a learned features extractor ({extra[0]}): only "
+                "Flatten/Combined (parameter-free) extractors are supported"
+            )
+        return [
+            *numbered("mlp_extractor.policy_net."),
+            (sd["action_net.weight"], sd["action_net.bias"]),
+        ]
     layers = numbered("")
     if not layers or len(layers) * 2 != len(sd):
-        raise InputError(f"{what} has keys {sorted(sd)[:6]}...: expected nn.Sequential keys "
-                         "('0.weight', '0.bias', '2.weight', ...) or SB3 policy keys "
-                         "('mlp_extractor.policy_net.0.weight', 'action_net.weight', ...)")
+        raise InputError(
+            f"{what} has keys {sorted(sd)[:6]}...: expected nn.Sequential keys "
+            "('0.weight', '0.bias', '2.weight', ...) or SB3 policy keys "
+            "('mlp_extractor.policy_net.0.weight', 'action_net.weight', ...)"
+        )
     return layers
 
 
-def load_weights(path: str | Path, arch: PolicyArch | Mapping[str, Any] | str | Path | None
-                 = None) -> tuple[list[tuple[Any, Any]], PolicyArch]:
+def load_weights(
+    path: str | Path, arch: PolicyArch | Mapping[str, Any] | str | Path | None = None
+) -> tuple[list[tuple[Any, Any]], PolicyArch]:
     """Read a checkpoint safely: ``(layers, arch)`` with layers = [(weight, bias), ...]."""
     p = Path(path)
     if not p.is_file():
@@ -211,15 +251,19 @@ def load_weights(path: str | Path, arch: PolicyArch | Mapping[str, Any] | str | 
         with zipfile.ZipFile(p) as z:
             names = z.namelist()
             if "policy.pth" not in names:
-                raise InputError(f"{p.name} is not a stable-baselines3 checkpoint: no policy.pth "
-                                 f"in {names}")
+                raise InputError(
+                    f"{p.name} is not a stable-baselines3 checkpoint: no policy.pth in {names}"
+                )
             sd = _safe_load(z.read("policy.pth"), f"{p.name}/policy.pth")
             activation = _sb3_activation(z.read("data") if "data" in names else None)
         layers = _layers(sd, f"{p.name}/policy.pth")
-        inferred = PolicyArch(obs_dim=int(layers[0][0].shape[1]),
-                              hidden_sizes=tuple(int(w.shape[0]) for w, _ in layers[:-1]),
-                              n_actions=int(layers[-1][0].shape[0]), activation=activation)
-        if arch is not None:   # an explicit description may set inputs; shapes must agree
+        inferred = PolicyArch(
+            obs_dim=int(layers[0][0].shape[1]),
+            hidden_sizes=tuple(int(w.shape[0]) for w, _ in layers[:-1]),
+            n_actions=int(layers[-1][0].shape[0]),
+            activation=activation,
+        )
+        if arch is not None:  # an explicit description may set inputs; shapes must agree
             given = PolicyArch.load(arch)
             _check_shapes(layers, given, p.name)
             return layers, given
@@ -228,8 +272,10 @@ def load_weights(path: str | Path, arch: PolicyArch | Mapping[str, Any] | str | 
     if arch is None:
         side = p.with_suffix(".json")
         if not side.is_file():
-            raise ConfigError(f"arch is missing: a plain state dict needs its architecture "
-                              f"(arch=dict or JSON path), and there is no sidecar {side.name}")
+            raise ConfigError(
+                f"arch is missing: a plain state dict needs its architecture "
+                f"(arch=dict or JSON path), and there is no sidecar {side.name}"
+            )
         arch = side
     given = PolicyArch.load(arch)
     layers = _layers(sd, p.name)
@@ -240,29 +286,36 @@ def load_weights(path: str | Path, arch: PolicyArch | Mapping[str, Any] | str | 
 def _check_shapes(layers: list[tuple[Any, Any]], arch: PolicyArch, what: str) -> None:
     dims = [arch.obs_dim, *arch.hidden_sizes, arch.n_actions]
     if len(layers) != len(dims) - 1:
-        raise InputError(f"{what} has {len(layers)} linear layers: arch {arch.to_dict()} "
-                         f"expects {len(dims) - 1}")
+        raise InputError(
+            f"{what} has {len(layers)} linear layers: arch {arch.to_dict()} expects {len(dims) - 1}"
+        )
     for k, (w, b) in enumerate(layers):
         want = (dims[k + 1], dims[k])
         if tuple(w.shape) != want or tuple(b.shape) != (dims[k + 1],):
-            raise InputError(f"{what} layer {k} has weight {tuple(w.shape)} and bias "
-                             f"{tuple(b.shape)}: arch {arch.to_dict()} expects {want} and "
-                             f"({dims[k + 1]},)")
+            raise InputError(
+                f"{what} layer {k} has weight {tuple(w.shape)} and bias "
+                f"{tuple(b.shape)}: arch {arch.to_dict()} expects {want} and "
+                f"({dims[k + 1]},)"
+            )
 
 
 def _device(device: str) -> Any:
     torch = _torch()
     if not isinstance(device, str) or not re.fullmatch(r"cpu|cuda(:\d+)?", device):
-        raise ConfigError(f"device = {device!r} is not allowed: expected 'cpu', 'cuda' or "
-                          "'cuda:<index>'")
+        raise ConfigError(
+            f"device = {device!r} is not allowed: expected 'cpu', 'cuda' or 'cuda:<index>'"
+        )
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ConfigError(f"device = {device!r} is not available: torch.cuda.is_available() "
-                              "is False; use device='cpu'")
+            raise ConfigError(
+                f"device = {device!r} is not available: torch.cuda.is_available() "
+                "is False; use device='cpu'"
+            )
         idx = int(device.split(":")[1]) if ":" in device else 0
         if idx >= torch.cuda.device_count():
-            raise ConfigError(f"device = {device!r} is not available: "
-                              f"{torch.cuda.device_count()} CUDA device(s)")
+            raise ConfigError(
+                f"device = {device!r} is not available: {torch.cuda.device_count()} CUDA device(s)"
+            )
     return torch.device(device)
 
 
@@ -281,13 +334,21 @@ class TorchPolicyAgent(ObservationAgent):
         seed: seed of the generator used for sampling.
     """
 
-    def __init__(self, layers: list[tuple[Any, Any]], arch: PolicyArch, *, device: str = "cpu",
-                 deterministic: bool = True, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        layers: list[tuple[Any, Any]],
+        arch: PolicyArch,
+        *,
+        device: str = "cpu",
+        deterministic: bool = True,
+        seed: int | None = None,
+    ) -> None:
         torch = _torch()
         _check_shapes(layers, arch, "weights")
         if not isinstance(deterministic, bool):
-            raise ConfigError(f"deterministic = {deterministic!r} is not allowed: expected true "
-                              "or false")
+            raise ConfigError(
+                f"deterministic = {deterministic!r} is not allowed: expected true or false"
+            )
         self.arch = arch
         self.device = _device(device)
         self.deterministic = deterministic
@@ -304,22 +365,38 @@ class TorchPolicyAgent(ObservationAgent):
         self._rng = np.random.default_rng(seed)
 
     @classmethod
-    def load(cls, path: str | Path, arch: PolicyArch | Mapping[str, Any] | str | Path | None
-             = None, *, device: str = "cpu", deterministic: bool = True,
-             seed: int | None = None) -> TorchPolicyAgent:
+    def load(
+        cls,
+        path: str | Path,
+        arch: PolicyArch | Mapping[str, Any] | str | Path | None = None,
+        *,
+        device: str = "cpu",
+        deterministic: bool = True,
+        seed: int | None = None,
+    ) -> TorchPolicyAgent:
         """From an SB3 ``.zip`` or a plain state dict file (see the module docstring)."""
         layers, arch_ = load_weights(path, arch)
         return cls(layers, arch_, device=device, deterministic=deterministic, seed=seed)
 
     @classmethod
-    def from_state_dict(cls, state_dict: Mapping[str, Any],
-                        arch: PolicyArch | Mapping[str, Any] | str | Path, *, device: str = "cpu",
-                        deterministic: bool = True, seed: int | None = None
-                        ) -> TorchPolicyAgent:
+    def from_state_dict(
+        cls,
+        state_dict: Mapping[str, Any],
+        arch: PolicyArch | Mapping[str, Any] | str | Path,
+        *,
+        device: str = "cpu",
+        deterministic: bool = True,
+        seed: int | None = None,
+    ) -> TorchPolicyAgent:
         """From an in-memory state dict (``nn.Sequential`` or SB3 keys) and its architecture."""
         arch_ = PolicyArch.load(arch)
-        return cls(_layers(dict(state_dict), "state_dict"), arch_, device=device,
-                   deterministic=deterministic, seed=seed)
+        return cls(
+            _layers(dict(state_dict), "state_dict"),
+            arch_,
+            device=device,
+            deterministic=deterministic,
+            seed=seed,
+        )
 
     def save(self, path: str | Path) -> Path:
         """Write the weights (``nn.Sequential`` keys) and the sidecar ``<path>.json`` arch."""
@@ -341,24 +418,27 @@ class TorchPolicyAgent(ObservationAgent):
         if self.arch.inputs == "action_mask+observation":
             x = np.concatenate([np.asarray(masks, dtype=np.float32), x], axis=-1)
         if x.shape[-1] != self.arch.obs_dim:
-            raise InputError(f"the policy takes inputs of width {self.arch.obs_dim} "
-                             f"({self.arch.inputs}) but got {x.shape[-1]}: was it trained on "
-                             "this env config (K, M, S)?")
+            raise InputError(
+                f"the policy takes inputs of width {self.arch.obs_dim} "
+                f"({self.arch.inputs}) but got {x.shape[-1]}: was it trained on "
+                "this env config (K, M, S)?"
+            )
         flat = x.reshape(-1, x.shape[-1])
         with torch.no_grad():
             out = self.net(torch.as_tensor(flat, device=self.device)).double().cpu().numpy()
         return out.reshape(*x.shape[:-1], -1)
 
-    def act_arrays(self, obs: np.ndarray, masks: np.ndarray, params: Params | None
-                   ) -> np.ndarray:
+    def act_arrays(self, obs: np.ndarray, masks: np.ndarray, params: Params | None) -> np.ndarray:
         if masks.shape[-1] != self.arch.n_actions:
-            raise InputError(f"the policy has {self.arch.n_actions} actions but the env has "
-                             f"{masks.shape[-1]}: was it trained on this env config (K, M, S)?")
+            raise InputError(
+                f"the policy has {self.arch.n_actions} actions but the env has "
+                f"{masks.shape[-1]}: was it trained on this env config (K, M, S)?"
+            )
         if obs.size == 0:
             return np.zeros(obs.shape[:-1], dtype=np.int64)
         logits = self.logits(obs, masks)
         legal = masks > 0
         if not self.deterministic:
-            logits = logits + self._rng.gumbel(size=logits.shape)   # Gumbel-max = softmax draw
+            logits = logits + self._rng.gumbel(size=logits.shape)  # Gumbel-max = softmax draw
         scored = np.where(legal, logits, -np.inf)
         return np.where(legal.any(axis=-1), scored.argmax(axis=-1), 0).astype(np.int64)

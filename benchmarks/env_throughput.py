@@ -37,8 +37,14 @@ RESULTS = Path(__file__).resolve().parent / "results" / "env_throughput.json"
 
 
 def _config(n: int, max_steps: int = 200) -> EnvConfig:
-    return EnvConfig.from_dict({"num_banks": n, "max_steps": max_steps, "max_counterparties": 8,
-                                "topology": {"kind": "erdos_renyi", "p": min(1.0, 8.0 / n)}})
+    return EnvConfig.from_dict(
+        {
+            "num_banks": n,
+            "max_steps": max_steps,
+            "max_counterparties": 8,
+            "topology": {"kind": "erdos_renyi", "p": min(1.0, 8.0 / n)},
+        }
+    )
 
 
 def _masked_random(masks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -62,12 +68,20 @@ def bench_pettingzoo(n: int, steps: int, seed: int = 0) -> dict:
         obs, *_ = env.step(acts)
         elapsed += time.perf_counter() - t0
         done_steps += 1
-    return {"backend": "pettingzoo", "N": n, "B": 1, "steps": steps, "seconds": elapsed,
-            "env_steps_per_s": steps / elapsed, "bank_steps_per_s": steps * n / elapsed}
+    return {
+        "backend": "pettingzoo",
+        "N": n,
+        "B": 1,
+        "steps": steps,
+        "seconds": elapsed,
+        "env_steps_per_s": steps / elapsed,
+        "bank_steps_per_s": steps * n / elapsed,
+    }
 
 
-def bench_core(n: int, b: int, steps: int, seed: int = 0, workers: int = 1,
-               observe_too: bool = True) -> dict:
+def bench_core(
+    n: int, b: int, steps: int, seed: int = 0, workers: int = 1, observe_too: bool = True
+) -> dict:
     cfg = _config(n, max_steps=10**6)
     p = Params.from_config(cfg)
     rng = np.random.default_rng(seed)
@@ -85,27 +99,43 @@ def bench_core(n: int, b: int, steps: int, seed: int = 0, workers: int = 1,
         else:
             elapsed += time.perf_counter() - t0
             masks = action_masks(s, p, out.balance)
-    return {"backend": "core" if observe_too else "core (step only)", "N": n, "B": b,
-            "workers": workers, "steps": steps,
-            "seconds": elapsed,
-            "env_steps_per_s": steps * b / elapsed, "bank_steps_per_s": steps * b * n / elapsed,
-            "alive_at_end": float(s.alive.mean())}
+    return {
+        "backend": "core" if observe_too else "core (step only)",
+        "N": n,
+        "B": b,
+        "workers": workers,
+        "steps": steps,
+        "seconds": elapsed,
+        "env_steps_per_s": steps * b / elapsed,
+        "bank_steps_per_s": steps * b * n / elapsed,
+        "alive_at_end": float(s.alive.mean()),
+    }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer steps (a smoke run)")
-    ap.add_argument("--repeat", type=int, default=3,
-                    help="runs per row; the table shows the best (the machine is shared and "
-                         "noisy), the JSON keeps every run")
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="runs per row; the table shows the best (the machine is shared and "
+        "noisy), the JSON keeps every run",
+    )
     args = ap.parse_args()
     q = 0.2 if args.quick else 1.0
-    jobs = [(bench_pettingzoo, (n, max(20, int(steps * q))), {})
-            for n, steps in ((10, 3000), (100, 2000), (1000, 200))]
-    jobs += [(bench_core, (100, b, max(5, int(steps * q))), {"workers": workers})
-             for b, steps, workers in ((1, 2000, 1), (64, 400, 1), (1024, 40, 1), (1024, 40, 2))]
-    jobs += [(bench_core, (100, 1024, max(5, int(40 * q))),
-              {"workers": workers, "observe_too": False}) for workers in (1, 2)]
+    jobs = [
+        (bench_pettingzoo, (n, max(20, int(steps * q))), {})
+        for n, steps in ((10, 3000), (100, 2000), (1000, 200))
+    ]
+    jobs += [
+        (bench_core, (100, b, max(5, int(steps * q))), {"workers": workers})
+        for b, steps, workers in ((1, 2000, 1), (64, 400, 1), (1024, 40, 1), (1024, 40, 2))
+    ]
+    jobs += [
+        (bench_core, (100, 1024, max(5, int(40 * q))), {"workers": workers, "observe_too": False})
+        for workers in (1, 2)
+    ]
     rows = []
     for fn, fargs, kwargs in jobs:
         runs = [fn(*fargs, **kwargs) for _ in range(max(1, args.repeat))]
@@ -115,14 +145,27 @@ def main() -> None:
     print("| backend | N | B | threads | steps | env-steps/s | bank-steps/s | worst run |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['backend']} | {r['N']} | {r['B']} | {r.get('workers', 1)} | {r['steps']} | "
-              f"{r['env_steps_per_s']:,.0f} | {r['bank_steps_per_s']:,.0f} | "
-              f"{min(r['runs_bank_steps_per_s']):,.0f} |")
+        print(
+            f"| {r['backend']} | {r['N']} | {r['B']} | {r.get('workers', 1)} | {r['steps']} | "
+            f"{r['env_steps_per_s']:,.0f} | {r['bank_steps_per_s']:,.0f} | "
+            f"{min(r['runs_bank_steps_per_s']):,.0f} |"
+        )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({
-        "machine": {"python": platform.python_version(), "processor": platform.machine(),
-                    "numpy": np.__version__},
-        "quick": args.quick, "repeat": args.repeat, "results": rows}, indent=2))
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "machine": {
+                    "python": platform.python_version(),
+                    "processor": platform.machine(),
+                    "numpy": np.__version__,
+                },
+                "quick": args.quick,
+                "repeat": args.repeat,
+                "results": rows,
+            },
+            indent=2,
+        )
+    )
     print(f"\nwrote {RESULTS}")
 
 

@@ -50,14 +50,24 @@ def bench(n: int, decisions: int, seed: int, agent_kwargs: dict) -> dict:
         acts = agent.act(live, view)
         seconds = time.perf_counter() - t0
         res, game = agent.last_result, agent.last_game
-        rows.append({"decision": d, "seconds": seconds, "live_banks": len(live),
-                     "candidates": int(game.valid.sum()), "worlds": game.worlds,
-                     "core_calls": game.calls, **res.summary()})
+        rows.append(
+            {
+                "decision": d,
+                "seconds": seconds,
+                "live_banks": len(live),
+                "candidates": int(game.valid.sum()),
+                "worlds": game.worlds,
+                "core_calls": game.calls,
+                **res.summary(),
+            }
+        )
         obs, *_ = env.step(acts)
     sec = np.array([r["seconds"] for r in rows])
     return {
-        "N": n, "decisions": len(rows),
-        "seconds_median": float(np.median(sec)), "seconds_mean": float(sec.mean()),
+        "N": n,
+        "decisions": len(rows),
+        "seconds_median": float(np.median(sec)),
+        "seconds_mean": float(sec.mean()),
         "seconds_max": float(sec.max()),
         "iterations_mean": float(np.mean([r["iterations"] for r in rows])),
         "iterations_max": int(max(r["iterations"] for r in rows)),
@@ -89,30 +99,49 @@ def main() -> None:
             kwargs[key] = getattr(args, key)
     results = [bench(n, decisions, args.seed, kwargs) for n in args.sizes]
 
-    print(f"EquilibriumAgent({', '.join(f'{k}={v!r}' for k, v in kwargs.items())}), default "
-          f"topology, {decisions} decisions per N, seed {args.seed}\n")
-    print("| N | s/decision median | mean | max | iterations mean (max) | epsilon max | "
-          "converged | worlds/decision | us/world |")
+    print(
+        f"EquilibriumAgent({', '.join(f'{k}={v!r}' for k, v in kwargs.items())}), default "
+        f"topology, {decisions} decisions per N, seed {args.seed}\n"
+    )
+    print(
+        "| N | s/decision median | mean | max | iterations mean (max) | epsilon max | "
+        "converged | worlds/decision | us/world |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['N']} | {r['seconds_median']:.3f} | {r['seconds_mean']:.3f} | "
-              f"{r['seconds_max']:.3f} | {r['iterations_mean']:.1f} ({r['iterations_max']}) | "
-              f"{r['epsilon_max']:.2e} | {r['converged']}/{r['decisions']} | "
-              f"{r['worlds_mean']:.0f} | {r['us_per_world']:.0f} |")
+        print(
+            f"| {r['N']} | {r['seconds_median']:.3f} | {r['seconds_mean']:.3f} | "
+            f"{r['seconds_max']:.3f} | {r['iterations_mean']:.1f} ({r['iterations_max']}) | "
+            f"{r['epsilon_max']:.2e} | {r['converged']}/{r['decisions']} | "
+            f"{r['worlds_mean']:.0f} | {r['us_per_world']:.0f} |"
+        )
     floor = next((r for r in results if r["N"] == FLOOR_N), None)
     floor_ok = None if floor is None else floor["seconds_max"] <= FLOOR_S
     if floor is not None:
-        print(f"\nfloor: N = {FLOOR_N} in <= {FLOOR_S} s per decision: "
-              f"{'OK' if floor_ok else 'MISSED'} (slowest {floor['seconds_max']:.3f} s)")
+        print(
+            f"\nfloor: N = {FLOOR_N} in <= {FLOOR_S} s per decision: "
+            f"{'OK' if floor_ok else 'MISSED'} (slowest {floor['seconds_max']:.3f} s)"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({
-        "benchmark": "equilibrium_speed", "agent": kwargs, "seed": args.seed,
-        "decisions_per_size": decisions, "floor": {"N": FLOOR_N, "seconds": FLOOR_S,
-                                                   "ok": floor_ok},
-        "machine": {"platform": platform.platform(), "python": platform.python_version(),
-                    "cpus": os.cpu_count(), "numpy": np.__version__},
-        "results": results,
-    }, indent=2))
+    args.out.write_text(
+        json.dumps(
+            {
+                "benchmark": "equilibrium_speed",
+                "agent": kwargs,
+                "seed": args.seed,
+                "decisions_per_size": decisions,
+                "floor": {"N": FLOOR_N, "seconds": FLOOR_S, "ok": floor_ok},
+                "machine": {
+                    "platform": platform.platform(),
+                    "python": platform.python_version(),
+                    "cpus": os.cpu_count(),
+                    "numpy": np.__version__,
+                },
+                "results": results,
+            },
+            indent=2,
+        )
+    )
     print(f"wrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
 
 

@@ -98,8 +98,16 @@ def core_hash(cfg, seed: int = 11, worlds: int = 64, steps: int = 25, workers: i
     for _ in range(steps):
         acts = rng.integers(0, p.layout.n, size=(worlds, cfg.num_banks))
         s, out = step(s, acts, p, rng, inplace=True, workers=workers)
-        h.add([out.rewards, out.defaulted, out.invalid, out.executed, out.cascade_rounds,
-               out.belief_cascade])
+        h.add(
+            [
+                out.rewards,
+                out.defaulted,
+                out.invalid,
+                out.executed,
+                out.cascade_rounds,
+                out.belief_cascade,
+            ]
+        )
         for w in (0, 1, worlds - 1):
             for e in out.record.events(w):
                 h.add([e.type, e.step, e.world, e.data])

@@ -13,8 +13,16 @@ from typing import Any
 from rudra_env.config import EnvConfig
 from rudra_env.errors import ActionError, ConfigError, InputError, RudraError
 
-__all__ = ["EnvConfig", "parallel_env", "env", "ActionError", "ConfigError", "InputError",
-           "RudraError", "__version__"]
+__all__ = [
+    "EnvConfig",
+    "parallel_env",
+    "env",
+    "ActionError",
+    "ConfigError",
+    "InputError",
+    "RudraError",
+    "__version__",
+]
 
 __version__ = "0.1.0"
 

@@ -25,14 +25,32 @@ import numpy as np
 
 from rudra_env.errors import ActionError
 
-__all__ = ["HOLD", "LEND", "BORROW", "INVEST", "DIVEST", "KIND_NAMES", "ActionLayout",
-           "Decoded", "encode", "decode"]
+__all__ = [
+    "HOLD",
+    "LEND",
+    "BORROW",
+    "INVEST",
+    "DIVEST",
+    "KIND_NAMES",
+    "ActionLayout",
+    "Decoded",
+    "encode",
+    "decode",
+]
 
 HOLD, LEND, BORROW, INVEST, DIVEST = 0, 1, 2, 3, 4
 KIND_NAMES = ("HOLD", "LEND", "BORROW", "INVEST", "DIVEST")
-_ALIASES = {"HOLD": HOLD, "LEND": LEND, "INCREASE_LENDING": LEND, "BORROW": BORROW,
-            "DECREASE_LENDING": BORROW, "INVEST": INVEST, "INVEST_MARKET": INVEST,
-            "DIVEST": DIVEST, "DIVEST_MARKET": DIVEST}
+_ALIASES = {
+    "HOLD": HOLD,
+    "LEND": LEND,
+    "INCREASE_LENDING": LEND,
+    "BORROW": BORROW,
+    "DECREASE_LENDING": BORROW,
+    "INVEST": INVEST,
+    "INVEST_MARKET": INVEST,
+    "DIVEST": DIVEST,
+    "DIVEST_MARKET": DIVEST,
+}
 
 
 class Decoded(NamedTuple):
@@ -66,8 +84,9 @@ class ActionLayout:
         """Flat index of (kind, target, size); kind is a code or a name such as ``"LEND"``."""
         if isinstance(kind, str):
             if kind.upper() not in _ALIASES:
-                raise ActionError(f"kind = {kind!r} is not an action: expected one of "
-                                  f"{sorted(_ALIASES)}")
+                raise ActionError(
+                    f"kind = {kind!r} is not an action: expected one of {sorted(_ALIASES)}"
+                )
             kind = _ALIASES[kind.upper()]
         if kind == HOLD:
             return 0
@@ -97,8 +116,9 @@ class ActionLayout:
         arr = np.asarray(a, dtype=np.int64)
         if arr.size and (arr.min() < 0 or arr.max() >= self.n):
             bad = arr[(arr < 0) | (arr >= self.n)].flat[0]
-            raise ActionError(f"action = {bad} is outside the action space: "
-                              f"expected 0..{self.n - 1}")
+            raise ActionError(
+                f"action = {bad} is outside the action space: expected 0..{self.n - 1}"
+            )
         kind, target, size = (t[arr] for t in self.tables)
         if np.ndim(a) == 0:
             return Decoded(int(kind), int(target), int(size))

@@ -60,8 +60,14 @@ def _check(ok: bool, path: str, value: Any, allowed: str) -> None:
         _fail(path, value, allowed)
 
 
-def _num(path: str, value: Any, lo: float | None = None, hi: float | None = None,
-         lo_open: bool = False, integer: bool = False) -> None:
+def _num(
+    path: str,
+    value: Any,
+    lo: float | None = None,
+    hi: float | None = None,
+    lo_open: bool = False,
+    integer: bool = False,
+) -> None:
     """Check that ``value`` is a finite number in the given range."""
     kind = "an integer" if integer else "a number"
     if lo is not None and hi is not None:
@@ -125,8 +131,12 @@ class Param:
             _check("dist" in data, path, raw, "a mapping with a 'dist' key")
             dist = data.pop("dist")
             _check(dist in DISTRIBUTIONS, f"{path}.dist", dist, f"one of {DISTRIBUTIONS}")
-            need = {"constant": ("value",), "uniform": ("low", "high"),
-                    "normal": ("mean", "std"), "lognormal": ("mean", "std")}[dist]
+            need = {
+                "constant": ("value",),
+                "uniform": ("low", "high"),
+                "normal": ("mean", "std"),
+                "lognormal": ("mean", "std"),
+            }[dist]
             for key in data:
                 if key not in need:
                     _unknown(f"{path}.{key}", key, need)
@@ -134,22 +144,37 @@ class Param:
                 _check(key in data, f"{path}.{key}", None, f"a number (required for {dist})")
                 _num(f"{path}.{key}", data[key])
             if dist == "uniform":
-                _check(data["low"] <= data["high"], f"{path}.high", data["high"],
-                       f"a number >= low ({data['low']})")
+                _check(
+                    data["low"] <= data["high"],
+                    f"{path}.high",
+                    data["high"],
+                    f"a number >= low ({data['low']})",
+                )
             if dist in ("normal", "lognormal"):
                 _num(f"{path}.std", data["std"], lo=0.0)
             return cls(dist=dist, **{k: float(v) for k, v in data.items()})
         _fail(path, raw, "a number, a list of numbers, or {dist: ...}")
 
-    def check_range(self, path: str, lo: float, hi: float | None = None, *,
-                    lo_open: bool = False, n: int | None = None) -> None:
+    def check_range(
+        self,
+        path: str,
+        lo: float,
+        hi: float | None = None,
+        *,
+        lo_open: bool = False,
+        n: int | None = None,
+    ) -> None:
         """Validate the values this parameter can take against ``[lo, hi]``."""
         if self.dist == "constant":
             _num(path, self.value, lo, hi, lo_open)
         elif self.dist == "list":
             if n is not None:
-                _check(len(self.values) == n, path, list(self.values),
-                       f"a list of exactly num_banks = {n} values")
+                _check(
+                    len(self.values) == n,
+                    path,
+                    list(self.values),
+                    f"a list of exactly num_banks = {n} values",
+                )
             for k, v in enumerate(self.values):
                 _num(f"{path}[{k}]", v, lo, hi, lo_open)
         elif self.dist == "uniform":
@@ -175,8 +200,11 @@ class Param:
             return self.value
         if self.dist == "list":
             return list(self.values)
-        keys = {"uniform": ("low", "high"), "normal": ("mean", "std"),
-                "lognormal": ("mean", "std")}[self.dist]
+        keys = {
+            "uniform": ("low", "high"),
+            "normal": ("mean", "std"),
+            "lognormal": ("mean", "std"),
+        }[self.dist]
         return {"dist": self.dist, **{k: getattr(self, k) for k in keys}}
 
 
@@ -213,8 +241,12 @@ class TopologyConfig:
         _num(f"{path}.periphery_p", self.periphery_p, 0.0, 1.0)
         _num(f"{path}.reciprocal", self.reciprocal, 0.0, 1.0)
         if self.kind == "from_file":
-            _check(isinstance(self.path, str) and self.path.endswith((".csv", ".npz")),
-                   f"{path}.path", self.path, "a path to a .csv or .npz exposure matrix")
+            _check(
+                isinstance(self.path, str) and self.path.endswith((".csv", ".npz")),
+                f"{path}.path",
+                self.path,
+                "a path to a .csv or .npz exposure matrix",
+            )
 
 
 @dataclass(frozen=True)
@@ -224,7 +256,8 @@ class BankConfig:
     capital: Param = field(default_factory=lambda: Param(dist="uniform", low=8.0, high=12.0))
     """Initial equity (currency units), > 0."""
     target_leverage: Param = field(
-        default_factory=lambda: Param(dist="uniform", low=8.0, high=14.0))
+        default_factory=lambda: Param(dist="uniform", low=8.0, high=14.0)
+    )
     """Total assets / equity the bank starts at and is regulated towards, >= 1."""
     risk_factor: Param = field(default_factory=lambda: Param(dist="uniform", low=0.0, high=1.0))
     """Appetite for market risk in [0, 1]: scales the market share of assets (0.5x to 1.5x)."""
@@ -243,9 +276,13 @@ class BankConfig:
         _num(f"{path}.interbank_ratio", self.interbank_ratio, 0.0, 1.0)
         _num(f"{path}.market_ratio", self.market_ratio, 0.0, 1.0)
         total = self.cash_ratio + self.interbank_ratio + 1.5 * self.market_ratio
-        _check(total <= 1.0, f"{path}.market_ratio", self.market_ratio,
-               "cash_ratio + interbank_ratio + 1.5 * market_ratio <= 1 "
-               f"(now {total:.3f}); the rest is external assets")
+        _check(
+            total <= 1.0,
+            f"{path}.market_ratio",
+            self.market_ratio,
+            "cash_ratio + interbank_ratio + 1.5 * market_ratio <= 1 "
+            f"(now {total:.3f}); the rest is external assets",
+        )
 
 
 @dataclass(frozen=True)
@@ -271,8 +308,12 @@ class MarketConfig:
     """Per-step drift mu of the log price."""
 
     def validate(self, path: str, n: int) -> None:
-        _check(isinstance(self.name, str) and self.name.isidentifier(), f"{path}.name",
-               self.name, "an identifier-like name such as BANK_INDEX")
+        _check(
+            isinstance(self.name, str) and self.name.isidentifier(),
+            f"{path}.name",
+            self.name,
+            "an identifier-like name such as BANK_INDEX",
+        )
         _num(f"{path}.price0", self.price0, 0.0, lo_open=True)
         _num(f"{path}.impact", self.impact, 0.0)
         if self.depth is not None:
@@ -401,8 +442,12 @@ class Shock:
         _num(f"{path}.duration", self.duration, 1, integer=True)
         if self.type in ("bank_capital_hit", "deposit_run"):
             for k, b in enumerate(self.targets):
-                _check(isinstance(b, int) and 0 <= b < n, f"{path}.targets[{k}]", b,
-                       f"a bank index in [0, {n - 1}]")
+                _check(
+                    isinstance(b, int) and 0 <= b < n,
+                    f"{path}.targets[{k}]",
+                    b,
+                    f"a bank index in [0, {n - 1}]",
+                )
 
 
 @dataclass(frozen=True)
@@ -419,8 +464,12 @@ class Intervention:
     """Cash injected (capital_injection), >= 0."""
 
     def validate(self, path: str, n: int) -> None:
-        _check(self.type in INTERVENTION_TYPES, f"{path}.type", self.type,
-               f"one of {INTERVENTION_TYPES}")
+        _check(
+            self.type in INTERVENTION_TYPES,
+            f"{path}.type",
+            self.type,
+            f"one of {INTERVENTION_TYPES}",
+        )
         _num(f"{path}.step", self.step, 1, integer=True)
         _num(f"{path}.bank", self.bank, 0, n - 1, integer=True)
         _num(f"{path}.amount", self.amount, 0.0)
@@ -446,8 +495,10 @@ class ScenarioConfig:
 
 
 def _default_markets() -> tuple[MarketConfig, ...]:
-    return (MarketConfig("BANK_INDEX", price0=100.0, volatility=0.02),
-            MarketConfig("FIN_SERVICES", price0=50.0, volatility=0.015))
+    return (
+        MarketConfig("BANK_INDEX", price0=100.0, volatility=0.02),
+        MarketConfig("FIN_SERVICES", price0=50.0, volatility=0.015),
+    )
 
 
 @dataclass(frozen=True)
@@ -491,8 +542,12 @@ class EnvConfig:
         _num("num_banks", n, 2, 100_000, integer=True)
         _num("max_steps", self.max_steps, 1, integer=True)
         _num("max_counterparties", self.max_counterparties, 1, 1024, integer=True)
-        _check(len(self.size_levels) >= 1, "size_levels", list(self.size_levels),
-               "a non-empty list of fractions in (0, 1]")
+        _check(
+            len(self.size_levels) >= 1,
+            "size_levels",
+            list(self.size_levels),
+            "a non-empty list of fractions in (0, 1]",
+        )
         for k, s in enumerate(self.size_levels):
             _num(f"size_levels[{k}]", s, 0.0, 1.0, lo_open=True)
         _num("profit_booking_interval", self.profit_booking_interval, 1, integer=True)
@@ -512,8 +567,12 @@ class EnvConfig:
         for k, s in enumerate(self.scenario.shocks):
             if s.type == "market_crash":
                 for j, name in enumerate(s.targets):
-                    _check(name in names, f"scenario.shocks[{k}].targets[{j}]", name,
-                           f"a market name, one of {names}")
+                    _check(
+                        name in names,
+                        f"scenario.shocks[{k}].targets[{j}]",
+                        name,
+                        f"a market name, one of {names}",
+                    )
 
     # ------------------------------------------------------------------ construction
     @classmethod

@@ -381,20 +381,38 @@ def eisenberg_noe(
         raise InputError(f"batch sizes differ ({listed}); batched inputs must share B")
     batched = bool(sizes)
     b = next(iter(sizes.values()), 1)
-    result = clear_unchecked(np.broadcast_to(L, (b, n, n)), np.broadcast_to(e, (b, n)),
-                             np.broadcast_to(xl, (b, n)), alpha, beta, tol)
+    result = clear_unchecked(
+        np.broadcast_to(L, (b, n, n)),
+        np.broadcast_to(e, (b, n)),
+        np.broadcast_to(xl, (b, n)),
+        alpha,
+        beta,
+        tol,
+    )
     if not batched:
-        result = ClearingResult(payments=result.payments[0], defaulted=result.defaulted[0],
-                                equity=result.equity[0], obligations=result.obligations[0],
-                                rounds=result.rounds)
+        result = ClearingResult(
+            payments=result.payments[0],
+            defaulted=result.defaulted[0],
+            equity=result.equity[0],
+            obligations=result.obligations[0],
+            rounds=result.rounds,
+        )
     _readonly(result.payments, result.defaulted, result.equity, result.obligations)
     return result
 
 
-def clear_unchecked(L: np.ndarray, e: np.ndarray, xl: np.ndarray, alpha: float, beta: float,
-                    tol: float = 1e-10, *, obligations: np.ndarray | None = None,
-                    full_receipts: np.ndarray | None = None,
-                    rows: np.ndarray | None = None) -> ClearingResult:
+def clear_unchecked(
+    L: np.ndarray,
+    e: np.ndarray,
+    xl: np.ndarray,
+    alpha: float,
+    beta: float,
+    tol: float = 1e-10,
+    *,
+    obligations: np.ndarray | None = None,
+    full_receipts: np.ndarray | None = None,
+    rows: np.ndarray | None = None,
+) -> ClearingResult:
     """``eisenberg_noe`` on inputs already known to be valid, batched: ``L`` (B, N, N), ``e``
     and ``xl`` (B, N), scalars in range. For hot loops (the environment's cascade) that built
     the inputs themselves; everyone else should call ``eisenberg_noe``, which checks them.
@@ -414,14 +432,14 @@ def clear_unchecked(L: np.ndarray, e: np.ndarray, xl: np.ndarray, alpha: float, 
     """
     b, n = e.shape
     if obligations is None or full_receipts is None:
-        own = L if rows is None else L[rows]              # this batch's matrices
+        own = L if rows is None else L[rows]  # this batch's matrices
         pbar = own.sum(axis=-1) + xl if obligations is None else obligations
         full = own.sum(axis=-2) if full_receipts is None else full_receipts
     else:
         pbar, full = obligations, full_receipts
     rows = np.arange(b) if rows is None else rows
     owes = pbar > 0
-    inv = np.divide(1.0, pbar, out=np.zeros_like(pbar), where=owes)    # 1 / pbar_j, 0 if none
+    inv = np.divide(1.0, pbar, out=np.zeros_like(pbar), where=owes)  # 1 / pbar_j, 0 if none
     e_default = np.where(e >= 0, alpha * e, e)
     slack = tol * np.maximum(1.0, pbar)
 
@@ -436,8 +454,16 @@ def clear_unchecked(L: np.ndarray, e: np.ndarray, xl: np.ndarray, alpha: float, 
             break
         defaulted |= new
         waves[worlds] += 1
-        payments[worlds] = _pay_defaulted(L, rows[worlds], inv[worlds], beta, pbar[worlds],
-                                          e_default[worlds], defaulted[worlds], full[worlds])
+        payments[worlds] = _pay_defaulted(
+            L,
+            rows[worlds],
+            inv[worlds],
+            beta,
+            pbar[worlds],
+            e_default[worlds],
+            defaulted[worlds],
+            full[worlds],
+        )
 
     equity = e + _received(L, rows, inv, payments, full, defaulted) - pbar
     return ClearingResult(
@@ -449,8 +475,14 @@ def clear_unchecked(L: np.ndarray, e: np.ndarray, xl: np.ndarray, alpha: float, 
     )
 
 
-def _received(L: np.ndarray, rows: np.ndarray, inv: np.ndarray, payments: np.ndarray,
-              full: np.ndarray, defaulted: np.ndarray) -> np.ndarray:
+def _received(
+    L: np.ndarray,
+    rows: np.ndarray,
+    inv: np.ndarray,
+    payments: np.ndarray,
+    full: np.ndarray,
+    defaulted: np.ndarray,
+) -> np.ndarray:
     """(W, N): ``x_i = sum_j Pi_ji p_j``, what each bank receives when the ``defaulted`` banks
     pay ``payments`` and the others pay in full: ``full`` less the defaulters' unpaid shares
     (``inv`` = 1 / pbar, 0 where nothing is owed; ``rows`` (W,) the worlds' matrices in L)."""
@@ -458,7 +490,7 @@ def _received(L: np.ndarray, rows: np.ndarray, inv: np.ndarray, payments: np.nda
     if dw.size == 0:
         return full.copy()
     unpaid = 1.0 - payments[dw, dj] * inv[dw, dj]
-    lost = L[rows[dw], dj, :] * unpaid[:, None]                       # (|D|, N)
+    lost = L[rows[dw], dj, :] * unpaid[:, None]  # (|D|, N)
     return full - _sum_rows(lost, dw, len(full))
 
 
@@ -468,7 +500,7 @@ def _sum_rows(rows: np.ndarray, index: np.ndarray, n: int) -> np.ndarray:
     one row (the common case, one defaulter per world), a few otherwise; ``np.add.at`` and a
     one-hot product are several times slower for rows of this size."""
     out = np.zeros((n, rows.shape[1]))
-    if index.size < 2 or (index[1:] > index[:-1]).all():     # one row per index
+    if index.size < 2 or (index[1:] > index[:-1]).all():  # one row per index
         out[index] = rows
         return out
     start = np.flatnonzero(np.concatenate(([True], index[1:] != index[:-1])))
@@ -507,15 +539,31 @@ def _pay_defaulted(
         if worlds.size == 0:
             break
         paying |= join
-        payments[worlds] = _solve_paying(L, rows[worlds], inv[worlds], beta, pbar[worlds],
-                                         e_default[worlds], defaulted[worlds], paying[worlds],
-                                         full[worlds])
+        payments[worlds] = _solve_paying(
+            L,
+            rows[worlds],
+            inv[worlds],
+            beta,
+            pbar[worlds],
+            e_default[worlds],
+            defaulted[worlds],
+            paying[worlds],
+            full[worlds],
+        )
     return np.clip(payments, 0.0, pbar)
 
 
-def _solve_paying(L: np.ndarray, rows: np.ndarray, inv: np.ndarray, beta: float,
-                  pbar: np.ndarray, e_default: np.ndarray, defaulted: np.ndarray,
-                  paying: np.ndarray, full: np.ndarray) -> np.ndarray:
+def _solve_paying(
+    L: np.ndarray,
+    rows: np.ndarray,
+    inv: np.ndarray,
+    beta: float,
+    pbar: np.ndarray,
+    e_default: np.ndarray,
+    defaulted: np.ndarray,
+    paying: np.ndarray,
+    full: np.ndarray,
+) -> np.ndarray:
     """(W, N) payments with the paying defaulters ``P`` solving their linear system exactly.
 
     Banks outside ``P`` pay a fixed ``q`` (``pbar`` if solvent, 0 if a non-paying defaulter);
@@ -529,8 +577,8 @@ def _solve_paying(L: np.ndarray, rows: np.ndarray, inv: np.ndarray, beta: float,
     rhs_full = e_default + beta * _received(L, rows, inv, fixed, full, defaulted)
     counts = paying.sum(axis=-1)
     d = int(counts.max())
-    order = np.argsort(~paying, axis=-1, kind="stable")[:, :d]       # paying banks first
-    used = np.arange(d)[None, :] < counts[:, None]                     # (W, d)
+    order = np.argsort(~paying, axis=-1, kind="stable")[:, :d]  # paying banks first
+    used = np.arange(d)[None, :] < counts[:, None]  # (W, d)
     # (beta Pi^T)[P_a, P_c] = beta * L[P_c, P_a] / pbar[P_c]
     block = L[rows[:, None, None], order[:, None, :], order[:, :, None]]
     block = beta * block * np.take_along_axis(inv, order, axis=-1)[:, None, :]

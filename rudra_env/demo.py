@@ -46,11 +46,15 @@ def run_episode(env: RudraParallelEnv, seed: int, quiet: bool = False) -> dict[s
         summ = env.summary()
         prices.append(np.array([summ[f"price/{m}"] for m in names]))
         if not quiet:
-            kinds = sorted({e.type for e in events} - {"step_start", "step_end", "transaction",
-                                                       "profit_booking"})
+            kinds = sorted(
+                {e.type for e in events}
+                - {"step_start", "step_end", "transaction", "profit_booking"}
+            )
             px = " ".join(f"{summ[f'price/{m}']:12.2f}" for m in names)
-            print(f"{summ['step']:>4} {summ['alive']:>5} {fell:>4} {rounds:>6} "
-                  f"{summ['total_equity']:10.2f} {px}  {','.join(kinds)}")
+            print(
+                f"{summ['step']:>4} {summ['alive']:>5} {fell:>4} {rounds:>6} "
+                f"{summ['total_equity']:10.2f} {px}  {','.join(kinds)}"
+            )
     path = np.stack(prices)
     drawdown = 1.0 - (path / np.maximum.accumulate(path, axis=0)).min(axis=0)
     final = env.summary()
@@ -72,8 +76,9 @@ def run_episode(env: RudraParallelEnv, seed: int, quiet: bool = False) -> dict[s
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m rudra_env.demo",
-                                 description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m rudra_env.demo", description=__doc__.split("\n")[0]
+    )
     ap.add_argument("--config", default="configs/env/small.yaml", help="env YAML")
     ap.add_argument("--seed", type=int, default=0, help="episode seed")
     ap.add_argument("--quiet", action="store_true", help="only the final table")
@@ -82,13 +87,18 @@ def main(argv: list[str] | None = None) -> int:
     variants = load_variants(args.config)
     results = {}
     for name, cfg in variants.items():
-        print(f"\n== {args.config} [{name}]: {cfg.num_banks} banks, {cfg.topology.kind}, "
-              f"scenario {cfg.scenario.name}, seed {args.seed}")
+        print(
+            f"\n== {args.config} [{name}]: {cfg.num_banks} banks, {cfg.topology.kind}, "
+            f"scenario {cfg.scenario.name}, seed {args.seed}"
+        )
         env = RudraParallelEnv(cfg)
         results[name] = run_episode(env, args.seed, args.quiet)
         if args.events:
-            out = args.events if len(variants) == 1 else \
-                args.events.with_name(f"{args.events.stem}_{name}{args.events.suffix}")
+            out = (
+                args.events
+                if len(variants) == 1
+                else args.events.with_name(f"{args.events.stem}_{name}{args.events.suffix}")
+            )
             out.parent.mkdir(parents=True, exist_ok=True)
             with out.open("w") as fh:
                 for e in env.event_log:

@@ -76,14 +76,17 @@ from rudra_env.errors import ActionError, ConfigError
 __all__ = ["RudraParallelEnv", "resolve_config"]
 
 _INT_TYPES = (int, np.integer)
-_EXACT_INT_TYPES = frozenset({int, np.int64, np.int32, np.int16, np.int8, np.uint64, np.uint32,
-                              np.uint16, np.uint8})
+_EXACT_INT_TYPES = frozenset(
+    {int, np.int64, np.int32, np.int16, np.int8, np.uint64, np.uint32, np.uint16, np.uint8}
+)
 """Types that pass the action check at once (the set of the values' types is usually {int});
 anything else goes through ``isinstance`` with ``_INT_TYPES``."""
 
 
-def resolve_config(config: EnvConfig | Mapping[str, Any] | str | Path | None = None,
-                   overrides: Mapping[str, Any] | None = None) -> EnvConfig:
+def resolve_config(
+    config: EnvConfig | Mapping[str, Any] | str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> EnvConfig:
     """An ``EnvConfig`` from a config object, mapping or YAML path, with overrides applied."""
     if config is None:
         cfg = EnvConfig()
@@ -94,8 +97,9 @@ def resolve_config(config: EnvConfig | Mapping[str, Any] | str | Path | None = N
     elif isinstance(config, Mapping):
         cfg = EnvConfig.from_dict(config)
     else:
-        raise ConfigError(f"config = {config!r} is not allowed: expected an EnvConfig, a mapping "
-                          "or a YAML path")
+        raise ConfigError(
+            f"config = {config!r} is not allowed: expected an EnvConfig, a mapping or a YAML path"
+        )
     if overrides:
         cfg = cfg.with_overrides(dict(overrides))
     return cfg
@@ -104,30 +108,42 @@ def resolve_config(config: EnvConfig | Mapping[str, Any] | str | Path | None = N
 class RudraParallelEnv(ParallelEnv):
     """The interbank network as a PettingZoo ParallelEnv (see the module docstring)."""
 
-    metadata = {"name": "rudra_v0", "render_modes": ["human", "ansi", "rgb_array"],
-                "is_parallelizable": True, "render_fps": 4}
+    metadata = {
+        "name": "rudra_v0",
+        "render_modes": ["human", "ansi", "rgb_array"],
+        "is_parallelizable": True,
+        "render_fps": 4,
+    }
 
-    def __init__(self, config: EnvConfig | Mapping[str, Any] | str | Path | None = None,
-                 render_mode: str | None = None, **overrides: Any) -> None:
+    def __init__(
+        self,
+        config: EnvConfig | Mapping[str, Any] | str | Path | None = None,
+        render_mode: str | None = None,
+        **overrides: Any,
+    ) -> None:
         nested = overrides.pop("overrides", None) or {}
         self.config = resolve_config(config, {**overrides, **nested})
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ConfigError(f"render_mode = {render_mode!r} is not allowed: expected one of "
-                              f"{self.metadata['render_modes']} or None")
+            raise ConfigError(
+                f"render_mode = {render_mode!r} is not allowed: expected one of "
+                f"{self.metadata['render_modes']} or None"
+            )
         self.render_mode = render_mode
         self.params = Params.from_config(self.config)
         n = self.config.num_banks
         self.possible_agents = [f"bank_{i}" for i in range(n)]
         self.agent_name_mapping = {a: i for i, a in enumerate(self.possible_agents)}
         self.agents: list[str] = []
-        self._obs_space = spaces.Dict({
-            "observation": spaces.Box(-OBS_LIMIT, OBS_LIMIT, (obs_size(self.params),),
-                                      np.float32),
-            "action_mask": spaces.Box(0, 1, (self.params.layout.n,), np.int8),
-        })
+        self._obs_space = spaces.Dict(
+            {
+                "observation": spaces.Box(
+                    -OBS_LIMIT, OBS_LIMIT, (obs_size(self.params),), np.float32
+                ),
+                "action_mask": spaces.Box(0, 1, (self.params.layout.n,), np.int8),
+            }
+        )
         self._act_space = spaces.Discrete(self.params.layout.n)
-        self.state_space = spaces.Box(-OBS_LIMIT, OBS_LIMIT, (state_size(self.params),),
-                                      np.float32)
+        self.state_space = spaces.Box(-OBS_LIMIT, OBS_LIMIT, (state_size(self.params),), np.float32)
         self._rng = np.random.default_rng()
         self._state: NetworkState | None = None
         self._records: list[StepRecord] = []
@@ -155,18 +171,28 @@ class RudraParallelEnv(ParallelEnv):
         return int(self.core_state.t[0])
 
     # ------------------------------------------------------------------ API
-    def reset(self, seed: int | None = None, options: dict | None = None
-              ) -> tuple[dict[str, Any], dict[str, Any]]:
+    def reset(
+        self, seed: int | None = None, options: dict | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         if seed is not None:
             self._rng = np.random.default_rng(seed)
         self._state = initial_state(self.config, self._rng, worlds=1)
         self.agents = list(self.possible_agents)
         self._records = []
-        self._extra = [Event("init", 0, 0, {
-            "num_banks": self.config.num_banks, "topology": self.config.topology.kind,
-            "scenario": self.config.scenario.name, "markets": list(self.params.market_names),
-            "total_equity": float(self._state.equity0.sum()),
-        })]
+        self._extra = [
+            Event(
+                "init",
+                0,
+                0,
+                {
+                    "num_banks": self.config.num_banks,
+                    "topology": self.config.topology.kind,
+                    "scenario": self.config.scenario.name,
+                    "markets": list(self.params.market_names),
+                    "total_equity": float(self._state.equity0.sum()),
+                },
+            )
+        ]
         self._layout_cache = None
         infos = {a: {"invalid_action": False, "executed_action": 0} for a in self.agents}
         if self.render_mode == "human":
@@ -175,7 +201,7 @@ class RudraParallelEnv(ParallelEnv):
 
     def step(self, actions: Mapping[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
         s = self.core_state
-        acting = self.agents          # replaced, never changed in place, when agents leave
+        acting = self.agents  # replaced, never changed in place, when agents leave
         a = self._action_array(actions, acting)
         try:  # the core checks the range before it touches the state or draws noise
             s, out = dynamics.step(s, a, self.params, self._rng, inplace=True)
@@ -203,12 +229,15 @@ class RudraParallelEnv(ParallelEnv):
             truncations = {ag: not d for ag, d in zip(acting, dead, strict=True)}
         executed = out.executed[0, idx].tolist()
         if np.count_nonzero(out.invalid):
-            infos = {ag: {"invalid_action": i, "executed_action": e}
-                     for ag, i, e in zip(acting, out.invalid[0, idx].tolist(), executed,
-                                         strict=True)}
+            infos = {
+                ag: {"invalid_action": i, "executed_action": e}
+                for ag, i, e in zip(acting, out.invalid[0, idx].tolist(), executed, strict=True)
+            }
         else:
-            infos = {ag: {"invalid_action": False, "executed_action": e}
-                     for ag, e in zip(acting, executed, strict=True)}
+            infos = {
+                ag: {"invalid_action": False, "executed_action": e}
+                for ag, e in zip(acting, executed, strict=True)
+            }
         observations = self._observations(acting, out.balance, idx)
         if truncated:
             self.agents = []
@@ -217,11 +246,19 @@ class RudraParallelEnv(ParallelEnv):
         else:
             self.agents = acting
         if not self.agents:
-            self._extra.append(Event("complete", self.num_steps, 0, {
-                "reason": "truncated" if truncated else "all_defaulted",
-                "alive": int(s.alive.sum()), "defaulted": int((~s.alive).sum()),
-                "total_equity": float(np.where(s.alive, s.equity_prev, 0).sum()),
-            }))
+            self._extra.append(
+                Event(
+                    "complete",
+                    self.num_steps,
+                    0,
+                    {
+                        "reason": "truncated" if truncated else "all_defaulted",
+                        "alive": int(s.alive.sum()),
+                        "defaulted": int((~s.alive).sum()),
+                        "total_equity": float(np.where(s.alive, s.equity_prev, 0).sum()),
+                    },
+                )
+            )
         if self.render_mode == "human":
             self.render()
         return observations, rewards, terminations, truncations, infos
@@ -235,15 +272,20 @@ class RudraParallelEnv(ParallelEnv):
         values = actions.values()
         try:
             vals = np.fromiter(values, dtype=np.int64, count=len(actions))
-            if list(actions) == acting:       # the usual dict: no name lookups
+            if list(actions) == acting:  # the usual dict: no name lookups
                 idx = self._indices(acting)
             else:
-                idx = np.fromiter(map(self.agent_name_mapping.__getitem__, actions),
-                                  dtype=np.int64, count=len(actions))
+                idx = np.fromiter(
+                    map(self.agent_name_mapping.__getitem__, actions),
+                    dtype=np.int64,
+                    count=len(actions),
+                )
         except (KeyError, TypeError, ValueError, OverflowError):
             self._raise_bad_action(actions)
-        if not (set(map(type, values)) <= _EXACT_INT_TYPES
-                or all(isinstance(v, _INT_TYPES) for v in values)):
+        if not (
+            set(map(type, values)) <= _EXACT_INT_TYPES
+            or all(isinstance(v, _INT_TYPES) for v in values)
+        ):
             self._raise_bad_action(actions)
         a[0][idx] = vals
         return a
@@ -262,35 +304,48 @@ class RudraParallelEnv(ParallelEnv):
         n_actions = self.params.layout.n
         for agent, act in actions.items():
             if agent not in self.agent_name_mapping:
-                raise ActionError(f"agent = {agent!r} is not an agent of this env: expected one "
-                                  f"of bank_0..bank_{self.config.num_banks - 1}") from None
+                raise ActionError(
+                    f"agent = {agent!r} is not an agent of this env: expected one "
+                    f"of bank_0..bank_{self.config.num_banks - 1}"
+                ) from None
             ok = isinstance(act, _INT_TYPES) and not isinstance(act, bool)
             if not ok or not 0 <= act < n_actions:
                 shown = repr(act) if isinstance(act, str) else str(act)
-                raise ActionError(f"action of {agent} = {shown} is outside the action space "
-                                  f"Discrete({n_actions}): expected an integer in "
-                                  f"0..{n_actions - 1}") from None
-        raise ActionError(f"actions = {dict(actions)!r} could not be read: expected "
-                          f"{{agent: int in 0..{n_actions - 1}}}") from None  # pragma: no cover
+                raise ActionError(
+                    f"action of {agent} = {shown} is outside the action space "
+                    f"Discrete({n_actions}): expected an integer in "
+                    f"0..{n_actions - 1}"
+                ) from None
+        raise ActionError(
+            f"actions = {dict(actions)!r} could not be read: expected "
+            f"{{agent: int in 0..{n_actions - 1}}}"
+        ) from None  # pragma: no cover
 
-    def _observations(self, agents: list[str], bs: dict[str, np.ndarray] | None = None,
-                      idx: np.ndarray | slice | None = None) -> dict[str, dict[str, np.ndarray]]:
+    def _observations(
+        self,
+        agents: list[str],
+        bs: dict[str, np.ndarray] | None = None,
+        idx: np.ndarray | slice | None = None,
+    ) -> dict[str, dict[str, np.ndarray]]:
         """Fresh arrays every call (never views of a buffer the next step overwrites)."""
         s = self.core_state
         if idx is None:
             idx = self._indices(agents)
         obs = observe(s, self.params, bs)[0, idx]
         mask = action_masks(s, self.params, bs)[0, idx]
-        return {ag: {"observation": o, "action_mask": k}
-                for ag, o, k in zip(agents, obs, mask, strict=True)}
+        return {
+            ag: {"observation": o, "action_mask": k}
+            for ag, o, k in zip(agents, obs, mask, strict=True)
+        }
 
     def _indices(self, agents: list[str]) -> np.ndarray | slice:
         """Bank indices of ``agents`` (a list the env keeps in ``possible_agents`` order): every
         bank is a plain slice, so gathers by it are views."""
         if len(agents) == len(self.possible_agents):
             return slice(None)
-        return np.fromiter(map(self.agent_name_mapping.__getitem__, agents), dtype=np.int64,
-                           count=len(agents))
+        return np.fromiter(
+            map(self.agent_name_mapping.__getitem__, agents), dtype=np.int64, count=len(agents)
+        )
 
     def state(self) -> np.ndarray:
         return state_vector(self.core_state, self.params)[0]
@@ -299,8 +354,10 @@ class RudraParallelEnv(ParallelEnv):
     def _bank_index(self, bank: int | str) -> int:
         idx = self.agent_name_mapping.get(bank) if isinstance(bank, str) else bank
         if not isinstance(idx, int | np.integer) or not 0 <= idx < self.config.num_banks:
-            raise ConfigError(f"bank = {bank!r} is not a bank: expected an index in "
-                              f"0..{self.config.num_banks - 1} or a name like 'bank_3'")
+            raise ConfigError(
+                f"bank = {bank!r} is not a bank: expected an index in "
+                f"0..{self.config.num_banks - 1} or a name like 'bank_3'"
+            )
         return int(idx)
 
     def add_capital(self, bank: int | str, amount: float) -> None:
@@ -355,11 +412,14 @@ class RudraParallelEnv(ParallelEnv):
             return None
         if self.render_mode == "rgb_array":
             from rudra_env.render import draw_network
+
             if self._layout_cache is None:
                 from rudra_env.render import network_layout
+
                 self._layout_cache = network_layout(self.core_state.loans[0])
             return draw_network(self.core_state, self.params, self._layout_cache)
         from rudra_env.render import ansi_table
+
         text = ansi_table(self.core_state, self.params)
         if self.render_mode == "human":
             print(text)
@@ -368,8 +428,10 @@ class RudraParallelEnv(ParallelEnv):
 
     def close(self) -> None:
         import sys
+
         if "matplotlib.pyplot" in sys.modules:
             import matplotlib.pyplot as plt
+
             plt.close("all")
 
     def summary(self) -> dict[str, float]:
@@ -384,7 +446,10 @@ class RudraParallelEnv(ParallelEnv):
             "total_equity": float(bs["equity"][0][alive].sum()),
             "total_assets": float(bs["assets"][0][alive].sum()),
             "mean_belief_entropy": float(dynamics.belief_entropy(s)[0][alive].mean())
-            if alive.any() else 0.0,
-            **{f"price/{name}": float(s.price[0, m])
-               for m, name in enumerate(self.params.market_names)},
+            if alive.any()
+            else 0.0,
+            **{
+                f"price/{name}": float(s.price[0, m])
+                for m, name in enumerate(self.params.market_names)
+            },
         }

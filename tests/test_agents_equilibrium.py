@@ -42,20 +42,34 @@ from rudra_env.errors import ConfigError, InputError
 
 RHO, Z, SIGMA = 0.5, 2.33, 0.1
 THETA = -math.log(1 - RHO * Z * SIGMA)
-INVEST = 3   # flat index of INVEST(market 0, size 0) with K = M = S = 1: HOLD, LEND, BORROW, INVEST
+INVEST = 3  # flat index of INVEST(market 0, size 0) with K = M = S = 1: HOLD, LEND, BORROW, INVEST
 
 
 def market_game(cash, equity, kappa):
     """The env's one-step game for banks with ``cash`` and ``equity`` (see module docstring)."""
     n = len(cash)
-    cfg = rudra_env.EnvConfig.from_dict({
-        "num_banks": n, "max_counterparties": 1, "size_levels": [0.5], "interest_rate": 0.0,
-        "profit_booking_interval": 1000, "topology": {"kind": "complete"},
-        "markets": [{"name": "M", "price0": 1.0, "impact": kappa, "depth": 1.0, "volatility": SIGMA,
-                     "drift": SIGMA**2 / 2}],
-        "margin": {"enabled": False},
-        "reward": {"rho": RHO, "lam": 0.0, "gamma": 0.0, "min_capital_ratio": 0.0},
-    })
+    cfg = rudra_env.EnvConfig.from_dict(
+        {
+            "num_banks": n,
+            "max_counterparties": 1,
+            "size_levels": [0.5],
+            "interest_rate": 0.0,
+            "profit_booking_interval": 1000,
+            "topology": {"kind": "complete"},
+            "markets": [
+                {
+                    "name": "M",
+                    "price0": 1.0,
+                    "impact": kappa,
+                    "depth": 1.0,
+                    "volatility": SIGMA,
+                    "drift": SIGMA**2 / 2,
+                }
+            ],
+            "margin": {"enabled": False},
+            "reward": {"rho": RHO, "lam": 0.0, "gamma": 0.0, "min_capital_ratio": 0.0},
+        }
+    )
     params = Params.from_config(cfg)
     s = initial_state(cfg, np.random.default_rng(0))
     cash = np.asarray(cash, dtype=float)
@@ -68,7 +82,7 @@ def market_game(cash, equity, kappa):
     s.deposits = (5 * cash - equity)[None].copy()
     s.slots = np.full((1, n, 1), -1)
     s.belief = np.zeros((1, n, 1))
-    s.resync()                                  # derived interbank arrays follow the edits
+    s.resync()  # derived interbank arrays follow the edits
     s.equity0 = s.equity()
     s.equity_prev = s.equity0.copy()
     assert np.allclose(s.equity0, equity)
@@ -155,8 +169,7 @@ def test_simultaneous_updates_cycle_then_oscillating_banks_are_isolated():
     assert res.converged and res.epsilon == 0.0
     assert res.actions.tolist() in ([0, 0], [INVEST, INVEST])
     assert res.isolated == 2
-    stuck = stage_equilibrium(game, ih, rng=np.random.default_rng(1), max_sweeps=1,
-                              mixed="none")
+    stuck = stage_equilibrium(game, ih, rng=np.random.default_rng(1), max_sweeps=1, mixed="none")
     assert not stuck.converged and stuck.epsilon > 0
 
 
@@ -164,7 +177,7 @@ def test_prisoners_dilemma_matrix_game():
     """Prisoner's dilemma (T, R, P, S) = (5, 3, 1, 0): defecting strictly dominates, so
     (D, D) is the unique equilibrium; at (C, C) each player gains T - R = 2 by defecting."""
     r, s_, t, p = 3.0, 0.0, 5.0, 1.0
-    pay0 = np.array([[r, s_], [t, p]])           # row player: 0 = cooperate, 1 = defect
+    pay0 = np.array([[r, s_], [t, p]])  # row player: 0 = cooperate, 1 = defect
     game = MatrixGame(np.stack([pay0, pay0.T]))
     assert epsilon(game, np.array([0, 0])) == t - r
     assert epsilon(game, np.array([1, 1])) == 0.0
@@ -229,7 +242,7 @@ def test_no_unilateral_deviation_gains_more_than_epsilon():
         base = game.actions(prof)
         _, ref = step(state, base[None], params, noise=game.noise)
         largest = 0.0
-        for i in range(n):                      # reference: one plain step per deviation
+        for i in range(n):  # reference: one plain step per deviation
             for c in np.nonzero(game.valid[i])[0]:
                 acts = base.copy()
                 acts[i] = game.candidates[i, c]
@@ -271,10 +284,18 @@ def test_common_random_numbers_and_scenarios():
     a = game.deviation_payoffs(prof, np.arange(len(prof)))
     b = game.deviation_payoffs(prof, np.arange(len(prof)))
     np.testing.assert_array_equal(a, b)
-    means = np.mean([step(state, game.actions(prof)[None], params,
-                          noise=type(game.noise)(game.noise.market[k:k + 1],
-                                                 game.noise.signal[k:k + 1]))[1].rewards[0]
-                     for k in range(3)], axis=0)
+    means = np.mean(
+        [
+            step(
+                state,
+                game.actions(prof)[None],
+                params,
+                noise=type(game.noise)(game.noise.market[k : k + 1], game.noise.signal[k : k + 1]),
+            )[1].rewards[0]
+            for k in range(3)
+        ],
+        axis=0,
+    )
     np.testing.assert_allclose(game.payoffs(prof), means, rtol=0, atol=1e-12)
 
 
@@ -282,8 +303,9 @@ def test_shortlist_search_ends_at_an_exact_equilibrium():
     """Search sweeps over shortlists still stop only at a profile whose full epsilon is 0."""
     game, _, _ = small_env_game(seed=4, n=10)
     for shortlist in (1, 3, None):
-        res = stage_equilibrium(game, rng=np.random.default_rng(0), shortlist=shortlist,
-                                max_sweeps=30)
+        res = stage_equilibrium(
+            game, rng=np.random.default_rng(0), shortlist=shortlist, max_sweeps=30
+        )
         assert res.converged
         assert epsilon(game, res.profile) == res.epsilon == 0.0
 
@@ -308,7 +330,7 @@ def test_equilibrium_agent_in_env_respects_fixed_banks_and_reports():
     res2 = agent.last_result
     assert res2.actions[0] == 0 and res2.actions[1] == fixed["bank_1"]
     assert res2.candidates[0, 1:].tolist() == [0] * (res2.candidates.shape[1] - 1)
-    assert game.valid[0].sum() > 1   # without fixing, bank 0 would have been a player
+    assert game.valid[0].sum() > 1  # without fixing, bank 0 would have been a player
     _, _, _, _, info = env.step(acts)
     assert not any(i["invalid_action"] for i in info.values())
 
@@ -352,7 +374,7 @@ def test_warm_start_from_the_previous_decision_is_cheaper_and_still_exact():
     assert warm_worlds < cold_worlds
     warm.reset(seed=0)
     view = EnvView.from_env(env)
-    warm.act(obs, view)          # after reset: a cold start again, same generator as `cold`
+    warm.act(obs, view)  # after reset: a cold start again, same generator as `cold`
     cold = EquilibriumAgent(seed=0, start="hold")
     cold.act(obs, view)
     assert warm.last_game.worlds == cold.last_game.worlds
@@ -374,4 +396,3 @@ def test_bad_settings_name_the_field():
         stage_equilibrium(game, shortlists=np.ones((2, 2), dtype=bool))
     with pytest.raises(InputError, match="model-based.*EnvView.from_env"):
         EquilibriumAgent().act({}, None)
-

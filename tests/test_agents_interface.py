@@ -30,7 +30,7 @@ def test_random_agent_respects_masks_and_seed():
     rng = np.random.default_rng(0)
     masks = (rng.random((1, 5, 37)) < 0.2).astype(np.int8)
     masks[..., 0] = 1
-    masks[0, 4] = 0                                   # a dead bank: nothing legal
+    masks[0, 4] = 0  # a dead bank: nothing legal
     draws = np.stack([RandomAgent(seed=s).act_arrays(None, masks, None)[0] for s in range(300)])
     for i in range(4):
         legal = set(np.flatnonzero(masks[0, i]))
@@ -40,16 +40,23 @@ def test_random_agent_respects_masks_and_seed():
     np.testing.assert_array_equal(a.act_arrays(None, masks, None), b.act_arrays(None, masks, None))
 
 
-def _obs(layout: ActionLayout, *, lev=1.0, liq=0.1, beliefs=(0.0,) * 4, lent=(0.1,) * 4,
-         returns=(0.0, 0.0)) -> np.ndarray:
+def _obs(
+    layout: ActionLayout,
+    *,
+    lev=1.0,
+    liq=0.1,
+    beliefs=(0.0,) * 4,
+    lent=(0.1,) * 4,
+    returns=(0.0, 0.0),
+) -> np.ndarray:
     """A hand-made observation (layout of rudra_env.core.observe) for K = 4, M = 2."""
     k, m = layout.K, layout.M
     o = np.zeros(10 + 5 * k + 2 * m + 2, dtype=np.float32)
     o[0], o[1], o[2] = 1.0, lev, liq
     for s in range(k):
-        o[10 + 5 * s:15 + 5 * s] = [1, 1, lent[s], 0.0, beliefs[s]]
-    o[10 + 5 * k:10 + 5 * k + m] = 1.0
-    o[10 + 5 * k + m:10 + 5 * k + 2 * m] = returns
+        o[10 + 5 * s : 15 + 5 * s] = [1, 1, lent[s], 0.0, beliefs[s]]
+    o[10 + 5 * k : 10 + 5 * k + m] = 1.0
+    o[10 + 5 * k + m : 10 + 5 * k + 2 * m] = returns
     return o
 
 
@@ -63,8 +70,11 @@ def test_heuristic_rules_by_hand():
         # rule 2: leverage 20% over target; divest the market with the worst last return
         "divest": (_obs(lay, lev=1.2, returns=(1.0, -3.0)), full, lay.encode(DIVEST, 1, 2)),
         # rule 3: under target and liquid (0.2 >= 1.5 * 0.05): lend to the most trusted slot
-        "lend": (_obs(lay, lev=0.9, liq=0.2, beliefs=(0.1, 0.05, 0.3, 0.15)), full,
-                 lay.encode(LEND, 1, 0)),
+        "lend": (
+            _obs(lay, lev=0.9, liq=0.2, beliefs=(0.1, 0.05, 0.3, 0.15)),
+            full,
+            lay.encode(LEND, 1, 0),
+        ),
         # rule 4: cash above its floor: invest in the market with the best last return
         "invest": (_obs(lay, liq=0.06, returns=(1.0, -3.0)), full, lay.encode(INVEST, 0, 0)),
         # rule 5: at the floor: hold
@@ -73,12 +83,15 @@ def test_heuristic_rules_by_hand():
     # rule 1 falls to the next distrusted slot when calling slot 2 is masked (nothing lent)
     no_call2 = full.copy()
     no_call2[lay.encode(BORROW, 2, 2)] = 0
-    cases["call_masked"] = (_obs(lay, beliefs=(0.1, 0.6, 0.7, 0.0)), no_call2,
-                            lay.encode(BORROW, 1, 2))
+    cases["call_masked"] = (
+        _obs(lay, beliefs=(0.1, 0.6, 0.7, 0.0)),
+        no_call2,
+        lay.encode(BORROW, 1, 2),
+    )
     # no cash: lending and investing are masked, so an under-levered bank holds
     no_cash = full.copy()
-    no_cash[lay.offsets[LEND]:lay.offsets[BORROW]] = 0
-    no_cash[lay.offsets[INVEST]:lay.offsets[DIVEST]] = 0
+    no_cash[lay.offsets[LEND] : lay.offsets[BORROW]] = 0
+    no_cash[lay.offsets[INVEST] : lay.offsets[DIVEST]] = 0
     cases["no_cash"] = (_obs(lay, lev=0.9, liq=0.2), no_cash, 0)
     obs = np.stack([c[0] for c in cases.values()])[None]
     masks = np.stack([c[1] for c in cases.values()])[None]
@@ -117,7 +130,7 @@ def test_env_view_is_read_only_and_current():
     with pytest.raises(InputError, match="'bank_x' is not an agent"):
         view.index("bank_x")
     copy = view.state.copy()
-    copy.cash[0, 0] += 1.0                             # copies are ordinary arrays
+    copy.cash[0, 0] += 1.0  # copies are ordinary arrays
     assert copy.cash[0, 0] != env.core_state.cash[0, 0]
     assert view.with_fixed({"bank_2": 5}).fixed_array()[0, 2] == 5
     assert view.fixed_array()[0, 2] == -1
@@ -150,8 +163,9 @@ def test_mixed_population_episode():
     while env.agents:
         live = {a: obs[a] for a in env.agents}
         view = EnvView.from_env(env)
-        expected_heur = heur.act({a: live[a] for a in live if a not in
-                                  ("bank_0", "bank_1", "bank_2", "bank_3")}, view)
+        expected_heur = heur.act(
+            {a: live[a] for a in live if a not in ("bank_0", "bank_1", "bank_2", "bank_3")}, view
+        )
         acts = pop.act(live, view)
         assert set(acts) == set(live)
         assert {a: acts[a] for a in expected_heur} == expected_heur
@@ -201,12 +215,15 @@ def test_population_errors():
 def test_agents_import_without_torch():
     """torch is optional: agents imports without it, and only building a TorchPolicyAgent asks
     for it."""
-    code = ("import sys; sys.modules['torch'] = None\n"
-            "import agents\n"
-            "try:\n"
-            "    agents.TorchPolicyAgent([], agents.PolicyArch(2, (), 2))\n"
-            "except ImportError as e:\n"
-            "    print('needs torch:', e)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "import agents\n"
+        "try:\n"
+        "    agents.TorchPolicyAgent([], agents.PolicyArch(2, (), 2))\n"
+        "except ImportError as e:\n"
+        "    print('needs torch:', e)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert "needs torch: TorchPolicyAgent needs torch" in out

@@ -46,8 +46,13 @@ def test_sb3_ppo_zip_matches_sb3_predictions(tmp_path):
     env, obs = _env_obs()
     space = env.observation_space("bank_0")["observation"]
     n_act = env.action_space("bank_0").n
-    model = sb3.PPO("MlpPolicy", OneStepEnv(space, n_act), seed=0, device="cpu",
-                    policy_kwargs={"net_arch": [32, 16], "activation_fn": torch.nn.ReLU})
+    model = sb3.PPO(
+        "MlpPolicy",
+        OneStepEnv(space, n_act),
+        seed=0,
+        device="cpu",
+        policy_kwargs={"net_arch": [32, 16], "activation_fn": torch.nn.ReLU},
+    )
     path = tmp_path / "ppo.zip"
     model.save(path)
     agent = TorchPolicyAgent.load(path)
@@ -56,8 +61,10 @@ def test_sb3_ppo_zip_matches_sb3_predictions(tmp_path):
     names = list(obs)
     x = np.stack([obs[a]["observation"] for a in names])
     want, _ = model.predict(x, deterministic=True)
-    all_legal = {a: {"observation": obs[a]["observation"],
-                     "action_mask": np.ones(n_act, np.int8)} for a in names}
+    all_legal = {
+        a: {"observation": obs[a]["observation"], "action_mask": np.ones(n_act, np.int8)}
+        for a in names
+    }
     got = agent.act(all_legal)
     assert [got[a] for a in names] == want.tolist()
     # With the env's masks, the choice is the best legal logit per SB3's own network.
@@ -74,18 +81,27 @@ def test_maskable_ppo_dict_obs_zip(tmp_path):
     env, obs = _env_obs(seed=3)
     space = env.observation_space("bank_0")
     n_act = env.action_space("bank_0").n
-    model = contrib.MaskablePPO("MultiInputPolicy", OneStepEnv(space, n_act), seed=1,
-                                device="cpu", policy_kwargs={"net_arch": [16]})
+    model = contrib.MaskablePPO(
+        "MultiInputPolicy",
+        OneStepEnv(space, n_act),
+        seed=1,
+        device="cpu",
+        policy_kwargs={"net_arch": [16]},
+    )
     path = tmp_path / "maskable.zip"
     model.save(path)
     agent = TorchPolicyAgent.load(path)
     assert agent.arch.obs_dim == space["observation"].shape[0] + n_act
-    agent = TorchPolicyAgent.load(path, {**agent.arch.to_dict(),
-                                         "inputs": "action_mask+observation"})
+    agent = TorchPolicyAgent.load(
+        path, {**agent.arch.to_dict(), "inputs": "action_mask+observation"}
+    )
     got = agent.act(obs)
     for a in obs:
-        want, _ = model.predict({k: v[None] for k, v in obs[a].items()},
-                                action_masks=obs[a]["action_mask"][None] > 0, deterministic=True)
+        want, _ = model.predict(
+            {k: v[None] for k, v in obs[a].items()},
+            action_masks=obs[a]["action_mask"][None] > 0,
+            deterministic=True,
+        )
         assert got[a] == int(want[0]), a
 
 
@@ -99,7 +115,7 @@ def test_plain_state_dict_round_trip_and_shape_errors(tmp_path):
     agent = TorchPolicyAgent.from_state_dict(net.state_dict(), arch)
     path = agent.save(tmp_path / "policy.pt")
     assert path.with_suffix(".json").is_file()
-    loaded = TorchPolicyAgent.load(path)                # arch from the sidecar JSON
+    loaded = TorchPolicyAgent.load(path)  # arch from the sidecar JSON
     assert loaded.act(obs) == agent.act(obs)
     x = torch.as_tensor(np.stack([obs[a]["observation"] for a in obs]))
     m = np.stack([obs[a]["action_mask"] for a in obs]) > 0
@@ -116,7 +132,8 @@ def test_plain_state_dict_round_trip_and_shape_errors(tmp_path):
         TorchPolicyAgent.load(path)
     small = TorchPolicyAgent.from_state_dict(
         torch.nn.Sequential(torch.nn.Linear(5, n_act)).state_dict(),
-        {"obs_dim": 5, "hidden_sizes": [], "n_actions": n_act})
+        {"obs_dim": 5, "hidden_sizes": [], "n_actions": n_act},
+    )
     with pytest.raises(InputError, match="inputs of width 5"):
         small.act(obs)
 
@@ -162,13 +179,11 @@ def test_device_and_sampling(tmp_path):
     with pytest.raises(ConfigError, match="device = 'tpu'"):
         TorchPolicyAgent.from_state_dict(zero.state_dict(), arch, device="tpu")
     # Uniform logits: sampling spreads over the legal actions only, reproducibly per seed.
-    agent = TorchPolicyAgent.from_state_dict(zero.state_dict(), arch, deterministic=False,
-                                             seed=0)
+    agent = TorchPolicyAgent.from_state_dict(zero.state_dict(), arch, deterministic=False, seed=0)
     draws = [agent.act(obs)["bank_0"] for _ in range(200)]
     legal = set(np.flatnonzero(obs["bank_0"]["action_mask"]))
     assert set(draws) == legal
-    again = TorchPolicyAgent.from_state_dict(zero.state_dict(), arch, deterministic=False,
-                                             seed=0)
+    again = TorchPolicyAgent.from_state_dict(zero.state_dict(), arch, deterministic=False, seed=0)
     assert [again.act(obs)["bank_0"] for _ in range(200)] == draws
     # In the env, through the common interface.
     while env.agents:

@@ -28,17 +28,31 @@ from rudra_env.config import EnvConfig
 def _config(tmp_path, loans: np.ndarray, alpha: float = 1.0) -> EnvConfig:
     path = tmp_path / "exposures.csv"
     np.savetxt(path, loans, delimiter=",")
-    return EnvConfig.from_dict({
-        "num_banks": 4, "max_steps": 5, "interest_rate": 0.0, "profit_booking_interval": 100,
-        "topology": {"kind": "from_file", "path": str(path)},
-        "banks": {"capital": 10.0, "target_leverage": 10.0, "risk_factor": 0.5,
-                  "cash_ratio": 0.1, "market_ratio": 0.1},
-        "markets": [{"name": "IDX", "volatility": 0.0, "impact": 0.0}],
-        "margin": {"enabled": False},
-        "contagion": {"alpha": alpha, "beta": 1.0, "fire_sale_impact": 0.0},
-        "scenario": {"name": "hit", "shocks": [{"type": "bank_capital_hit", "magnitude": 0.5,
-                                                "start": 1, "targets": [0]}]},
-    })
+    return EnvConfig.from_dict(
+        {
+            "num_banks": 4,
+            "max_steps": 5,
+            "interest_rate": 0.0,
+            "profit_booking_interval": 100,
+            "topology": {"kind": "from_file", "path": str(path)},
+            "banks": {
+                "capital": 10.0,
+                "target_leverage": 10.0,
+                "risk_factor": 0.5,
+                "cash_ratio": 0.1,
+                "market_ratio": 0.1,
+            },
+            "markets": [{"name": "IDX", "volatility": 0.0, "impact": 0.0}],
+            "margin": {"enabled": False},
+            "contagion": {"alpha": alpha, "beta": 1.0, "fire_sale_impact": 0.0},
+            "scenario": {
+                "name": "hit",
+                "shocks": [
+                    {"type": "bank_capital_hit", "magnitude": 0.5, "start": 1, "targets": [0]}
+                ],
+            },
+        }
+    )
 
 
 def _run_one_step(cfg):

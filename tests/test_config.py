@@ -22,20 +22,26 @@ def test_unknown_key_suggests_closest_name():
         EnvConfig.from_dict({"reward": {"rhoo": 1.0}})
 
 
-@pytest.mark.parametrize(("data", "field", "allowed"), [
-    ({"num_banks": 1}, "num_banks", "integer in"),
-    ({"num_banks": "ten"}, "num_banks", "integer"),
-    ({"topology": {"kind": "star"}}, "topology.kind", "one of"),
-    ({"banks": {"risk_factor": 1.5}}, "banks.risk_factor", r"\[0.0, 1.0\]"),
-    ({"banks": {"capital": [10, 10]}}, "banks.capital", "exactly num_banks"),
-    ({"contagion": {"alpha": -0.1}}, "contagion.alpha", r"\[0.0, 1.0\]"),
-    ({"size_levels": [0.1, 0.0]}, r"size_levels\[1\]", r"\(0.0, 1.0\]"),
-    ({"scenario": {"shocks": [{"type": "meteor"}]}}, r"scenario.shocks\[0\].type", "one of"),
-    ({"scenario": {"interventions": [{"bank": 99}]}}, r"scenario.interventions\[0\].bank",
-     "integer in"),
-    ({"markets": [{"name": "A"}, {"name": "A"}]}, "markets", "distinct"),
-    ({"banks": {"capital": {"dist": "uniform", "low": 5}}}, "banks.capital.high", "required"),
-])
+@pytest.mark.parametrize(
+    ("data", "field", "allowed"),
+    [
+        ({"num_banks": 1}, "num_banks", "integer in"),
+        ({"num_banks": "ten"}, "num_banks", "integer"),
+        ({"topology": {"kind": "star"}}, "topology.kind", "one of"),
+        ({"banks": {"risk_factor": 1.5}}, "banks.risk_factor", r"\[0.0, 1.0\]"),
+        ({"banks": {"capital": [10, 10]}}, "banks.capital", "exactly num_banks"),
+        ({"contagion": {"alpha": -0.1}}, "contagion.alpha", r"\[0.0, 1.0\]"),
+        ({"size_levels": [0.1, 0.0]}, r"size_levels\[1\]", r"\(0.0, 1.0\]"),
+        ({"scenario": {"shocks": [{"type": "meteor"}]}}, r"scenario.shocks\[0\].type", "one of"),
+        (
+            {"scenario": {"interventions": [{"bank": 99}]}},
+            r"scenario.interventions\[0\].bank",
+            "integer in",
+        ),
+        ({"markets": [{"name": "A"}, {"name": "A"}]}, "markets", "distinct"),
+        ({"banks": {"capital": {"dist": "uniform", "low": 5}}}, "banks.capital.high", "required"),
+    ],
+)
 def test_bad_value_names_field_value_and_allowed(data, field, allowed):
     with pytest.raises(ConfigError, match=field) as info:
         EnvConfig.from_dict(data)
@@ -74,8 +80,9 @@ def test_from_file_topology(tmp_path):
     mat[0, 1] = mat[1, 2] = mat[2, 3] = mat[3, 0] = 5.0
     path = tmp_path / "exp.csv"
     np.savetxt(path, mat, delimiter=",")
-    cfg = EnvConfig.from_dict({"num_banks": 4, "topology": {"kind": "from_file",
-                                                           "path": str(path)}})
+    cfg = EnvConfig.from_dict(
+        {"num_banks": 4, "topology": {"kind": "from_file", "path": str(path)}}
+    )
     from rudra_env.core.network import initial_state
 
     s = initial_state(cfg, np.random.default_rng(0))

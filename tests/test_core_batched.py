@@ -10,11 +10,18 @@ from rudra_env.config import EnvConfig
 from rudra_env.core import StepNoise, action_masks, initial_state, step
 from rudra_env.core.state import Params
 
-CFG = EnvConfig.from_dict({"num_banks": 12, "max_steps": 1000, "max_counterparties": 4,
-                           "topology": {"kind": "erdos_renyi", "p": 0.4},
-                           "banks": {"market_ratio": 0.3},
-                           "scenario": {"shocks": [{"type": "market_crash", "magnitude": 0.7,
-                                                    "start": 3, "duration": 2}]}})
+CFG = EnvConfig.from_dict(
+    {
+        "num_banks": 12,
+        "max_steps": 1000,
+        "max_counterparties": 4,
+        "topology": {"kind": "erdos_renyi", "p": 0.4},
+        "banks": {"market_ratio": 0.3},
+        "scenario": {
+            "shocks": [{"type": "market_crash", "magnitude": 0.7, "start": 3, "duration": 2}]
+        },
+    }
+)
 
 
 def _actions(s, p, rng):
@@ -37,8 +44,11 @@ def test_threaded_chunks_match_a_single_thread():
     p = Params.from_config(CFG)
     s1 = initial_state(CFG, np.random.default_rng(0), worlds=300)
     s2 = s1.copy()
-    rng1, rng2, arng = (np.random.default_rng(1), np.random.default_rng(1),
-                        np.random.default_rng(2))
+    rng1, rng2, arng = (
+        np.random.default_rng(1),
+        np.random.default_rng(1),
+        np.random.default_rng(2),
+    )
     for _ in range(6):
         acts = _actions(s1, p, arng)
         s1, o1 = step(s1, acts, p, rng1, inplace=True)
@@ -47,8 +57,9 @@ def test_threaded_chunks_match_a_single_thread():
         assert np.allclose(o1.rewards, o2.rewards, rtol=1e-12, atol=1e-12)
         for w in (0, 150, 299):
             e1, e2 = o1.record.events(w), o2.record.events(w)
-            assert [(e.type, e.data.get("bank")) for e in e1] == \
-                [(e.type, e.data.get("bank")) for e in e2]
+            assert [(e.type, e.data.get("bank")) for e in e1] == [
+                (e.type, e.data.get("bank")) for e in e2
+            ]
     assert (~s1.alive).any(), "the crash should have caused defaults somewhere"
 
 
@@ -62,8 +73,9 @@ def test_each_world_evolves_as_if_alone():
         acts = _actions(batch, p, arng)
         noise = StepNoise.draw(np.random.default_rng(arng.integers(1 << 30)), 4, 12, 2, p.K)
         batch, _ = step(batch, acts, p, noise=noise, inplace=True)
-        alone, _ = step(alone, acts[2:3], p, noise=StepNoise(noise.market[2:3],
-                                                             noise.signal[2:3]), inplace=True)
+        alone, _ = step(
+            alone, acts[2:3], p, noise=StepNoise(noise.market[2:3], noise.signal[2:3]), inplace=True
+        )
     assert alone.equal(batch.take(slice(2, 3)))
 
 

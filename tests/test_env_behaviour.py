@@ -20,8 +20,16 @@ def _random_episode(env, seed, steps=None):
             legal = np.flatnonzero(obs[a]["action_mask"])
             acts[a] = int(rng.choice(legal))
         obs, rew, term, trunc, info = env.step(acts)
-        trace.append((acts, {a: o["observation"].copy() for a, o in obs.items()}, rew, term,
-                      trunc, env.state().copy()))
+        trace.append(
+            (
+                acts,
+                {a: o["observation"].copy() for a, o in obs.items()},
+                rew,
+                term,
+                trunc,
+                env.state().copy(),
+            )
+        )
     return trace
 
 
@@ -104,8 +112,11 @@ def test_add_capital_raises_equity_and_is_evented():
     env.add_capital(3, 2.5)
     assert env.core_state.equity()[0, 3] == pytest.approx(before + 2.5)
     ev = env.last_events[-1]
-    assert ev.type == "capital_added" and ev.data == {"bank": 3, "amount": 2.5,
-                                                      "outside_flow": -2.5}
+    assert ev.type == "capital_added" and ev.data == {
+        "bank": 3,
+        "amount": 2.5,
+        "outside_flow": -2.5,
+    }
     with pytest.raises(rudra_env.ConfigError, match="amount = -1"):
         env.add_capital(3, -1)
     with pytest.raises(rudra_env.ConfigError, match="bank = 17"):

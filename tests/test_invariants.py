@@ -26,29 +26,42 @@ BASE = {
 
 
 def _configs() -> st.SearchStrategy[EnvConfig]:
-    over = st.fixed_dictionaries({
-        "num_banks": st.integers(3, 12),
-        "interest_rate": st.sampled_from([0.0, 0.001, 0.05]),
-        "contagion.alpha": st.sampled_from([1.0, 0.7]),
-        "contagion.beta": st.sampled_from([1.0, 0.8]),
-        "contagion.fire_sale_impact": st.sampled_from([0.0, 0.5, 5.0]),
-        "profit_booking_interval": st.integers(1, 4),
-        "topology.kind": st.sampled_from(["erdos_renyi", "ring", "complete", "core_periphery",
-                                          "barabasi_albert"]),
-    })
+    over = st.fixed_dictionaries(
+        {
+            "num_banks": st.integers(3, 12),
+            "interest_rate": st.sampled_from([0.0, 0.001, 0.05]),
+            "contagion.alpha": st.sampled_from([1.0, 0.7]),
+            "contagion.beta": st.sampled_from([1.0, 0.8]),
+            "contagion.fire_sale_impact": st.sampled_from([0.0, 0.5, 5.0]),
+            "profit_booking_interval": st.integers(1, 4),
+            "topology.kind": st.sampled_from(
+                ["erdos_renyi", "ring", "complete", "core_periphery", "barabasi_albert"]
+            ),
+        }
+    )
     return st.tuples(st.sampled_from(sorted(BASE)), over).map(
-        lambda t: BASE[t[0]].with_overrides({**t[1], "scenario": _scaled_scenario(t)}))
+        lambda t: BASE[t[0]].with_overrides({**t[1], "scenario": _scaled_scenario(t)})
+    )
 
 
 def _scaled_scenario(t):
     """Keep the preset's shocks, moved early so short episodes reach them, banks in range."""
     sc = BASE[t[0]].scenario
     n = t[1]["num_banks"]
-    shocks = [{"type": s.type, "magnitude": s.magnitude, "start": 2, "duration": s.duration,
-               "targets": [b for b in s.targets if isinstance(b, str) or b < n]}
-              for s in sc.shocks]
-    ivs = [{"type": i.type, "step": 3, "bank": min(i.bank, n - 1), "amount": i.amount}
-           for i in sc.interventions]
+    shocks = [
+        {
+            "type": s.type,
+            "magnitude": s.magnitude,
+            "start": 2,
+            "duration": s.duration,
+            "targets": [b for b in s.targets if isinstance(b, str) or b < n],
+        }
+        for s in sc.shocks
+    ]
+    ivs = [
+        {"type": i.type, "step": 3, "bank": min(i.bank, n - 1), "amount": i.amount}
+        for i in sc.interventions
+    ]
     return {"name": sc.name, "shocks": shocks, "interventions": ivs}
 
 
@@ -70,8 +83,11 @@ def _check_state(s, tol=1e-7):
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(cfg=_configs(), seed=st.integers(0, 2**31 - 1),
-       raw=st.lists(st.integers(0, 10**6), min_size=8, max_size=8))
+@given(
+    cfg=_configs(),
+    seed=st.integers(0, 2**31 - 1),
+    raw=st.lists(st.integers(0, 10**6), min_size=8, max_size=8),
+)
 def test_money_conserved_and_every_flow_evented(cfg, seed, raw):
     p = Params.from_config(cfg)
     rng = np.random.default_rng(seed)
@@ -101,10 +117,16 @@ def test_interbank_transfers_change_no_total(seed, k):
     """LEND and BORROW only move money between banks: with no markets moving (sigma = 0, no
     impact), no interest, no margin and no booking, total cash is unchanged by any number of
     lend/call steps, and the outside never moves."""
-    cfg = EnvConfig.from_dict({
-        "num_banks": 6, "interest_rate": 0.0, "profit_booking_interval": 1000,
-        "markets": [{"name": "A", "volatility": 0.0, "impact": 0.0}],
-        "margin": {"enabled": False}, "topology": {"kind": "complete"}})
+    cfg = EnvConfig.from_dict(
+        {
+            "num_banks": 6,
+            "interest_rate": 0.0,
+            "profit_booking_interval": 1000,
+            "markets": [{"name": "A", "volatility": 0.0, "impact": 0.0}],
+            "margin": {"enabled": False},
+            "topology": {"kind": "complete"},
+        }
+    )
     p = Params.from_config(cfg)
     rng = np.random.default_rng(seed)
     s = initial_state(cfg, rng)

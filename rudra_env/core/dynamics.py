@@ -64,8 +64,15 @@ from rudra_env.core.state import (
     balance_sheet,
 )
 
-__all__ = ["StepNoise", "StepOutput", "step", "add_capital", "remove_banks", "resolve_defaults",
-           "funding_frozen"]
+__all__ = [
+    "StepNoise",
+    "StepOutput",
+    "step",
+    "add_capital",
+    "remove_banks",
+    "resolve_defaults",
+    "funding_frozen",
+]
 
 TOL = 1e-9
 PRICE_FLOOR = 0.01  # one fire-sale or margin round can cut a price to at most 1% of itself
@@ -83,8 +90,9 @@ class StepNoise:
 
     @classmethod
     def draw(cls, rng: np.random.Generator, b: int, n: int, m: int, k: int) -> StepNoise:
-        return cls(market=rng.standard_normal((b, m)),
-                   signal=rng.random((b, n, k), dtype=np.float32))
+        return cls(
+            market=rng.standard_normal((b, m)), signal=rng.random((b, n, k), dtype=np.float32)
+        )
 
     def repeat(self, c: int) -> StepNoise:
         """Each world's draws repeated ``c`` times consecutively (matches ``state.repeat``)."""
@@ -114,9 +122,14 @@ class StepOutput:
 
 
 # ----------------------------------------------------------------------------- helpers
-def _raise_cash(s: NetworkState, need: np.ndarray, flow: np.ndarray | None,
-                rec: StepRecord | None = None, reason: str = "",
-                worlds: np.ndarray | None = None) -> np.ndarray:
+def _raise_cash(
+    s: NetworkState,
+    need: np.ndarray,
+    flow: np.ndarray | None,
+    rec: StepRecord | None = None,
+    reason: str = "",
+    worlds: np.ndarray | None = None,
+) -> np.ndarray:
     """Debtors pay ``need`` (B, N) from cash, then by selling units pro rata at the current price.
 
     Returns what each could pay (<= need): ``need`` itself when everybody pays from cash. Sales
@@ -128,7 +141,7 @@ def _raise_cash(s: NetworkState, need: np.ndarray, flow: np.ndarray | None,
         return need
     from_cash = np.minimum(need, np.maximum(s.cash, 0.0))
     rest = need - from_cash
-    if not np.count_nonzero(rest > 0):      # the others owe nothing
+    if not np.count_nonzero(rest > 0):  # the others owe nothing
         s.cash -= from_cash
         return need
     mv = _value(s.units, s.price)
@@ -140,8 +153,14 @@ def _raise_cash(s: NetworkState, need: np.ndarray, flow: np.ndarray | None,
     if rec is not None:
         at, wi, bi = _entries(sell > 0)
         sold_now = sell.reshape(-1)[at]
-        rec.add_rows("forced_sale", world=wi if worlds is None else worlds[wi], bank=bi,
-                     reason=np.full(len(wi), reason), sold=sold_now, outside_flow=-sold_now)
+        rec.add_rows(
+            "forced_sale",
+            world=wi if worlds is None else worlds[wi],
+            bank=bi,
+            reason=np.full(len(wi), reason),
+            sold=sold_now,
+            outside_flow=-sold_now,
+        )
     return from_cash + sell
 
 
@@ -200,8 +219,13 @@ def funding_frozen(s: NetworkState, p: Params) -> np.ndarray:
     return out
 
 
-def add_capital(s: NetworkState, bank: int, amount: float, worlds: np.ndarray | None = None,
-                rec: StepRecord | None = None) -> None:
+def add_capital(
+    s: NetworkState,
+    bank: int,
+    amount: float,
+    worlds: np.ndarray | None = None,
+    rec: StepRecord | None = None,
+) -> None:
     """Central-bank capital injection: ``amount`` of cash (and equity) to a live bank."""
     w = np.ones(s.shape[0], dtype=bool) if worlds is None else worlds
     w = w & s.alive[:, bank]
@@ -209,13 +233,18 @@ def add_capital(s: NetworkState, bank: int, amount: float, worlds: np.ndarray | 
     s.outside[w] -= amount
     if rec is not None:
         wi = np.nonzero(w)[0]
-        rec.add_rows("capital_added", world=wi, bank=np.full(len(wi), bank),
-                     amount=np.full(len(wi), float(amount)),
-                     outside_flow=np.full(len(wi), -float(amount)))
+        rec.add_rows(
+            "capital_added",
+            world=wi,
+            bank=np.full(len(wi), bank),
+            amount=np.full(len(wi), float(amount)),
+            outside_flow=np.full(len(wi), -float(amount)),
+        )
 
 
-def remove_banks(s: NetworkState, p: Params, remove: np.ndarray, rec: StepRecord
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def remove_banks(
+    s: NetworkState, p: Params, remove: np.ndarray, rec: StepRecord
+) -> tuple[np.ndarray, np.ndarray]:
     """Resolve (remove) the banks in the (B, N) mask now, with the full default machinery.
 
     Returns the (B, N) masks of every bank that fell (the removed ones included) and of the
@@ -229,9 +258,13 @@ def remove_banks(s: NetworkState, p: Params, remove: np.ndarray, rec: StepRecord
 
 
 # ----------------------------------------------------------------------------- defaults
-def resolve_defaults(s: NetworkState, p: Params, forced: np.ndarray, rec: StepRecord,
-                     cause_forced: str = "illiquid",
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+def resolve_defaults(
+    s: NetworkState,
+    p: Params,
+    forced: np.ndarray,
+    rec: StepRecord,
+    cause_forced: str = "illiquid",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """Cascade loop of step 7: clear, resolve, fire-sell, re-mark, until no new default.
 
     ``forced`` (B, N) marks banks that default regardless of equity (liquidity, removal).
@@ -250,32 +283,39 @@ def resolve_defaults(s: NetworkState, p: Params, forced: np.ndarray, rec: StepRe
     for rnd in range(1, cc.max_rounds + 1):
         if rnd > 1:
             bs = balance_sheet(s)
-        insolvent = bs["equity"] < -TOL * np.maximum(1.0, s.equity0)   # causes: read for
-        illiquid = s.cash < -TOL                                        # live banks only
+        insolvent = bs["equity"] < -TOL * np.maximum(1.0, s.equity0)  # causes: read for
+        illiquid = s.cash < -TOL  # live banks only
         new = (insolvent | illiquid | forced) & s.alive
         if not np.count_nonzero(new):
             break
         w = np.nonzero(new.any(axis=1))[0]
         rounds[w] = rnd
-        whole = len(w) == b          # every world is affected: work in place, no sub-state
+        whole = len(w) == b  # every world is affected: work in place, no sub-state
         # The sub-state of the affected worlds leaves ``loans`` out (the (B, N, N) array is
         # never copied): the clearing and _settle read only the failed or defaulting banks'
         # rows and columns of ``s.loans``, with the interbank totals kept in the state.
         sub = s if whole else s.take(w, loans=False)
         sub_bs = bs if whole else {k: v[w] for k, v in bs.items()}
-        clearing = clear_unchecked(s.loans.transpose(0, 2, 1),
-                                   sub.cash + sub_bs["market_value"] + sub.external,
-                                   sub.deposits, cc.alpha, cc.beta,
-                                   obligations=sub.ib_liab + sub.deposits,
-                                   full_receipts=sub.ib_assets, rows=w)
+        clearing = clear_unchecked(
+            s.loans.transpose(0, 2, 1),
+            sub.cash + sub_bs["market_value"] + sub.external,
+            sub.deposits,
+            cc.alpha,
+            cc.beta,
+            obligations=sub.ib_liab + sub.deposits,
+            full_receipts=sub.ib_assets,
+            rows=w,
+        )
         fell = (clearing.defaulted | new[w]) & sub.alive
         recovery = np.where(fell, clearing.recovery, 1.0)
         # Cause code per bank, an index into ``causes``; named in _settle for the failed only.
-        cause = np.where(forced[w] & sub.alive, 0,
-                         np.where(insolvent[w], 1, np.where(illiquid[w], 2, 3)))
+        cause = np.where(
+            forced[w] & sub.alive, 0, np.where(insolvent[w], 1, np.where(illiquid[w], 2, 3))
+        )
         forced[:] = False
-        next_forced, hit_w = _settle(sub, s.loans, p, fell, recovery, sub_bs, (cause, causes),
-                                     rec, w, step_no[w], rnd)
+        next_forced, hit_w = _settle(
+            sub, s.loans, p, fell, recovery, sub_bs, (cause, causes), rec, w, step_no[w], rnd
+        )
         if not whole:
             _write_back(s, sub, w)
         forced[w] = next_forced
@@ -288,17 +328,37 @@ def resolve_defaults(s: NetworkState, p: Params, forced: np.ndarray, rec: StepRe
 
 
 def _write_back(s: NetworkState, sub: NetworkState, w: np.ndarray) -> None:
-    for name in ("cash", "units", "basis", "external", "deposits", "alive", "price",
-                 "default_step", "outside", "ib_assets", "ib_liab", "slot_lent",
-                 "slot_borrowed"):
+    for name in (
+        "cash",
+        "units",
+        "basis",
+        "external",
+        "deposits",
+        "alive",
+        "price",
+        "default_step",
+        "outside",
+        "ib_assets",
+        "ib_liab",
+        "slot_lent",
+        "slot_borrowed",
+    ):
         getattr(s, name)[w] = getattr(sub, name)
 
 
-def _settle(s: NetworkState, loans: np.ndarray, p: Params, fell: np.ndarray,
-            recovery: np.ndarray, bs: dict[str, np.ndarray],
-            cause: tuple[np.ndarray, np.ndarray],
-            rec: StepRecord, worlds: np.ndarray, step_no: np.ndarray, rnd: int
-            ) -> tuple[np.ndarray, np.ndarray]:
+def _settle(
+    s: NetworkState,
+    loans: np.ndarray,
+    p: Params,
+    fell: np.ndarray,
+    recovery: np.ndarray,
+    bs: dict[str, np.ndarray],
+    cause: tuple[np.ndarray, np.ndarray],
+    rec: StepRecord,
+    worlds: np.ndarray,
+    step_no: np.ndarray,
+    rnd: int,
+) -> tuple[np.ndarray, np.ndarray]:
     """Resolve the failed banks ``fell`` (W, N) of sub-state ``s`` (worlds ``worlds`` of the
     full state, whose (B, N, N) ``loans`` this reads and updates; ``s.loans`` is not used).
 
@@ -312,13 +372,13 @@ def _settle(s: NetworkState, loans: np.ndarray, p: Params, fell: np.ndarray,
     f = fell.astype(np.float64)
     survive = s.alive & ~fell
     equity_before = bs["equity"]
-    liab = s.ib_liab.copy()                                        # before any zeroing
-    flat, fw, fb = _entries(fell)                                  # failed (sub world, bank)
-    gw = worlds[fw]                                                # their world in ``loans``
-    lent_to = loans[gw, :, fb]          # (F, N): [q, i] what bank i lent failed bank q
-    lent_by = loans[gw, fb, :]          # (F, N): [q, k] what failed bank q lent bank k
-    lent_to_failed = _sum_rows(lent_to, fw, len(fell))          # claims on failed banks
-    owed_to_failed = _sum_rows(lent_by, fw, len(fell))          # debts to failed banks
+    liab = s.ib_liab.copy()  # before any zeroing
+    flat, fw, fb = _entries(fell)  # failed (sub world, bank)
+    gw = worlds[fw]  # their world in ``loans``
+    lent_to = loans[gw, :, fb]  # (F, N): [q, i] what bank i lent failed bank q
+    lent_by = loans[gw, fb, :]  # (F, N): [q, k] what failed bank q lent bank k
+    lent_to_failed = _sum_rows(lent_to, fw, len(fell))  # claims on failed banks
+    owed_to_failed = _sum_rows(lent_by, fw, len(fell))  # debts to failed banks
     hit = (lent_to_failed + owed_to_failed) > 0
     # 1. Fire-sell the failed banks' market units; the price falls before the proceeds are paid.
     sold_units = s.units * f[..., None]
@@ -359,7 +419,7 @@ def _settle(s: NetworkState, loans: np.ndarray, p: Params, fell: np.ndarray,
     s.ib_liab -= owed_to_failed
     s.ib_assets[fell] = 0.0
     s.ib_liab[fell] = 0.0
-    if len(fell) == len(loans):                    # the whole state: its cached slot index
+    if len(fell) == len(loans):  # the whole state: its cached slot index
         cp_flat = s.slot_index.bank
     else:
         cp_flat = np.arange(len(fell))[:, None, None] * fell.shape[1] + np.maximum(s.slots, 0)
@@ -374,19 +434,26 @@ def _settle(s: NetworkState, loans: np.ndarray, p: Params, fell: np.ndarray,
     s.default_step[fw, fb] = step_no[fw]
     # 6. Events: one `default` per failed bank, one `cascade` per world and round.
     at = {"cause": cause[1][cause[0].ravel()[flat]]}
-    for name, arr in (("equity", equity_before), ("recovery", recovery),
-                      ("creditor_loss", creditor_loss), ("fire_sale_proceeds", proceeds),
-                      ("default_costs", costs), ("residual", residual), ("outside_flow", flow_out)):
+    for name, arr in (
+        ("equity", equity_before),
+        ("recovery", recovery),
+        ("creditor_loss", creditor_loss),
+        ("fire_sale_proceeds", proceeds),
+        ("default_costs", costs),
+        ("residual", residual),
+        ("outside_flow", flow_out),
+    ):
         at[name] = arr.ravel()[flat]
     rec.add_rows("default", world=gw, bank=fb, round=np.full(len(fw), rnd), **at)
-    uw = np.unique(fw)      # the cascade's banks are this round's `default` rows of the world
+    uw = np.unique(fw)  # the cascade's banks are this round's `default` rows of the world
     rec.add_rows("cascade", world=worlds[uw], round=np.full(len(uw), rnd), prices=s.price[uw])
     return short, hit
 
 
 # ----------------------------------------------------------------------------- scenario
-def _apply_scenario(s: NetworkState, p: Params, rec: StepRecord, flow: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def _apply_scenario(
+    s: NetworkState, p: Params, rec: StepRecord, flow: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Shocks and interventions scheduled for step t + 1.
 
     Returns (banks to remove now, banks that could not pay a deposit run)."""
@@ -424,8 +491,13 @@ def _apply_scenario(s: NetworkState, p: Params, rec: StepRecord, flow: np.ndarra
                 s.outside += paid.sum(axis=1)
                 forced |= hit & (demand - paid > TOL * np.maximum(1.0, demand))
                 outside = paid.sum(axis=1)
-        rec.add_rows("shock", world=wi, kind=np.full(len(wi), sh.type), loss=loss[wi],
-                     outside_flow=outside[wi])
+        rec.add_rows(
+            "shock",
+            world=wi,
+            kind=np.full(len(wi), sh.type),
+            loss=loss[wi],
+            outside_flow=outside[wi],
+        )
     for iv in p.config.scenario.interventions:
         now = t == iv.step
         if not now.any():
@@ -438,8 +510,9 @@ def _apply_scenario(s: NetworkState, p: Params, rec: StepRecord, flow: np.ndarra
 
 
 # ----------------------------------------------------------------------------- actions
-def _execute(s: NetworkState, p: Params, actions: np.ndarray, rec: StepRecord,
-             flow: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _execute(
+    s: NetworkState, p: Params, actions: np.ndarray, rec: StepRecord, flow: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Step 2. Returns (executed actions, invalid mask, liquidity-default mask).
 
     Works on compact arrays of the submitted non-HOLD actions of live banks (one entry per
@@ -452,21 +525,21 @@ def _execute(s: NetworkState, p: Params, actions: np.ndarray, rec: StepRecord,
     tab = p.action_table
     si = s.slot_index
     flat = actions.ravel()
-    first = (s.alive.ravel() & (flat != HOLD)).nonzero()[0]      # flat (world, bank)
+    first = (s.alive.ravel() & (flat != HOLD)).nonzero()[0]  # flat (world, bank)
     first_act = flat[first]
     order = tab.group[first_act].argsort(kind="stable")
-    bank = first[order]                                     # entries in group order
+    bank = first[order]  # entries in group order
     act = first_act[order]
     bo, ln, iv, dv = _group_slices(tab.group[act])
-    loans = slice(0, ln.stop)                               # BORROW and LEND
-    spends = slice(ln.start, iv.stop)                       # LEND and INVEST
-    trades = slice(ln.start, None)                          # LEND, INVEST and DIVEST
-    sel = bank * p.K + tab.slot[act]                        # flat (world, bank, slot)
-    cp = si.bank.ravel()[sel]                               # flat (world, counterparty)
+    loans = slice(0, ln.stop)  # BORROW and LEND
+    spends = slice(ln.start, iv.stop)  # LEND and INVEST
+    trades = slice(ln.start, None)  # LEND, INVEST and DIVEST
+    sel = bank * p.K + tab.slot[act]  # flat (world, bank, slot)
+    cp = si.bank.ravel()[sel]  # flat (world, counterparty)
     wi = bank // n
     mk = tab.market[act]
-    wm = wi * m + mk                                        # flat (world, market)
-    pos = bank * m + mk                                     # flat (world, bank, market)
+    wm = wi * m + mk  # flat (world, market)
+    pos = bank * m + mk  # flat (world, bank, market)
     cash = s.cash.ravel()[bank]
     lent = s.slot_lent.ravel()[sel]
     own_units = s.units.ravel()[pos]
@@ -504,7 +577,7 @@ def _execute(s: NetworkState, p: Params, actions: np.ndarray, rec: StepRecord,
         flow += np.bincount(wm[iv], weights=amount[iv], minlength=b * m).reshape(b, m)
     # Market trades cross the system's boundary; summed per world in bank order.
     world, in_world = np.divmod(first, n)
-    outside_flow = np.zeros(len(act))                       # in bank order, like ``first``
+    outside_flow = np.zeros(len(act))  # in bank order, like ``first``
     outside_flow[order[iv]] = amount[iv]
     outside_flow[order[dv]] = -amount[dv]
     s.outside += np.bincount(world, weights=outside_flow, minlength=b)
@@ -514,9 +587,9 @@ def _execute(s: NetworkState, p: Params, actions: np.ndarray, rec: StepRecord,
         due = fr[bo] * lent[bo]
         demand = np.bincount(cp[bo], weights=due, minlength=b * n).reshape(b, n)
         paid = _raise_cash(s, demand, flow, rec, "loan_call")
-        if paid is demand:                  # everybody paid in full from cash
+        if paid is demand:  # everybody paid in full from cash
             amount[bo] = due
-            repaid = demand                 # the same sum of the same dues
+            repaid = demand  # the same sum of the same dues
         else:
             phi = np.divide(paid, demand, out=np.ones_like(paid), where=demand > 0)
             amount[bo] = due * phi.ravel()[cp[bo]]
@@ -528,13 +601,20 @@ def _execute(s: NetworkState, p: Params, actions: np.ndarray, rec: StepRecord,
     if ln.stop:
         _move_loans(s, si, bank[loans], sel[loans], np.concatenate((-amount[bo], amount[ln])))
     if len(act):
-        target = np.empty(len(act), dtype=np.int64)         # counterparty or market
+        target = np.empty(len(act), dtype=np.int64)  # counterparty or market
         target[order] = np.where(tab.on_slot[act], s.slots.ravel()[sel], mk)
         in_bank_order = np.empty(len(act))
         in_bank_order[order] = amount
-        rec.add_rows("transaction", world=world, bank=in_world, kind=tab.kind[first_act],
-                     target=target, size=tab.fraction[first_act], amount=in_bank_order,
-                     outside_flow=outside_flow)
+        rec.add_rows(
+            "transaction",
+            world=world,
+            bank=in_world,
+            kind=tab.kind[first_act],
+            target=target,
+            size=tab.fraction[first_act],
+            amount=in_bank_order,
+            outside_flow=outside_flow,
+        )
     executed = np.zeros((b, n), dtype=np.int64)
     executed.ravel()[first] = first_act
     return executed, np.zeros((b, n), dtype=bool), illiquid
@@ -550,8 +630,9 @@ _GROUP_STARTS = np.array([2, 3, 4], dtype=np.int8)
 """Groups that start the LEND, INVEST and DIVEST slices."""
 
 
-def _move_loans(s: NetworkState, si: SlotIndex, bank: np.ndarray, sel: np.ndarray,
-                delta: np.ndarray) -> None:
+def _move_loans(
+    s: NetworkState, si: SlotIndex, bank: np.ndarray, sel: np.ndarray, delta: np.ndarray
+) -> None:
     """loans[lender, slot counterparty] += delta (one entry per lender) with ``ib_assets``,
     ``slot_lent`` and ``slot_borrowed`` kept in sync (the caller updates ``ib_liab``).
 
@@ -579,7 +660,7 @@ def _reprice(s: NetworkState, p: Params, flow: np.ndarray, eps: np.ndarray) -> N
 def _cover_overdrafts(s: NetworkState, p: Params, rec: StepRecord) -> None:
     """Banks left with negative cash sell units pro rata (fire-sale impact) to cover it; what
     they cannot cover leaves them illiquid (they default at step 7)."""
-    if not np.count_nonzero((s.cash < -TOL) & s.alive):   # i.e. no need > TOL below
+    if not np.count_nonzero((s.cash < -TOL) & s.alive):  # i.e. no need > TOL below
         return
     need = np.maximum(0.0, -s.cash) * s.alive
     sold = np.zeros_like(s.price)
@@ -602,18 +683,24 @@ def _book_profits(s: NetworkState, rec: StepRecord, due: np.ndarray) -> None:
     per_bank = pnl @ ones
     wi, bi = np.nonzero(due[:, None] & s.alive & ((np.abs(pnl) @ ones) > 0))
     realised = gain_bank[wi, bi]
-    rec.add_rows("profit_booking", world=wi, bank=bi, pnl=per_bank[wi, bi], realised=realised,
-                 outside_flow=-realised)
+    rec.add_rows(
+        "profit_booking",
+        world=wi,
+        bank=bi,
+        pnl=per_bank[wi, bi],
+        realised=realised,
+        outside_flow=-realised,
+    )
 
 
 def _margin(s: NetworkState, p: Params, rec: StepRecord) -> None:
     """Step 6: margin calls on market positions, met by selling units (fire-sale impact)."""
     mc = p.config.margin
     vol_t = np.maximum(0.0, np.sqrt(s.vol2) / np.maximum(p.sigma, 1e-12) - 1.0)
-    rate = mc.z * p.sigma * (1.0 + mc.vol_sensitivity * vol_t)          # (B, M)
+    rate = mc.z * p.sigma * (1.0 + mc.vol_sensitivity * vol_t)  # (B, M)
     req = _value(s.units, s.price * rate)
     gap = req - np.maximum(s.cash, 0.0)
-    if not np.count_nonzero((gap > TOL) & s.alive):   # i.e. no short > TOL below
+    if not np.count_nonzero((gap > TOL) & s.alive):  # i.e. no short > TOL below
         return
     short = np.maximum(0.0, gap) * s.alive
     mv = _value(s.units, s.price)
@@ -624,8 +711,15 @@ def _margin(s: NetworkState, p: Params, rec: StepRecord) -> None:
     _fire_sale_prices(s, sold_value, p.config.contagion.fire_sale_impact)
     at, wi, bi = _entries(sell > TOL)
     sold_now = sell.ravel()[at]
-    rec.add_rows("margin_call", world=wi, bank=bi, requirement=req.ravel()[at],
-                 shortfall=short.ravel()[at], sold=sold_now, outside_flow=-sold_now)
+    rec.add_rows(
+        "margin_call",
+        world=wi,
+        bank=bi,
+        requirement=req.ravel()[at],
+        shortfall=short.ravel()[at],
+        sold=sold_now,
+        outside_flow=-sold_now,
+    )
 
 
 # ----------------------------------------------------------------------------- beliefs
@@ -640,8 +734,15 @@ def belief_entropy(s: NetworkState) -> np.ndarray:
     return _mean_belief(np.where(si.valid, _binary_entropy(s.belief), 0.0), si)
 
 
-def _update_beliefs(s: NetworkState, p: Params, bs: dict[str, np.ndarray], hit: np.ndarray,
-                    u: np.ndarray, rec: StepRecord, alive_count: np.ndarray) -> np.ndarray:
+def _update_beliefs(
+    s: NetworkState,
+    p: Params,
+    bs: dict[str, np.ndarray],
+    hit: np.ndarray,
+    u: np.ndarray,
+    rec: StepRecord,
+    alive_count: np.ndarray,
+) -> np.ndarray:
     """Step 8. Bernoulli posterior per slot on 'counterparty distressed'; returns (B,) cascade.
 
     ``alive_count`` (B,) is ``s.alive.sum(axis=1)``.
@@ -649,12 +750,13 @@ def _update_beliefs(s: NetworkState, p: Params, bs: dict[str, np.ndarray], hit: 
     bc = p.config.beliefs
     si = s.slot_index
     valid, cpf = si.valid, si.bank
-    ratio = np.divide(bs["equity"], bs["assets"], out=np.zeros_like(bs["equity"]),
-                      where=bs["assets"] > 0)
+    ratio = np.divide(
+        bs["equity"], bs["assets"], out=np.zeros_like(bs["equity"]), where=bs["assets"] > 0
+    )
     distressed = (~s.alive) | (ratio < bc.distress_threshold)
     truth = distressed.reshape(-1)[cpf]
     q = bc.signal_reliability
-    says_distress = (u < q) == truth        # P(says distressed | truth) = q, else 1 - q
+    says_distress = (u < q) == truth  # P(says distressed | truth) = q, else 1 - q
     # Bayes in odds form: posterior = b * LR / (1 + b * (LR - 1)), LR = q / (1 - q) or its
     # inverse (q is capped just below 1 so a perfect signal stays finite).
     qc = min(q, 1.0 - 1e-9)
@@ -676,8 +778,9 @@ def _update_beliefs(s: NetworkState, p: Params, bs: dict[str, np.ndarray], hit: 
     frac = (shift & s.alive).sum(axis=1) / live
     cascade = frac >= bc.cascade_fraction
     if np.count_nonzero(cascade):
-        rec.add_world("belief_cascade", cascade, share_shifted=frac,
-                      mean_belief=new_mean.mean(axis=1))
+        rec.add_world(
+            "belief_cascade", cascade, share_shifted=frac, mean_belief=new_mean.mean(axis=1)
+        )
     return cascade
 
 
@@ -702,9 +805,16 @@ _POOLS: dict[int, ThreadPoolExecutor] = {}
 """One thread pool per ``workers`` count, created on first use."""
 
 
-def step(state: NetworkState, actions: np.ndarray, params: Params,
-         rng: np.random.Generator | None = None, *, inplace: bool = False,
-         noise: StepNoise | None = None, workers: int = 1) -> tuple[NetworkState, StepOutput]:
+def step(
+    state: NetworkState,
+    actions: np.ndarray,
+    params: Params,
+    rng: np.random.Generator | None = None,
+    *,
+    inplace: bool = False,
+    noise: StepNoise | None = None,
+    workers: int = 1,
+) -> tuple[NetworkState, StepOutput]:
     """Advance every world one step.
 
     Args:
@@ -740,13 +850,15 @@ def step(state: NetworkState, actions: np.ndarray, params: Params,
     return s, _step_chunked(s, actions, params, noise, workers)
 
 
-def _step_chunked(s: NetworkState, actions: np.ndarray, params: Params, noise: StepNoise,
-                  workers: int) -> StepOutput:
+def _step_chunked(
+    s: NetworkState, actions: np.ndarray, params: Params, noise: StepNoise, workers: int
+) -> StepOutput:
     """Step contiguous chunks of worlds on threads; chunks are views, so updates land in ``s``."""
     pool = _POOLS.get(workers)
     if pool is None:
-        pool = _POOLS[workers] = ThreadPoolExecutor(max_workers=workers,
-                                                    thread_name_prefix="rudra-step")
+        pool = _POOLS[workers] = ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="rudra-step"
+        )
     b = s.shape[0]
     bounds = np.linspace(0, b, workers + 1).astype(int)
     chunks = list(zip(bounds[:-1], bounds[1:], strict=True))
@@ -756,18 +868,29 @@ def _step_chunked(s: NetworkState, actions: np.ndarray, params: Params, noise: S
         v = NetworkState(**{f: getattr(s, f)[lo:hi] for f in names})
         v.__dict__["_slot_index"] = (v.slots, s.chunk_slot_index(lo, hi))
         views.append(v)
-    parts = list(pool.map(
-        lambda k: _step_inplace(views[k], actions[chunks[k][0]:chunks[k][1]], params,
-                                StepNoise(noise.market[chunks[k][0]:chunks[k][1]],
-                                          noise.signal[chunks[k][0]:chunks[k][1]])),
-        range(len(chunks))))
+    parts = list(
+        pool.map(
+            lambda k: _step_inplace(
+                views[k],
+                actions[chunks[k][0] : chunks[k][1]],
+                params,
+                StepNoise(
+                    noise.market[chunks[k][0] : chunks[k][1]],
+                    noise.signal[chunks[k][0] : chunks[k][1]],
+                ),
+            ),
+            range(len(chunks)),
+        )
+    )
     for (lo, hi), v in zip(chunks, views, strict=True):
         for f in _REASSIGNED:
             getattr(s, f)[lo:hi] = getattr(v, f)
     cat = np.concatenate
     return StepOutput(
-        rewards=cat([o.rewards for o in parts]), defaulted=cat([o.defaulted for o in parts]),
-        invalid=cat([o.invalid for o in parts]), executed=cat([o.executed for o in parts]),
+        rewards=cat([o.rewards for o in parts]),
+        defaulted=cat([o.defaulted for o in parts]),
+        invalid=cat([o.invalid for o in parts]),
+        executed=cat([o.executed for o in parts]),
         cascade_rounds=cat([o.cascade_rounds for o in parts]),
         belief_cascade=cat([o.belief_cascade for o in parts]),
         record=StepRecord.concat([o.record for o in parts], [lo for lo, _ in chunks]),
@@ -775,8 +898,9 @@ def _step_chunked(s: NetworkState, actions: np.ndarray, params: Params, noise: S
     )
 
 
-def _step_inplace(s: NetworkState, actions: np.ndarray, params: Params,
-                  noise: StepNoise) -> StepOutput:
+def _step_inplace(
+    s: NetworkState, actions: np.ndarray, params: Params, noise: StepNoise
+) -> StepOutput:
     """The step proper (DESIGN section 4), mutating ``s``."""
     b, n, m = s.shape
     step_no = s.t + 1
@@ -821,11 +945,24 @@ def _step_inplace(s: NetworkState, actions: np.ndarray, params: Params,
     rewards = utility(s, bs, s.equity_prev, params, defaulted_now)
     s.equity_prev = np.where(s.alive, bs["equity"], 0.0)
     s.t = step_no
-    rec.add_world("step_end", _every_world(b), alive=alive_count,
-                  defaults=defaulted_now.sum(axis=1), cascade_rounds=rounds,
-                  total_equity=s.equity_prev.sum(axis=1),
-                  prices=s.price.copy(), outside=s.outside.copy(),
-                  bank_cash=s.cash.sum(axis=1))
-    return StepOutput(rewards=rewards, defaulted=defaulted_now | fallen, invalid=invalid,
-                      executed=executed, cascade_rounds=rounds, belief_cascade=cascade,
-                      record=rec, balance=bs)
+    rec.add_world(
+        "step_end",
+        _every_world(b),
+        alive=alive_count,
+        defaults=defaulted_now.sum(axis=1),
+        cascade_rounds=rounds,
+        total_equity=s.equity_prev.sum(axis=1),
+        prices=s.price.copy(),
+        outside=s.outside.copy(),
+        bank_cash=s.cash.sum(axis=1),
+    )
+    return StepOutput(
+        rewards=rewards,
+        defaulted=defaulted_now | fallen,
+        invalid=invalid,
+        executed=executed,
+        cascade_rounds=rounds,
+        belief_cascade=cascade,
+        record=rec,
+        balance=bs,
+    )

@@ -35,9 +35,22 @@ from rudra_env.actions import KIND_NAMES
 
 __all__ = ["EVENT_TYPES", "Event", "StepRecord"]
 
-EVENT_TYPES = ("init", "step_start", "shock", "capital_added", "bank_removed", "transaction",
-               "forced_sale", "profit_booking", "margin_call", "default", "cascade",
-               "belief_cascade", "step_end", "complete")
+EVENT_TYPES = (
+    "init",
+    "step_start",
+    "shock",
+    "capital_added",
+    "bank_removed",
+    "transaction",
+    "forced_sale",
+    "profit_booking",
+    "margin_call",
+    "default",
+    "cascade",
+    "belief_cascade",
+    "step_end",
+    "complete",
+)
 
 
 _RANK = {t: k for k, t in enumerate(EVENT_TYPES)}
@@ -115,19 +128,29 @@ class StepRecord:
                     out.ordered.append(t)
         for t in out.ordered:
             if any(t in r.per_bank for r in records):
-                tables = [(r.per_bank[t], off) for r, off in zip(records, offsets, strict=True)
-                          if t in r.per_bank]
+                tables = [
+                    (r.per_bank[t], off)
+                    for r, off in zip(records, offsets, strict=True)
+                    if t in r.per_bank
+                ]
                 keys = list(tables[0][0])
-                out.per_bank[t] = {k: np.concatenate([tab[k] + off if k == "world" else tab[k]
-                                                      for tab, off in tables]) for k in keys}
+                out.per_bank[t] = {
+                    k: np.concatenate(
+                        [tab[k] + off if k == "world" else tab[k] for tab, off in tables]
+                    )
+                    for k in keys
+                }
             else:
                 template = next(r.per_world[t] for r in records if t in r.per_world)
                 cols = {k: [] for k in template}
                 for r, size in zip(records, sizes, strict=True):
                     src = r.per_world.get(t)
                     for k, v in template.items():
-                        cols[k].append(src[k] if src is not None else
-                                       np.zeros((size,) + v.shape[1:], dtype=v.dtype))
+                        cols[k].append(
+                            src[k]
+                            if src is not None
+                            else np.zeros((size,) + v.shape[1:], dtype=v.dtype)
+                        )
                 out.per_world[t] = {k: np.concatenate(v) for k, v in cols.items()}
         return out
 
@@ -144,14 +167,23 @@ class StepRecord:
                     if type_ == "transaction":
                         data["kind"] = KIND_NAMES[data["kind"]]
                     elif type_ == "cascade":
-                        data = {"round": data["round"], "banks": self._round_defaults(
-                            world, data["round"]), "prices": data["prices"]}
+                        data = {
+                            "round": data["round"],
+                            "banks": self._round_defaults(world, data["round"]),
+                            "prices": data["prices"],
+                        }
                     out.append(Event(type_, step, world, data))
             else:
                 cols = self.per_world[type_]
                 if cols["mask"][world]:
-                    out.append(Event(type_, step, world, {
-                        k: _plain(v[world]) for k, v in cols.items() if k != "mask"}))
+                    out.append(
+                        Event(
+                            type_,
+                            step,
+                            world,
+                            {k: _plain(v[world]) for k, v in cols.items() if k != "mask"},
+                        )
+                    )
         return out
 
     def _round_defaults(self, world: int, rnd: int) -> list[int]:

@@ -45,8 +45,9 @@ def adjacency(config: EnvConfig, rng: np.random.Generator) -> np.ndarray:
         draw = rng.random((n, n))
         both_core = core[:, None] & core[None, :]
         one_core = core[:, None] ^ core[None, :]
-        upper = np.triu((both_core & (draw < topo.core_p))
-                        | (one_core & (draw < topo.periphery_p)), k=1)
+        upper = np.triu(
+            (both_core & (draw < topo.core_p)) | (one_core & (draw < topo.periphery_p)), k=1
+        )
     elif topo.kind == "barabasi_albert":
         upper = _barabasi_albert(n, topo.m, rng)
     else:
@@ -85,8 +86,10 @@ def load_exposures(path: str | Path, n: int) -> np.ndarray:
     else:
         mat = np.loadtxt(p, delimiter=",", dtype=np.float64, ndmin=2)
     if mat.shape != (n, n):
-        raise ConfigError(f"topology.path = {str(path)!r} holds a {mat.shape} matrix: expected "
-                          f"({n}, {n}) for num_banks = {n}")
+        raise ConfigError(
+            f"topology.path = {str(path)!r} holds a {mat.shape} matrix: expected "
+            f"({n}, {n}) for num_banks = {n}"
+        )
     if not np.all(np.isfinite(mat)) or (mat < 0).any():
         raise ConfigError(f"topology.path = {str(path)!r}: exposures must be finite and >= 0")
     mat = mat.copy()
@@ -130,8 +133,20 @@ def initial_state(config: EnvConfig, rng: np.random.Generator, worlds: int = 1) 
     n, m, k = config.num_banks, len(config.markets), config.max_counterparties
     bc = config.banks
     price0 = np.array([mk.price0 for mk in config.markets])
-    fields: dict[str, list[np.ndarray]] = {name: [] for name in (
-        "cash", "loans", "units", "external", "deposits", "equity", "lev", "risk", "slots")}
+    fields: dict[str, list[np.ndarray]] = {
+        name: []
+        for name in (
+            "cash",
+            "loans",
+            "units",
+            "external",
+            "deposits",
+            "equity",
+            "lev",
+            "risk",
+            "slots",
+        )
+    }
     for _ in range(worlds):
         capital = bc.capital.sample(n, rng, 1e-6, np.inf)
         lev = bc.target_leverage.sample(n, rng, 1.0, np.inf)
@@ -141,11 +156,13 @@ def initial_state(config: EnvConfig, rng: np.random.Generator, worlds: int = 1) 
         ib_assets, ib_liab = loans.sum(1), loans.sum(0)
         mkt_share = bc.market_ratio * (0.5 + risk)
         # Grow assets where the sheet would not close (from_file budgets, heavy borrowers).
-        assets = np.maximum.reduce([
-            assets,
-            ib_assets / max(1e-12, 1.0 - bc.cash_ratio) + 0.0,
-            capital + ib_liab,
-        ])
+        assets = np.maximum.reduce(
+            [
+                assets,
+                ib_assets / max(1e-12, 1.0 - bc.cash_ratio) + 0.0,
+                capital + ib_liab,
+            ]
+        )
         cash = bc.cash_ratio * assets
         mv = np.minimum(mkt_share * assets, np.maximum(0.0, assets - cash - ib_assets))
         external = assets - cash - mv - ib_assets
@@ -167,18 +184,29 @@ def initial_state(config: EnvConfig, rng: np.random.Generator, worlds: int = 1) 
     fixed = np.array([np.nan if mk.depth is None else mk.depth for mk in config.markets])
     depth = np.where(np.isnan(fixed), np.maximum(held, 1e-6), fixed)
     state = NetworkState(
-        cash=st["cash"], loans=st["loans"], units=units, depth=depth,
-        basis=units * price[:, None, :], external=st["external"], deposits=st["deposits"],
-        alive=np.ones((worlds, n), dtype=bool), price=price, price0=price.copy(),
+        cash=st["cash"],
+        loans=st["loans"],
+        units=units,
+        depth=depth,
+        basis=units * price[:, None, :],
+        external=st["external"],
+        deposits=st["deposits"],
+        alive=np.ones((worlds, n), dtype=bool),
+        price=price,
+        price0=price.copy(),
         last_return=np.zeros((worlds, m)),
-        vol2=np.broadcast_to(np.array([mk.volatility for mk in config.markets]) ** 2,
-                             (worlds, m)).copy(),
+        vol2=np.broadcast_to(
+            np.array([mk.volatility for mk in config.markets]) ** 2, (worlds, m)
+        ).copy(),
         slots=st["slots"],
         belief=np.where(st["slots"] >= 0, config.beliefs.prior, 0.0),
-        equity0=st["equity"], equity_prev=st["equity"].copy(),
-        target_leverage=st["lev"], risk_factor=st["risk"],
+        equity0=st["equity"],
+        equity_prev=st["equity"].copy(),
+        target_leverage=st["lev"],
+        risk_factor=st["risk"],
         default_step=np.full((worlds, n), -1, dtype=np.int64),
-        outside=np.zeros(worlds), t=np.zeros(worlds, dtype=np.int64),
+        outside=np.zeros(worlds),
+        t=np.zeros(worlds, dtype=np.int64),
     )
     state.equity0 = state.equity()  # exact equity of the drawn sheet (== capital up to rounding)
     state.equity_prev = state.equity0.copy()

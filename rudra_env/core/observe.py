@@ -32,13 +32,30 @@ import numpy as np
 from rudra_env.core.dynamics import funding_frozen
 from rudra_env.core.state import NetworkState, Params, balance_sheet, slot_exposures
 
-__all__ = ["OBS_LIMIT", "obs_size", "state_size", "observe", "action_masks", "state_vector",
-           "OWN_FEATURES", "SLOT_FEATURES"]
+__all__ = [
+    "OBS_LIMIT",
+    "obs_size",
+    "state_size",
+    "observe",
+    "action_masks",
+    "state_vector",
+    "OWN_FEATURES",
+    "SLOT_FEATURES",
+]
 
 OBS_LIMIT = 10.0
-OWN_FEATURES = ("equity_ratio", "leverage_ratio", "liquidity_ratio", "cash_share",
-                "interbank_assets_share", "interbank_liabilities_share", "market_share",
-                "external_share", "deposits_share", "risk_factor")
+OWN_FEATURES = (
+    "equity_ratio",
+    "leverage_ratio",
+    "liquidity_ratio",
+    "cash_share",
+    "interbank_assets_share",
+    "interbank_liabilities_share",
+    "market_share",
+    "external_share",
+    "deposits_share",
+    "risk_factor",
+)
 SLOT_FEATURES = ("slot_used", "counterparty_alive", "lent_share", "borrowed_share", "belief")
 
 
@@ -50,8 +67,9 @@ def state_size(p: Params) -> int:
     return 4 * p.N + 2 * p.M + 1
 
 
-def _own(s: NetworkState, bs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray,
-                                                                np.ndarray, np.ndarray]:
+def _own(
+    s: NetworkState, bs: dict[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Equity ratio, leverage / target, liquidity ratio and max(assets, tiny), each (B, N)."""
     equity, assets = bs["equity"], bs["assets"]
     a = np.maximum(assets, 1e-9)
@@ -69,32 +87,33 @@ def observe(s: NetworkState, p: Params, bs: dict[str, np.ndarray] | None = None)
     eq_ratio, lev, liq, a = _own(s, bs)
     inv_a = 1.0 / a
     out[..., 0], out[..., 1], out[..., 2] = eq_ratio, lev, liq
-    for col, arr in enumerate((s.cash, bs["ib_assets"], bs["ib_liab"], bs["market_value"],
-                               s.external, s.deposits), start=3):
+    for col, arr in enumerate(
+        (s.cash, bs["ib_assets"], bs["ib_liab"], bs["market_value"], s.external, s.deposits),
+        start=3,
+    ):
         out[..., col] = arr * inv_a
     out[..., 9] = s.risk_factor
     si = s.slot_index
     lent, borrowed = slot_exposures(s, bs)
-    slot = out[..., 10:10 + 5 * k].reshape(b, n, k, 5)
+    slot = out[..., 10 : 10 + 5 * k].reshape(b, n, k, 5)
     slot[..., 0] = si.valid
     slot[..., 1] = si.valid & s.alive.reshape(-1)[si.bank]
     slot[..., 2] = lent * inv_a[..., None]
     slot[..., 3] = borrowed * inv_a[..., None]
     slot[..., 4] = s.belief
     base = 10 + 5 * k
-    out[..., base:base + m] = (s.price / s.price0)[:, None, :]
-    out[..., base + m:base + 2 * m] = (s.last_return * 10.0)[:, None, :]
+    out[..., base : base + m] = (s.price / s.price0)[:, None, :]
+    out[..., base + m : base + 2 * m] = (s.last_return * 10.0)[:, None, :]
     out[..., -2] = (s.t / p.config.max_steps)[:, None]
     out[..., -1] = (1.0 - s.alive.sum(axis=1) / n)[:, None]
     np.minimum(out, OBS_LIMIT, out=out)
     np.maximum(out, -OBS_LIMIT, out=out)
-    if np.count_nonzero(s.alive) < s.alive.size:   # zero the dead (x * 1 == x for the rest)
+    if np.count_nonzero(s.alive) < s.alive.size:  # zero the dead (x * 1 == x for the rest)
         out *= s.alive.astype(np.float32)[..., None]
     return out
 
 
-def action_masks(s: NetworkState, p: Params, bs: dict[str, np.ndarray] | None = None
-                 ) -> np.ndarray:
+def action_masks(s: NetworkState, p: Params, bs: dict[str, np.ndarray] | None = None) -> np.ndarray:
     """(B, N, A) int8: 1 where the action can apply now (HOLD always; nothing for the dead)."""
     b, n, m = s.shape
     k = p.K
@@ -107,10 +126,10 @@ def action_masks(s: NetworkState, p: Params, bs: dict[str, np.ndarray] | None = 
     # written in place; each block column is then spread over its S size levels.
     blocks = np.empty((b, n, 1 + 2 * k + 2 * m), dtype=bool)
     blocks[..., 0] = alive
-    np.logical_and(cp_alive, lends[..., None], out=blocks[..., 1:1 + k])
-    np.logical_and(cp_alive, s.slot_lent > 0, out=blocks[..., 1 + k:1 + 2 * k])
-    blocks[..., 1 + 2 * k:1 + 2 * k + m] = has_cash[..., None]
-    np.logical_and(s.units > 0, alive[..., None], out=blocks[..., 1 + 2 * k + m:])
+    np.logical_and(cp_alive, lends[..., None], out=blocks[..., 1 : 1 + k])
+    np.logical_and(cp_alive, s.slot_lent > 0, out=blocks[..., 1 + k : 1 + 2 * k])
+    blocks[..., 1 + 2 * k : 1 + 2 * k + m] = has_cash[..., None]
+    np.logical_and(s.units > 0, alive[..., None], out=blocks[..., 1 + 2 * k + m :])
     return blocks[..., _spread(k, m, p.S)].view(np.int8)
 
 
@@ -120,13 +139,14 @@ def _spread(k: int, m: int, sl: int) -> np.ndarray:
     return np.concatenate([[0], np.repeat(np.arange(1, 1 + 2 * k + 2 * m), sl)])
 
 
-def state_vector(s: NetworkState, p: Params, bs: dict[str, np.ndarray] | None = None
-                 ) -> np.ndarray:
+def state_vector(s: NetworkState, p: Params, bs: dict[str, np.ndarray] | None = None) -> np.ndarray:
     """(B, state_size) float32 global state for centralised critics."""
     bs = balance_sheet(s) if bs is None else bs
     eq_ratio, lev, liq, _ = _own(s, bs)
     banks = np.stack([eq_ratio, lev, liq, s.alive], axis=-1)
     banks = np.where(s.alive[..., None], banks, 0.0).reshape(s.shape[0], -1)
-    vec = np.concatenate([banks, s.price / s.price0, s.last_return * 10.0,
-                          (s.t / p.config.max_steps)[:, None]], axis=-1)
+    vec = np.concatenate(
+        [banks, s.price / s.price0, s.last_return * 10.0, (s.t / p.config.max_steps)[:, None]],
+        axis=-1,
+    )
     return np.clip(vec, -OBS_LIMIT, OBS_LIMIT).astype(np.float32)

@@ -20,8 +20,9 @@ from rudra_env.core.state import NetworkState, Params, slot_exposures
 __all__ = ["utility", "utility_terms"]
 
 
-def utility_terms(s: NetworkState, bs: dict[str, np.ndarray], prev_equity: np.ndarray,
-                  p: Params) -> dict[str, np.ndarray]:
+def utility_terms(
+    s: NetworkState, bs: dict[str, np.ndarray], prev_equity: np.ndarray, p: Params
+) -> dict[str, np.ndarray]:
     """The four (B, N) terms of U (before coefficients) from a balance sheet ``bs``."""
     rc = p.config.reward
     e0 = np.maximum(s.equity0, 1e-9)
@@ -37,19 +38,29 @@ def utility_terms(s: NetworkState, bs: dict[str, np.ndarray], prev_equity: np.nd
     cap_ratio = equity / np.maximum(assets, 1e-9)
     regulatory = np.minimum(np.maximum(leverage / s.target_leverage - 1.0, 0.0), 10.0)
     if rc.min_capital_ratio > 0:
-        regulatory = regulatory + np.maximum(0.0, rc.min_capital_ratio - cap_ratio) / \
-            rc.min_capital_ratio
+        regulatory = (
+            regulatory + np.maximum(0.0, rc.min_capital_ratio - cap_ratio) / rc.min_capital_ratio
+        )
     return {"revenue": revenue, "risk": risk, "liquidity": liquidity, "regulatory": regulatory}
 
 
-def utility(s: NetworkState, bs: dict[str, np.ndarray], prev_equity: np.ndarray, p: Params,
-            defaulted_now: np.ndarray) -> np.ndarray:
+def utility(
+    s: NetworkState,
+    bs: dict[str, np.ndarray],
+    prev_equity: np.ndarray,
+    p: Params,
+    defaulted_now: np.ndarray,
+) -> np.ndarray:
     """(B, N) utility of each bank for the step that produced state ``s``."""
     rc = p.config.reward
     terms = utility_terms(s, bs, prev_equity, p)
-    u = terms["revenue"] - rc.rho * terms["risk"] - rc.lam * terms["liquidity"] \
+    u = (
+        terms["revenue"]
+        - rc.rho * terms["risk"]
+        - rc.lam * terms["liquidity"]
         - rc.gamma * terms["regulatory"]
+    )
     if np.count_nonzero(s.alive) == s.alive.size and not np.count_nonzero(defaulted_now):
-        return u                                    # the masks below change nothing
+        return u  # the masks below change nothing
     u = np.where(s.alive, u, 0.0)
     return np.where(defaulted_now, -rc.default_penalty, u)

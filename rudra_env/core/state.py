@@ -15,8 +15,15 @@ import numpy as np
 from rudra_env.actions import BORROW, DIVEST, HOLD, INVEST, LEND, ActionLayout
 from rudra_env.config import EnvConfig
 
-__all__ = ["ActionTable", "NetworkState", "Params", "SlotIndex", "balance_sheet",
-           "interbank_totals", "slot_exposures"]
+__all__ = [
+    "ActionTable",
+    "NetworkState",
+    "Params",
+    "SlotIndex",
+    "balance_sheet",
+    "interbank_totals",
+    "slot_exposures",
+]
 
 _DERIVED = ("ib_assets", "ib_liab", "slot_lent", "slot_borrowed")
 
@@ -53,13 +60,19 @@ class SlotIndex:
         i = np.arange(n)[None, :, None]
         valid = slots >= 0
         k = slots.shape[2]
-        their = slots[w, cp]                                       # (B, N, K, K) cp's slots
+        their = slots[w, cp]  # (B, N, K, K) cp's slots
         match = (their == i[..., None]) & valid[..., None]
         pos = match.argmax(axis=3)
         mirror = np.where(match.any(axis=3), (w * n + cp) * k + pos, -1)
-        return cls(valid=valid, cp=cp, bank=w * n + cp, out=(w * n + i) * n + cp,
-                   into=(w * n + cp) * n + i, mirror=mirror,
-                   count=np.maximum(valid.sum(axis=2), 1))
+        return cls(
+            valid=valid,
+            cp=cp,
+            bank=w * n + cp,
+            out=(w * n + i) * n + cp,
+            into=(w * n + cp) * n + i,
+            mirror=mirror,
+            count=np.maximum(valid.sum(axis=2), 1),
+        )
 
 
 @dataclass
@@ -148,10 +161,16 @@ class NetworkState:
 
     def in_sync(self, rtol: float = 1e-9, atol: float = 1e-9) -> bool:
         """Whether the derived arrays match a fresh computation from ``loans``."""
-        fresh = NetworkState(**{f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                                if f.name not in _DERIVED})
-        return all(np.allclose(getattr(self, k), getattr(fresh, k), rtol=rtol, atol=atol)
-                   for k in _DERIVED)
+        fresh = NetworkState(
+            **{
+                f.name: getattr(self, f.name)
+                for f in dataclasses.fields(self)
+                if f.name not in _DERIVED
+            }
+        )
+        return all(
+            np.allclose(getattr(self, k), getattr(fresh, k), rtol=rtol, atol=atol) for k in _DERIVED
+        )
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -173,8 +192,10 @@ class NetworkState:
         indices are world-major, so the first ``w`` worlds' entries are the same)."""
         out = NetworkState(**{f.name: getattr(self, f.name)[:w] for f in dataclasses.fields(self)})
         si = self.slot_index
-        out.__dict__["_slot_index"] = (out.slots, SlotIndex(
-            **{f.name: getattr(si, f.name)[:w] for f in dataclasses.fields(si)}))
+        out.__dict__["_slot_index"] = (
+            out.slots,
+            SlotIndex(**{f.name: getattr(si, f.name)[:w] for f in dataclasses.fields(si)}),
+        )
         return out
 
     def chunk_slot_index(self, lo: int, hi: int) -> SlotIndex:
@@ -187,10 +208,11 @@ class NetworkState:
         return hit[1]
 
     def copy(self) -> NetworkState:
-        out = NetworkState(**{f.name: getattr(self, f.name).copy()
-                              for f in dataclasses.fields(self)})
+        out = NetworkState(
+            **{f.name: getattr(self, f.name).copy() for f in dataclasses.fields(self)}
+        )
         cache = self.__dict__.get("_slot_index")
-        if cache is not None and cache[0] is self.slots:   # same slots: the index carries over
+        if cache is not None and cache[0] is self.slots:  # same slots: the index carries over
             out.__dict__["_slot_index"] = (out.slots, cache[1])
         return out
 
@@ -198,21 +220,30 @@ class NetworkState:
         """A copy of a subset of worlds. ``loans=False`` leaves the (B, N, N) ``loans`` out
         (an empty (0, N, N) array) for callers that reach the full state's loans themselves;
         the derived interbank arrays are copied either way."""
-        out = {f.name: getattr(self, f.name)[worlds].copy() for f in dataclasses.fields(self)
-               if loans or f.name != "loans"}
+        out = {
+            f.name: getattr(self, f.name)[worlds].copy()
+            for f in dataclasses.fields(self)
+            if loans or f.name != "loans"
+        }
         if not loans:
             out["loans"] = self.loans[:0]
         return NetworkState(**out)
 
     def repeat(self, n: int) -> NetworkState:
         """B*n worlds: each world repeated n times consecutively (for candidate scoring)."""
-        return NetworkState(**{f.name: np.repeat(getattr(self, f.name), n, axis=0)
-                               for f in dataclasses.fields(self)})
+        return NetworkState(
+            **{
+                f.name: np.repeat(getattr(self, f.name), n, axis=0)
+                for f in dataclasses.fields(self)
+            }
+        )
 
     def equal(self, other: NetworkState) -> bool:
         """Exact equality of every array."""
-        return all(np.array_equal(getattr(self, f.name), getattr(other, f.name))
-                   for f in dataclasses.fields(self))
+        return all(
+            np.array_equal(getattr(self, f.name), getattr(other, f.name))
+            for f in dataclasses.fields(self)
+        )
 
     def equity(self) -> np.ndarray:
         """(B, N) equity E_i = assets - liabilities."""
@@ -241,8 +272,14 @@ def balance_sheet(s: NetworkState) -> dict[str, np.ndarray]:
     mv = (s.units @ s.price[..., None])[..., 0]
     assets = s.cash + ib_assets + mv + s.external
     liabilities = s.deposits + ib_liab
-    return {"ib_assets": ib_assets, "ib_liab": ib_liab, "market_value": mv, "assets": assets,
-            "liabilities": liabilities, "equity": assets - liabilities}
+    return {
+        "ib_assets": ib_assets,
+        "ib_liab": ib_liab,
+        "market_value": mv,
+        "assets": assets,
+        "liabilities": liabilities,
+        "equity": assets - liabilities,
+    }
 
 
 class ActionTable(NamedTuple):
@@ -308,9 +345,14 @@ class Params:
         on_market = (kind == INVEST) | (kind == DIVEST)
         group = np.array([GROUPS.index(k) for k in range(len(GROUPS))], np.int8)[kind]
         fraction = np.where(kind == HOLD, 0.0, self.size_levels[size])
-        return ActionTable(kind=kind, group=group, on_slot=on_slot,
-                           slot=np.where(on_slot, target, 0),
-                           market=np.where(on_market, target, 0), fraction=fraction)
+        return ActionTable(
+            kind=kind,
+            group=group,
+            on_slot=on_slot,
+            slot=np.where(on_slot, target, 0),
+            market=np.where(on_market, target, 0),
+            fraction=fraction,
+        )
 
     @cached_property
     def half_variance(self) -> np.ndarray:
@@ -339,7 +381,8 @@ class Params:
         return self.layout.S
 
 
-def slot_exposures(s: NetworkState, bs: dict[str, np.ndarray] | None = None
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def slot_exposures(
+    s: NetworkState, bs: dict[str, np.ndarray] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(B, N, K) what each bank lent to / borrowed from its slot counterparties (0 if padded)."""
     return s.slot_lent, s.slot_borrowed
