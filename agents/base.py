@@ -29,8 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from rudra_env.core.observe import action_masks, observe
-from rudra_env.core.state import NetworkState, Params
+from rudra_env.core.execution import action_masks
+from rudra_env.core.observe import observe
+from rudra_env.core.params import Params
+from rudra_env.core.state import NetworkState
 from rudra_env.errors import InputError
 
 __all__ = ["Agent", "EnvView", "ObservationAgent", "read_only", "stack_observations"]

@@ -22,7 +22,8 @@ from agents.base import Agent, EnvView, Observations
 from agents.equilibrium import Equilibrium, sample_profile, stage_equilibrium
 from agents.games import CoreGame, median_noise
 from agents.simple import HeuristicAgent
-from rudra_env.core.state import NetworkState, Params
+from rudra_env.core.params import Params
+from rudra_env.core.state import NetworkState
 from rudra_env.errors import ConfigError, InputError
 
 __all__ = ["EquilibriumAgent"]

@@ -21,9 +21,10 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from rudra_env.core.dynamics import StepNoise, step
-from rudra_env.core.observe import action_masks
-from rudra_env.core.state import NetworkState, Params
+from rudra_env.core.execution import action_masks
+from rudra_env.core.params import Params
+from rudra_env.core.state import NetworkState
+from rudra_env.core.step import StepNoise, step
 from rudra_env.errors import ConfigError, InputError
 
 __all__ = ["Game", "CoreGame", "MatrixGame", "median_noise", "candidates_from_masks"]

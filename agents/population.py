@@ -16,7 +16,8 @@ from collections.abc import Mapping
 import numpy as np
 
 from agents.base import Agent, EnvView, Observations
-from rudra_env.core.state import NetworkState, Params
+from rudra_env.core.params import Params
+from rudra_env.core.state import NetworkState
 from rudra_env.errors import ConfigError, InputError
 
 __all__ = ["Population"]

@@ -11,7 +11,7 @@ import numpy as np
 from agents.base import ObservationAgent
 from rudra_env.actions import BORROW, DIVEST, INVEST, LEND, ActionLayout
 from rudra_env.core.observe import OWN_FEATURES, SLOT_FEATURES
-from rudra_env.core.state import Params
+from rudra_env.core.params import Params
 from rudra_env.errors import ConfigError, InputError
 
 __all__ = ["RandomAgent", "HeuristicAgent"]
@@ -132,7 +132,7 @@ class HeuristicAgent(ObservationAgent):
                     "HeuristicAgent needs liquidity_floor=... or the env's params "
                     "(view=EnvView.from_env(env), or layout=env.params)"
                 )
-            floor = p.config.reward.liquidity_floor
+            floor = p.liquidity_floor
         for name, k in self.sizes.items():
             if not -layout.S <= k < layout.S:
                 raise ConfigError(

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from agents.base import ObservationAgent
-from rudra_env.core.state import Params
+from rudra_env.core.params import Params
 from rudra_env.errors import ConfigError, InputError
 
 __all__ = ["ACTIVATIONS", "PolicyArch", "TorchPolicyAgent", "load_weights"]

@@ -31,7 +31,7 @@ import numpy as np
 import rudra_env
 from rudra_env.config import EnvConfig
 from rudra_env.core import action_masks, initial_state, observe, step
-from rudra_env.core.state import Params
+from rudra_env.core.params import Params
 
 RESULTS = Path(__file__).resolve().parent / "results" / "env_throughput.json"
 

@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 import rudra_env  # noqa: E402
 from rudra_env.config import load_variants  # noqa: E402
 from rudra_env.core import initial_state, step  # noqa: E402
-from rudra_env.core.state import Params  # noqa: E402
+from rudra_env.core.params import Params  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "rollout_hash.json"
 

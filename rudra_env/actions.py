@@ -1,6 +1,13 @@
-"""The flat action space: one ``Discrete(A)`` over every (kind, target, size) combination.
+"""The action kinds and the flat action space: one ``Discrete(A)`` over every (kind, target, size).
 
-``A = 1 + 2*K*S + 2*M*S`` with K counterparty slots, M markets and S size levels. Layout:
+Every action kind is declared once, in ``KINDS``; the flat layout, ``encode``/``decode``, the
+action masks, the dispatch to the core's executors and the agents' reading of observations all
+derive from it. Adding a kind means one ``ActionKind`` entry here plus its validity rule and
+executor in ``rudra_env.core.execution`` (and their tests).
+
+With K counterparty slots, M markets and S size levels, ``A = 1 + 2*K*S + 2*M*S``. The layout
+follows ``KINDS``: each kind takes one block of ``targets * S`` indices (HOLD takes one), and
+within a block the index is ``target * S + size``:
 
 ==========  ==============================  ========================================
 index       action                          meaning
@@ -19,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import numpy as np
 
@@ -31,26 +38,45 @@ __all__ = [
     "BORROW",
     "INVEST",
     "DIVEST",
+    "KINDS",
     "KIND_NAMES",
+    "ActionKind",
     "ActionLayout",
     "Decoded",
     "encode",
     "decode",
 ]
 
-HOLD, LEND, BORROW, INVEST, DIVEST = 0, 1, 2, 3, 4
-KIND_NAMES = ("HOLD", "LEND", "BORROW", "INVEST", "DIVEST")
-_ALIASES = {
-    "HOLD": HOLD,
-    "LEND": LEND,
-    "INCREASE_LENDING": LEND,
-    "BORROW": BORROW,
-    "DECREASE_LENDING": BORROW,
-    "INVEST": INVEST,
-    "INVEST_MARKET": INVEST,
-    "DIVEST": DIVEST,
-    "DIVEST_MARKET": DIVEST,
-}
+
+@dataclass(frozen=True)
+class ActionKind:
+    """One kind of action: its code (its position in ``KINDS``), names and target axis."""
+
+    code: int
+    """Index in ``KINDS`` (and the ``kind`` value of ``decode``)."""
+    name: str
+    """Canonical name, as in events (``transaction.kind``)."""
+    aliases: tuple[str, ...]
+    """Other accepted names (the seed's long names)."""
+    target: Literal["none", "slot", "market"]
+    """What the action is aimed at: nothing (HOLD), a counterparty slot or a market."""
+    sized_by: str
+    """What the size level is a fraction of (documentation; ``""`` for HOLD)."""
+
+
+KINDS: tuple[ActionKind, ...] = (
+    ActionKind(0, "HOLD", (), "none", ""),
+    ActionKind(1, "LEND", ("INCREASE_LENDING",), "slot", "cash"),
+    ActionKind(2, "BORROW", ("DECREASE_LENDING",), "slot", "the loan to the slot's bank"),
+    ActionKind(3, "INVEST", ("INVEST_MARKET",), "market", "cash"),
+    ActionKind(4, "DIVEST", ("DIVEST_MARKET",), "market", "units held in the market"),
+)
+"""Every action kind, in layout order."""
+
+HOLD, LEND, BORROW, INVEST, DIVEST = (k.code for k in KINDS)
+KIND_NAMES = tuple(k.name for k in KINDS)
+_BY_NAME = {name: k.code for k in KINDS for name in (k.name, *k.aliases)}
+assert all(k.code == i for i, k in enumerate(KINDS)), "KINDS codes must be their positions"
 
 
 class Decoded(NamedTuple):
@@ -69,33 +95,45 @@ class ActionLayout:
     M: int
     S: int
 
-    @property
+    def targets(self, kind: int) -> int:
+        """Number of targets of a kind: 1 for HOLD, K for slot kinds, M for market kinds."""
+        return {"none": 1, "slot": self.K, "market": self.M}[KINDS[kind].target]
+
+    def block(self, kind: int) -> int:
+        """Number of flat indices of a kind: ``targets * S`` (1 for HOLD)."""
+        return 1 if KINDS[kind].target == "none" else self.targets(kind) * self.S
+
+    @cached_property
     def n(self) -> int:
         """A = 1 + 2KS + 2MS."""
-        return 1 + 2 * self.K * self.S + 2 * self.M * self.S
+        return sum(self.block(k.code) for k in KINDS)
 
-    @property
+    @cached_property
     def offsets(self) -> np.ndarray:
-        """First index of each kind, indexed by kind code (HOLD..DIVEST)."""
-        ks, ms = self.K * self.S, self.M * self.S
-        return np.array([0, 1, 1 + ks, 1 + 2 * ks, 1 + 2 * ks + ms], dtype=np.int64)
+        """First index of each kind, indexed by kind code (read-only)."""
+        sizes = [self.block(k.code) for k in KINDS]
+        out = np.concatenate(([0], np.cumsum(sizes[:-1]))).astype(np.int64)
+        out.flags.writeable = False
+        return out
 
     def encode(self, kind: int | str, target: int = 0, size: int = 0) -> int:
         """Flat index of (kind, target, size); kind is a code or a name such as ``"LEND"``."""
         if isinstance(kind, str):
-            if kind.upper() not in _ALIASES:
+            if kind.upper() not in _BY_NAME:
                 raise ActionError(
-                    f"kind = {kind!r} is not an action: expected one of {sorted(_ALIASES)}"
+                    f"kind = {kind!r} is not an action: expected one of {sorted(_BY_NAME)}"
                 )
-            kind = _ALIASES[kind.upper()]
-        if kind == HOLD:
-            return 0
-        limit = self.K if kind in (LEND, BORROW) else self.M
-        if kind not in (LEND, BORROW, INVEST, DIVEST):
-            raise ActionError(f"kind = {kind!r} is not an action: expected a code in 0..4")
+            kind = _BY_NAME[kind.upper()]
+        if not (isinstance(kind, int | np.integer) and 0 <= kind < len(KINDS)):
+            raise ActionError(
+                f"kind = {kind!r} is not an action: expected a code in 0..{len(KINDS) - 1}"
+            )
+        spec = KINDS[kind]
+        if spec.target == "none":
+            return int(self.offsets[kind])
+        limit = self.targets(kind)
         if not 0 <= target < limit:
-            what = "slot" if kind in (LEND, BORROW) else "market"
-            raise ActionError(f"target = {target} is not a {what}: expected 0..{limit - 1}")
+            raise ActionError(f"target = {target} is not a {spec.target}: expected 0..{limit - 1}")
         if not 0 <= size < self.S:
             raise ActionError(f"size = {size} is not a size level: expected 0..{self.S - 1}")
         return int(self.offsets[kind] + target * self.S + size)
@@ -107,8 +145,9 @@ class ActionLayout:
         offs = self.offsets
         kind = np.searchsorted(offs[1:], a, side="right")
         target, size = np.divmod(a - offs[kind], self.S)
-        target[kind == HOLD] = 0
-        size[kind == HOLD] = 0
+        untargeted = np.array([k.target == "none" for k in KINDS])[kind]
+        target[untargeted] = 0
+        size[untargeted] = 0
         return kind, target, size
 
     def decode(self, a: np.ndarray | int) -> Decoded:
@@ -123,6 +162,12 @@ class ActionLayout:
         if np.ndim(a) == 0:
             return Decoded(int(kind), int(target), int(size))
         return Decoded(kind, target, size)
+
+    def columns(self, kind: int, size: int) -> slice:
+        """The flat indices of one kind at one size level, one per target (a strided slice):
+        ``masks[..., layout.columns(LEND, s)]`` is (..., K)."""
+        start = int(self.offsets[kind]) + size
+        return slice(start, start + self.targets(kind) * self.S, self.S)
 
 
 def encode(kind: int | str, target: int = 0, size: int = 0, *, K: int, M: int, S: int) -> int:

@@ -131,6 +131,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rudra_env.core.clearing import ClearingResult, clear
 from rudra_env.errors import InputError
 
 __all__ = [
@@ -146,43 +147,6 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------
 # Results
 # ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, eq=False)
-class ClearingResult:
-    """The greatest clearing vector of a network and what it implies for each bank.
-
-    Shapes are ``(N,)`` for one network and ``(B, N)`` for a batch of ``B`` worlds. The arrays
-    are read-only.
-    """
-
-    payments: np.ndarray
-    """(..., N) currency units: total payment ``p_i`` each bank makes (to banks and outsiders)."""
-
-    defaulted: np.ndarray
-    """(..., N) bool: the bank pays less than its total obligation ``p_i < pbar_i``."""
-
-    equity: np.ndarray
-    """(..., N) currency units: ``e_i + sum_j Pi_ji p_j - pbar_i``, before default costs.
-
-    Negative for defaulted banks; exactly zero counts as solvent."""
-
-    obligations: np.ndarray
-    """(..., N) currency units: total obligation ``pbar_i = sum_j L_ij + xl_i``."""
-
-    rounds: int
-    """Number of fictitious-default rounds in which new banks defaulted (0 if none did); for a
-    batch, the maximum over worlds."""
-
-    @property
-    def recovery(self) -> np.ndarray:
-        """(..., N) in [0, 1]: ``p_i / pbar_i``, the fraction of its debts each bank repays.
-
-        1.0 for a bank that owes nothing. A creditor of bank ``i`` recovers this fraction of its
-        claim (loss given default ``1 - recovery``)."""
-        out = np.ones_like(self.payments)
-        np.divide(self.payments, self.obligations, out=out, where=self.obligations > 0)
-        return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -381,7 +345,7 @@ def eisenberg_noe(
         raise InputError(f"batch sizes differ ({listed}); batched inputs must share B")
     batched = bool(sizes)
     b = next(iter(sizes.values()), 1)
-    result = clear_unchecked(
+    result = clear(
         np.broadcast_to(L, (b, n, n)),
         np.broadcast_to(e, (b, n)),
         np.broadcast_to(xl, (b, n)),
@@ -399,202 +363,6 @@ def eisenberg_noe(
         )
     _readonly(result.payments, result.defaulted, result.equity, result.obligations)
     return result
-
-
-def clear_unchecked(
-    L: np.ndarray,
-    e: np.ndarray,
-    xl: np.ndarray,
-    alpha: float,
-    beta: float,
-    tol: float = 1e-10,
-    *,
-    obligations: np.ndarray | None = None,
-    full_receipts: np.ndarray | None = None,
-    rows: np.ndarray | None = None,
-) -> ClearingResult:
-    """``eisenberg_noe`` on inputs already known to be valid, batched: ``L`` (B, N, N), ``e``
-    and ``xl`` (B, N), scalars in range. For hot loops (the environment's cascade) that built
-    the inputs themselves; everyone else should call ``eisenberg_noe``, which checks them.
-
-    ``Pi`` is never formed. What bank i receives is what it would receive if everyone paid in
-    full, less what the defaulters D do not pay,
-
-        sum_j Pi_ji p_j = sum_j L_ji - sum_{j in D} L_ji (1 - p_j / pbar_j),
-
-    so a round reads only the defaulters' rows of ``L`` (O(N |D|), not O(N^2)), and the linear
-    solves gather only the paying defaulters' block.
-
-    Callers that keep the totals pass them: ``obligations`` = ``pbar`` = ``L.sum(-1) + xl`` and
-    ``full_receipts`` = ``L.sum(-2)``, (B, N) each; then ``L`` is never read in full. ``rows``
-    (B,) maps each world of ``e`` to its matrix in ``L`` (which may hold more worlds); default
-    the same index.
-    """
-    b, n = e.shape
-    if obligations is None or full_receipts is None:
-        own = L if rows is None else L[rows]  # this batch's matrices
-        pbar = own.sum(axis=-1) + xl if obligations is None else obligations
-        full = own.sum(axis=-2) if full_receipts is None else full_receipts
-    else:
-        pbar, full = obligations, full_receipts
-    rows = np.arange(b) if rows is None else rows
-    owes = pbar > 0
-    inv = np.divide(1.0, pbar, out=np.zeros_like(pbar), where=owes)  # 1 / pbar_j, 0 if none
-    e_default = np.where(e >= 0, alpha * e, e)
-    slack = tol * np.maximum(1.0, pbar)
-
-    payments = pbar.copy()
-    defaulted = np.zeros((b, n), dtype=bool)
-    waves = np.zeros(b, dtype=int)
-    for _ in range(n):
-        shortfall = pbar - e - _received(L, rows, inv, payments, full, defaulted)
-        new = owes & ~defaulted & (shortfall > slack)
-        worlds = np.flatnonzero(new.any(axis=-1))  # only these need new payments
-        if worlds.size == 0:
-            break
-        defaulted |= new
-        waves[worlds] += 1
-        payments[worlds] = _pay_defaulted(
-            L,
-            rows[worlds],
-            inv[worlds],
-            beta,
-            pbar[worlds],
-            e_default[worlds],
-            defaulted[worlds],
-            full[worlds],
-        )
-
-    equity = e + _received(L, rows, inv, payments, full, defaulted) - pbar
-    return ClearingResult(
-        payments=payments,
-        defaulted=defaulted,
-        equity=equity,
-        obligations=pbar,
-        rounds=int(waves.max()),
-    )
-
-
-def _received(
-    L: np.ndarray,
-    rows: np.ndarray,
-    inv: np.ndarray,
-    payments: np.ndarray,
-    full: np.ndarray,
-    defaulted: np.ndarray,
-) -> np.ndarray:
-    """(W, N): ``x_i = sum_j Pi_ji p_j``, what each bank receives when the ``defaulted`` banks
-    pay ``payments`` and the others pay in full: ``full`` less the defaulters' unpaid shares
-    (``inv`` = 1 / pbar, 0 where nothing is owed; ``rows`` (W,) the worlds' matrices in L)."""
-    dw, dj = np.nonzero(defaulted)
-    if dw.size == 0:
-        return full.copy()
-    unpaid = 1.0 - payments[dw, dj] * inv[dw, dj]
-    lost = L[rows[dw], dj, :] * unpaid[:, None]  # (|D|, N)
-    return full - _sum_rows(lost, dw, len(full))
-
-
-def _sum_rows(rows: np.ndarray, index: np.ndarray, n: int) -> np.ndarray:
-    """(n, N) sums of the (F, N) ``rows`` by their ``index`` (F,), sorted, in 0..n-1 (zeros
-    elsewhere). Adds the r-th row of every index group in pass r: one pass when each index has
-    one row (the common case, one defaulter per world), a few otherwise; ``np.add.at`` and a
-    one-hot product are several times slower for rows of this size."""
-    out = np.zeros((n, rows.shape[1]))
-    if index.size < 2 or (index[1:] > index[:-1]).all():  # one row per index
-        out[index] = rows
-        return out
-    start = np.flatnonzero(np.concatenate(([True], index[1:] != index[:-1])))
-    rank = np.arange(index.size) - np.repeat(start, np.diff(np.append(start, index.size)))
-    for r in range(int(rank.max()) + 1):
-        at = rank == r
-        out[index[at]] += rows[at]
-    return out
-
-
-def _pay_defaulted(
-    L: np.ndarray,
-    rows: np.ndarray,
-    inv: np.ndarray,
-    beta: float,
-    pbar: np.ndarray,
-    e_default: np.ndarray,
-    defaulted: np.ndarray,
-    full: np.ndarray,
-) -> np.ndarray:
-    """(W, N) payments when ``defaulted`` is the default set: solvent banks pay ``pbar``,
-    defaulted ones ``max(0, e_default + beta * Pi^T p)``.
-
-    Chandrasekaran's algorithm for the Z-matrix complementarity problem: defaulted banks start
-    paying 0; every round, the defaulted banks whose value would be positive join the paying set
-    and the linear system is solved again, in the worlds where someone joined. The iterates rise
-    to the solution; at most N rounds.
-    """
-    n = pbar.shape[-1]
-    paying = np.zeros_like(defaulted)
-    payments = np.where(defaulted, 0.0, pbar)
-    for _ in range(n):
-        value = e_default + beta * _received(L, rows, inv, payments, full, defaulted)
-        join = defaulted & ~paying & (value > 0)
-        worlds = np.flatnonzero(join.any(axis=-1))
-        if worlds.size == 0:
-            break
-        paying |= join
-        payments[worlds] = _solve_paying(
-            L,
-            rows[worlds],
-            inv[worlds],
-            beta,
-            pbar[worlds],
-            e_default[worlds],
-            defaulted[worlds],
-            paying[worlds],
-            full[worlds],
-        )
-    return np.clip(payments, 0.0, pbar)
-
-
-def _solve_paying(
-    L: np.ndarray,
-    rows: np.ndarray,
-    inv: np.ndarray,
-    beta: float,
-    pbar: np.ndarray,
-    e_default: np.ndarray,
-    defaulted: np.ndarray,
-    paying: np.ndarray,
-    full: np.ndarray,
-) -> np.ndarray:
-    """(W, N) payments with the paying defaulters ``P`` solving their linear system exactly.
-
-    Banks outside ``P`` pay a fixed ``q`` (``pbar`` if solvent, 0 if a non-paying defaulter);
-    those in ``P`` satisfy ``p_P = e_P + (beta Pi^T)_PP p_P + (beta Pi^T)_{P,~P} q``. Only the
-    ``|P| x |P|`` block is gathered from ``L`` and solved (padded to the largest ``|P|`` of the
-    batch with identity rows), so a default set of a few banks costs a few-by-few solve, not an
-    N-by-N one.
-    """
-    w, n = pbar.shape
-    fixed = np.where(defaulted, 0.0, pbar)
-    rhs_full = e_default + beta * _received(L, rows, inv, fixed, full, defaulted)
-    counts = paying.sum(axis=-1)
-    d = int(counts.max())
-    order = np.argsort(~paying, axis=-1, kind="stable")[:, :d]  # paying banks first
-    used = np.arange(d)[None, :] < counts[:, None]  # (W, d)
-    # (beta Pi^T)[P_a, P_c] = beta * L[P_c, P_a] / pbar[P_c]
-    block = L[rows[:, None, None], order[:, None, :], order[:, :, None]]
-    block = beta * block * np.take_along_axis(inv, order, axis=-1)[:, None, :]
-    block = block * (used[:, :, None] & used[:, None, :])
-    system = np.eye(d) - block
-    rhs = np.where(used, np.take_along_axis(rhs_full, order, axis=-1), 0.0)[..., None]
-    try:
-        solved = np.linalg.solve(system, rhs)[..., 0]
-    except np.linalg.LinAlgError:
-        # Only reachable in the degenerate case of the module docstring (a closed cycle of
-        # paying defaulters with beta = 1); any solution of the consistent system will do.
-        solved = (np.linalg.pinv(system) @ rhs)[..., 0]
-    out = fixed.copy()
-    wi, ki = np.nonzero(used)
-    out[wi, order[wi, ki]] = solved[wi, ki]
-    return out
 
 
 # ---------------------------------------------------------------------------------------------

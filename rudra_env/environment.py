@@ -4,7 +4,7 @@ Environment ``rudra_v0``
 ========================
 
 Banks of an interbank network are agents. Each step every live bank picks one action; the core
-(``rudra_env.core.dynamics.step``) executes them, reprices markets, pays interest, books profits,
+(``rudra_env.core.step``) executes them, reprices markets, pays interest, books profits,
 applies margin calls, resolves defaults and cascades, updates beliefs and scores every bank with
 its utility.
 
@@ -59,18 +59,22 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from rudra_env.config import EnvConfig
-from rudra_env.core import dynamics
+from rudra_env.core.beliefs import belief_entropy
 from rudra_env.core.events import Event, StepRecord
+from rudra_env.core.execution import action_masks
 from rudra_env.core.network import initial_state
 from rudra_env.core.observe import (
     OBS_LIMIT,
-    action_masks,
     obs_size,
     observe,
     state_size,
     state_vector,
 )
-from rudra_env.core.state import NetworkState, Params, balance_sheet
+from rudra_env.core.params import Params
+from rudra_env.core.resolution import remove_banks
+from rudra_env.core.scenario import add_capital
+from rudra_env.core.state import NetworkState, balance_sheet
+from rudra_env.core.step import step as core_step
 from rudra_env.errors import ActionError, ConfigError
 
 __all__ = ["RudraParallelEnv", "resolve_config"]
@@ -204,7 +208,7 @@ class RudraParallelEnv(ParallelEnv):
         acting = self.agents  # replaced, never changed in place, when agents leave
         a = self._action_array(actions, acting)
         try:  # the core checks the range before it touches the state or draws noise
-            s, out = dynamics.step(s, a, self.params, self._rng, inplace=True)
+            s, out = core_step(s, a, self.params, self._rng, inplace=True)
         except ActionError:
             self._raise_bad_action(actions)
         self._records.append(out.record)
@@ -369,7 +373,7 @@ class RudraParallelEnv(ParallelEnv):
         if not s.alive[0, idx]:
             raise ConfigError(f"bank = {bank!r} has defaulted: capital can only go to a live bank")
         rec = StepRecord(step=s.t.copy())
-        dynamics.add_capital(s, idx, float(amount), None, rec)
+        add_capital(s, idx, float(amount), None, rec)
         s.equity_prev = np.where(s.alive, s.equity(), 0.0)
         self._records.append(rec)
 
@@ -383,7 +387,7 @@ class RudraParallelEnv(ParallelEnv):
         mask = np.zeros_like(s.alive)
         mask[0, idx] = True
         rec = StepRecord(step=s.t.copy())
-        fallen, _hit = dynamics.remove_banks(s, self.params, mask, rec)
+        fallen, _hit = remove_banks(s, self.params, mask, rec)
         self._records.append(rec)
         s.equity_prev = np.where(s.alive, s.equity(), 0.0)
         names = [self.possible_agents[i] for i in np.nonzero(fallen[0])[0]]
@@ -445,7 +449,7 @@ class RudraParallelEnv(ParallelEnv):
             "default_rate": float(1.0 - alive.mean()),
             "total_equity": float(bs["equity"][0][alive].sum()),
             "total_assets": float(bs["assets"][0][alive].sum()),
-            "mean_belief_entropy": float(dynamics.belief_entropy(s)[0][alive].mean())
+            "mean_belief_entropy": float(belief_entropy(s)[0][alive].mean())
             if alive.any()
             else 0.0,
             **{

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rudra_env.core.state import NetworkState, Params, balance_sheet
+from rudra_env.core.params import Params
+from rudra_env.core.state import NetworkState, balance_sheet
 
 __all__ = ["ansi_table", "network_layout", "draw_network"]
 

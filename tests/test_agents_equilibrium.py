@@ -37,7 +37,7 @@ from agents import (
 from agents import games as games_module
 from rudra_env.core import step
 from rudra_env.core.network import initial_state
-from rudra_env.core.state import Params
+from rudra_env.core.params import Params
 from rudra_env.errors import ConfigError, InputError
 
 RHO, Z, SIGMA = 0.5, 2.33, 0.1

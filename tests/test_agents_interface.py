@@ -20,7 +20,7 @@ from agents import (
 from rudra_env.actions import BORROW, DIVEST, INVEST, LEND, ActionLayout
 from rudra_env.core import action_masks, observe
 from rudra_env.core.network import initial_state
-from rudra_env.core.state import Params
+from rudra_env.core.params import Params
 from rudra_env.errors import ConfigError, InputError
 
 SMALL = "configs/env/small.yaml"

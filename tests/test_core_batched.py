@@ -8,7 +8,7 @@ import numpy as np
 
 from rudra_env.config import EnvConfig
 from rudra_env.core import StepNoise, action_masks, initial_state, step
-from rudra_env.core.state import Params
+from rudra_env.core.params import Params
 
 CFG = EnvConfig.from_dict(
     {

@@ -145,7 +145,7 @@ def test_mask_agrees_with_what_the_core_executes():
 
 def test_belief_entropy_starts_at_the_prior_and_is_tracked():
     """Every used slot starts at the prior 0.05: H = -(0.05 log2 0.05 + 0.95 log2 0.95)."""
-    from rudra_env.core.dynamics import belief_entropy
+    from rudra_env.core.beliefs import belief_entropy
 
     env = rudra_env.parallel_env(num_banks=8, overrides={"topology.kind": "complete"})
     env.reset(seed=0)

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from rudra_env.config import EnvConfig, load_variants
 from rudra_env.core import balance_sheet, initial_state, step
-from rudra_env.core.state import Params
+from rudra_env.core.params import Params
 from tests.conftest import ROOT
 
 BASE = {

@@ -1,16 +1,19 @@
-"""The pure batched core: state, dynamics, contagion in the step, markets, beliefs, rewards.
+"""The pure batched core: state, the step's mechanisms (one module each), observations.
 
-Imports numpy only (never pettingzoo, gymnasium or agents). Every array has a leading world axis.
+Imports numpy only (never pettingzoo, gymnasium or agents). Every array has a leading world
+axis. ``step`` (``rudra_env.core.step``) lists the mechanisms in the model's order.
 """
 
 from __future__ import annotations
 
-from rudra_env.core.dynamics import StepNoise, StepOutput, step
 from rudra_env.core.events import EVENT_TYPES, Event, StepRecord
+from rudra_env.core.execution import action_masks
 from rudra_env.core.network import initial_state
-from rudra_env.core.observe import action_masks, observe, state_vector
+from rudra_env.core.observe import observe, state_vector
+from rudra_env.core.params import Params
 from rudra_env.core.reward import utility
-from rudra_env.core.state import NetworkState, Params, balance_sheet
+from rudra_env.core.state import NetworkState, balance_sheet
+from rudra_env.core.step import StepNoise, StepOutput, step
 
 __all__ = [
     "EVENT_TYPES",

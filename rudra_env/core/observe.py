@@ -1,4 +1,4 @@
-"""Observations, action masks and the global state vector, batched over worlds.
+"""Observations and the global state vector, batched over worlds (masks: ``execution``).
 
 Observation of bank i (float32, every entry clipped to [-10, 10]):
 
@@ -25,22 +25,25 @@ fraction; clipped to [-10, 10].
 
 from __future__ import annotations
 
-import functools
+from dataclasses import dataclass
 
 import numpy as np
 
-from rudra_env.core.dynamics import funding_frozen
-from rudra_env.core.state import NetworkState, Params, balance_sheet, slot_exposures
+from rudra_env.core.params import Params
+from rudra_env.core.state import NetworkState, balance_sheet, slot_exposures
 
 __all__ = [
     "OBS_LIMIT",
     "obs_size",
     "state_size",
     "observe",
-    "action_masks",
     "state_vector",
+    "MARKET_FEATURES",
     "OWN_FEATURES",
     "SLOT_FEATURES",
+    "WORLD_FEATURES",
+    "ObservationLayout",
+    "observation_layout",
 ]
 
 OBS_LIMIT = 10.0
@@ -56,11 +59,59 @@ OWN_FEATURES = (
     "deposits_share",
     "risk_factor",
 )
+"""The bank's own features, in column order."""
 SLOT_FEATURES = ("slot_used", "counterparty_alive", "lent_share", "borrowed_share", "belief")
+"""Features of each counterparty slot, in order within a slot's block."""
+MARKET_FEATURES = ("price_ratio", "last_return")
+"""Features of the markets: one block of M columns each, in this order."""
+WORLD_FEATURES = ("time_fraction", "default_share")
+"""The last columns: features of the bank's world."""
+
+
+@dataclass(frozen=True)
+class ObservationLayout:
+    """Where each feature sits in a bank's observation vector (K slots, M markets)."""
+
+    K: int
+    M: int
+
+    def own(self, name: str) -> int:
+        """Column of an own feature (``OWN_FEATURES``)."""
+        return OWN_FEATURES.index(name)
+
+    @property
+    def slots(self) -> slice:
+        """The K slot blocks; ``obs[..., slots].reshape(..., K, len(SLOT_FEATURES))``."""
+        start = len(OWN_FEATURES)
+        return slice(start, start + len(SLOT_FEATURES) * self.K)
+
+    def slot(self, name: str) -> slice:
+        """The K columns of one slot feature (``SLOT_FEATURES``), one per slot (strided)."""
+        return slice(
+            self.slots.start + SLOT_FEATURES.index(name), self.slots.stop, len(SLOT_FEATURES)
+        )
+
+    def market(self, name: str) -> slice:
+        """The M columns of a market feature (``MARKET_FEATURES``)."""
+        start = self.slots.stop + MARKET_FEATURES.index(name) * self.M
+        return slice(start, start + self.M)
+
+    def world(self, name: str) -> int:
+        """Column of a world feature (``WORLD_FEATURES``)."""
+        return self.size - len(WORLD_FEATURES) + WORLD_FEATURES.index(name)
+
+    @property
+    def size(self) -> int:
+        return self.slots.stop + len(MARKET_FEATURES) * self.M + len(WORLD_FEATURES)
+
+
+def observation_layout(p: Params) -> ObservationLayout:
+    """The observation layout of an env's parameters."""
+    return ObservationLayout(p.K, p.M)
 
 
 def obs_size(p: Params) -> int:
-    return len(OWN_FEATURES) + len(SLOT_FEATURES) * p.K + 2 * p.M + 2
+    return observation_layout(p).size
 
 
 def state_size(p: Params) -> int:
@@ -82,61 +133,44 @@ def observe(s: NetworkState, p: Params, bs: dict[str, np.ndarray] | None = None)
     """(B, N, obs_size) float32 observations of every bank (dead banks read as zeros)."""
     bs = balance_sheet(s) if bs is None else bs
     b, n, m = s.shape
-    k = p.K
-    out = np.empty((b, n, obs_size(p)), dtype=np.float32)
+    lay = observation_layout(p)
+    out = np.empty((b, n, lay.size), dtype=np.float32)
     eq_ratio, lev, liq, a = _own(s, bs)
     inv_a = 1.0 / a
-    out[..., 0], out[..., 1], out[..., 2] = eq_ratio, lev, liq
-    for col, arr in enumerate(
-        (s.cash, bs["ib_assets"], bs["ib_liab"], bs["market_value"], s.external, s.deposits),
-        start=3,
-    ):
-        out[..., col] = arr * inv_a
-    out[..., 9] = s.risk_factor
+    own = {
+        "equity_ratio": eq_ratio,
+        "leverage_ratio": lev,
+        "liquidity_ratio": liq,
+        "cash_share": s.cash * inv_a,
+        "interbank_assets_share": bs["ib_assets"] * inv_a,
+        "interbank_liabilities_share": bs["ib_liab"] * inv_a,
+        "market_share": bs["market_value"] * inv_a,
+        "external_share": s.external * inv_a,
+        "deposits_share": s.deposits * inv_a,
+        "risk_factor": s.risk_factor,
+    }
+    for name in OWN_FEATURES:
+        out[..., lay.own(name)] = own[name]
     si = s.slot_index
     lent, borrowed = slot_exposures(s, bs)
-    slot = out[..., 10 : 10 + 5 * k].reshape(b, n, k, 5)
-    slot[..., 0] = si.valid
-    slot[..., 1] = si.valid & s.alive.reshape(-1)[si.bank]
-    slot[..., 2] = lent * inv_a[..., None]
-    slot[..., 3] = borrowed * inv_a[..., None]
-    slot[..., 4] = s.belief
-    base = 10 + 5 * k
-    out[..., base : base + m] = (s.price / s.price0)[:, None, :]
-    out[..., base + m : base + 2 * m] = (s.last_return * 10.0)[:, None, :]
-    out[..., -2] = (s.t / p.config.max_steps)[:, None]
-    out[..., -1] = (1.0 - s.alive.sum(axis=1) / n)[:, None]
+    slot = {
+        "slot_used": si.valid,
+        "counterparty_alive": si.valid & s.alive.reshape(-1)[si.bank],
+        "lent_share": lent * inv_a[..., None],
+        "borrowed_share": borrowed * inv_a[..., None],
+        "belief": s.belief,
+    }
+    for name in SLOT_FEATURES:
+        out[..., lay.slot(name)] = slot[name]
+    out[..., lay.market("price_ratio")] = (s.price / s.price0)[:, None, :]
+    out[..., lay.market("last_return")] = (s.last_return * 10.0)[:, None, :]
+    out[..., lay.world("time_fraction")] = (s.t / p.max_steps)[:, None]
+    out[..., lay.world("default_share")] = (1.0 - s.alive.sum(axis=1) / n)[:, None]
     np.minimum(out, OBS_LIMIT, out=out)
     np.maximum(out, -OBS_LIMIT, out=out)
     if np.count_nonzero(s.alive) < s.alive.size:  # zero the dead (x * 1 == x for the rest)
         out *= s.alive.astype(np.float32)[..., None]
     return out
-
-
-def action_masks(s: NetworkState, p: Params, bs: dict[str, np.ndarray] | None = None) -> np.ndarray:
-    """(B, N, A) int8: 1 where the action can apply now (HOLD always; nothing for the dead)."""
-    b, n, m = s.shape
-    k = p.K
-    si = s.slot_index
-    alive = s.alive
-    cp_alive = si.valid & alive.ravel()[si.bank] & alive[..., None]
-    has_cash = (s.cash > 0) & alive
-    lends = (has_cash & ~funding_frozen(s, p)[:, None]) if p.funding_freezes else has_cash
-    # One column per block (HOLD, LEND and BORROW per slot, INVEST and DIVEST per market),
-    # written in place; each block column is then spread over its S size levels.
-    blocks = np.empty((b, n, 1 + 2 * k + 2 * m), dtype=bool)
-    blocks[..., 0] = alive
-    np.logical_and(cp_alive, lends[..., None], out=blocks[..., 1 : 1 + k])
-    np.logical_and(cp_alive, s.slot_lent > 0, out=blocks[..., 1 + k : 1 + 2 * k])
-    blocks[..., 1 + 2 * k : 1 + 2 * k + m] = has_cash[..., None]
-    np.logical_and(s.units > 0, alive[..., None], out=blocks[..., 1 + 2 * k + m :])
-    return blocks[..., _spread(k, m, p.S)].view(np.int8)
-
-
-@functools.cache
-def _spread(k: int, m: int, sl: int) -> np.ndarray:
-    """Column of ``blocks`` behind each action: HOLD once, every other block S times."""
-    return np.concatenate([[0], np.repeat(np.arange(1, 1 + 2 * k + 2 * m), sl)])
 
 
 def state_vector(s: NetworkState, p: Params, bs: dict[str, np.ndarray] | None = None) -> np.ndarray:
@@ -146,7 +180,7 @@ def state_vector(s: NetworkState, p: Params, bs: dict[str, np.ndarray] | None = 
     banks = np.stack([eq_ratio, lev, liq, s.alive], axis=-1)
     banks = np.where(s.alive[..., None], banks, 0.0).reshape(s.shape[0], -1)
     vec = np.concatenate(
-        [banks, s.price / s.price0, s.last_return * 10.0, (s.t / p.config.max_steps)[:, None]],
+        [banks, s.price / s.price0, s.last_return * 10.0, (s.t / p.max_steps)[:, None]],
         axis=-1,
     )
     return np.clip(vec, -OBS_LIMIT, OBS_LIMIT).astype(np.float32)

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rudra_env.core.state import NetworkState, Params, slot_exposures
+from rudra_env.core.params import Params
+from rudra_env.core.state import NetworkState, slot_exposures
 
 __all__ = ["utility", "utility_terms"]
 
@@ -24,22 +25,21 @@ def utility_terms(
     s: NetworkState, bs: dict[str, np.ndarray], prev_equity: np.ndarray, p: Params
 ) -> dict[str, np.ndarray]:
     """The four (B, N) terms of U (before coefficients) from a balance sheet ``bs``."""
-    rc = p.config.reward
     e0 = np.maximum(s.equity0, 1e-9)
     equity, assets = bs["equity"], bs["assets"]
     revenue = (equity - prev_equity) / e0
     slot_loans = slot_exposures(s, bs)[0]
-    var = p.config.margin.z * (s.units @ (s.price * p.sigma)[..., None])[..., 0]
+    var = p.margin_z * (s.units @ (s.price * p.sigma)[..., None])[..., 0]
     exposure = (slot_loans[..., None, :] @ s.belief[..., :, None])[..., 0, 0]
     risk = (exposure + var) / e0
     liq_ratio = s.cash / np.maximum(bs["liabilities"], 1e-9)
-    liquidity = np.maximum(0.0, rc.liquidity_floor - liq_ratio)
+    liquidity = np.maximum(0.0, p.liquidity_floor - liq_ratio)
     leverage = assets / np.maximum(equity, 1e-9)
     cap_ratio = equity / np.maximum(assets, 1e-9)
     regulatory = np.minimum(np.maximum(leverage / s.target_leverage - 1.0, 0.0), 10.0)
-    if rc.min_capital_ratio > 0:
+    if p.min_capital_ratio > 0:
         regulatory = (
-            regulatory + np.maximum(0.0, rc.min_capital_ratio - cap_ratio) / rc.min_capital_ratio
+            regulatory + np.maximum(0.0, p.min_capital_ratio - cap_ratio) / p.min_capital_ratio
         )
     return {"revenue": revenue, "risk": risk, "liquidity": liquidity, "regulatory": regulatory}
 
@@ -52,15 +52,14 @@ def utility(
     defaulted_now: np.ndarray,
 ) -> np.ndarray:
     """(B, N) utility of each bank for the step that produced state ``s``."""
-    rc = p.config.reward
     terms = utility_terms(s, bs, prev_equity, p)
     u = (
         terms["revenue"]
-        - rc.rho * terms["risk"]
-        - rc.lam * terms["liquidity"]
-        - rc.gamma * terms["regulatory"]
+        - p.rho * terms["risk"]
+        - p.lam * terms["liquidity"]
+        - p.gamma * terms["regulatory"]
     )
     if np.count_nonzero(s.alive) == s.alive.size and not np.count_nonzero(defaulted_now):
         return u  # the masks below change nothing
     u = np.where(s.alive, u, 0.0)
-    return np.where(defaulted_now, -rc.default_penalty, u)
+    return np.where(defaulted_now, -p.default_penalty, u)

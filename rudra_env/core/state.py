@@ -1,31 +1,24 @@
-"""The explicit, copyable state of B parallel worlds, and the frozen parameters of the dynamics.
+"""The explicit, copyable state of B parallel worlds.
 
 Shapes use B worlds, N banks, M markets, K counterparty slots. Money is in currency units.
+
+Every field of ``NetworkState`` is an array with the world axis first, declared once as a
+dataclass field; copying, selecting worlds, chunking and writing a sub-state back all iterate
+over ``dataclasses.fields``, so a new field travels with the others without further code.
+Fields marked ``derived`` are kept in sync with ``loans`` by the core (``resync`` recomputes
+them).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
-from functools import cached_property
-from typing import NamedTuple
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from rudra_env.actions import BORROW, DIVEST, HOLD, INVEST, LEND, ActionLayout
-from rudra_env.config import EnvConfig
+__all__ = ["NetworkState", "SlotIndex", "balance_sheet", "interbank_totals", "slot_exposures"]
 
-__all__ = [
-    "ActionTable",
-    "NetworkState",
-    "Params",
-    "SlotIndex",
-    "balance_sheet",
-    "interbank_totals",
-    "slot_exposures",
-]
-
-_DERIVED = ("ib_assets", "ib_liab", "slot_lent", "slot_borrowed")
+_DERIVED = {"derived": True}
 
 
 @dataclass(frozen=True)
@@ -127,19 +120,98 @@ class NetworkState:
     Conservation: ``cash.sum(-1) + outside`` is constant."""
     t: np.ndarray
     """(B,) int step counter (0 after reset)."""
-    ib_assets: np.ndarray = None  # type: ignore[assignment]
+    ib_assets: np.ndarray = field(default=None, metadata=_DERIVED)  # type: ignore[assignment]
     """(B, N) derived: ``loans.sum(axis=2)``, kept in sync by the core (see ``resync``)."""
-    ib_liab: np.ndarray = None  # type: ignore[assignment]
+    ib_liab: np.ndarray = field(default=None, metadata=_DERIVED)  # type: ignore[assignment]
     """(B, N) derived: ``loans.sum(axis=1)``, kept in sync by the core."""
-    slot_lent: np.ndarray = None  # type: ignore[assignment]
+    slot_lent: np.ndarray = field(default=None, metadata=_DERIVED)  # type: ignore[assignment]
     """(B, N, K) derived: ``loans[b, i, slots[b, i, k]]`` (0 for padded slots), kept in sync."""
-    slot_borrowed: np.ndarray = None  # type: ignore[assignment]
+    slot_borrowed: np.ndarray = field(default=None, metadata=_DERIVED)  # type: ignore[assignment]
     """(B, N, K) derived: ``loans[b, slots[b, i, k], i]`` (0 for padded slots), kept in sync."""
 
     def __post_init__(self) -> None:
         if self.ib_assets is None:
             self.resync()
 
+    # ------------------------------------------------------------------ the declared fields
+    def arrays(self, *, derived: bool = True) -> dict[str, np.ndarray]:
+        """Every field by name (the derived ones too unless ``derived=False``)."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if derived or not f.metadata.get("derived")
+        }
+
+    def _map(self, fn) -> NetworkState:
+        return NetworkState(**{name: fn(arr) for name, arr in self.arrays().items()})
+
+    def copy(self) -> NetworkState:
+        out = self._map(np.copy)
+        cache = self.__dict__.get("_slot_index")
+        if cache is not None and cache[0] is self.slots:  # same slots: the index carries over
+            out.__dict__["_slot_index"] = (out.slots, cache[1])
+        return out
+
+    def take(self, worlds: np.ndarray | slice, *, loans: bool = True) -> NetworkState:
+        """A copy of a subset of worlds. ``loans=False`` leaves the (B, N, N) ``loans`` out
+        (an empty (0, N, N) array) for callers that reach the full state's loans themselves;
+        the derived interbank arrays are copied either way."""
+        out = {
+            name: arr[worlds].copy()
+            for name, arr in self.arrays().items()
+            if loans or name != "loans"
+        }
+        if not loans:
+            out["loans"] = self.loans[:0]
+        return NetworkState(**out)
+
+    def put(self, worlds: np.ndarray, sub: NetworkState) -> None:
+        """Write the sub-state ``sub`` (from ``take(worlds)``) back into those worlds; a sub-state
+        without loans (``take(..., loans=False)``) leaves ``loans`` alone."""
+        for name, arr in sub.arrays().items():
+            if len(arr) == len(worlds):
+                getattr(self, name)[worlds] = arr
+
+    def view(self, lo: int, hi: int) -> NetworkState:
+        """Worlds ``lo:hi`` as views (no copy): in-place updates land in this state. Its slot
+        index is cached per chunk."""
+        out = self._map(lambda arr: arr[lo:hi])
+        cache = self.__dict__.setdefault("_chunk_index", {})
+        hit = cache.get((lo, hi))
+        if hit is None or hit[0] is not self.slots:
+            hit = cache[(lo, hi)] = (self.slots, SlotIndex.build(self.slots[lo:hi]))
+        out.__dict__["_slot_index"] = (out.slots, hit[1])
+        return out
+
+    def put_view(self, lo: int, hi: int, view: NetworkState) -> None:
+        """Copy back into worlds ``lo:hi`` the fields that ``view`` (from ``view(lo, hi)``)
+        replaced instead of updating in place."""
+        for name, arr in view.arrays().items():
+            mine = getattr(self, name)
+            if not np.may_share_memory(arr, mine):
+                mine[lo:hi] = arr
+
+    def head(self, w: int) -> NetworkState:
+        """A view (no copy) of the first ``w`` worlds, sharing this state's slot index (its flat
+        indices are world-major, so the first ``w`` worlds' entries are the same)."""
+        out = self._map(lambda arr: arr[:w])
+        si = self.slot_index
+        out.__dict__["_slot_index"] = (
+            out.slots,
+            SlotIndex(**{f.name: getattr(si, f.name)[:w] for f in dataclasses.fields(si)}),
+        )
+        return out
+
+    def repeat(self, n: int) -> NetworkState:
+        """B*n worlds: each world repeated n times consecutively (for candidate scoring)."""
+        return self._map(lambda arr: np.repeat(arr, n, axis=0))
+
+    def equal(self, other: NetworkState) -> bool:
+        """Exact equality of every array."""
+        theirs = other.arrays()
+        return all(np.array_equal(arr, theirs[name]) for name, arr in self.arrays().items())
+
+    # ------------------------------------------------------------------ derived quantities
     def resync(self, worlds: np.ndarray | slice | None = None) -> None:
         """Recompute the derived interbank arrays from ``loans`` (in the given worlds, or all).
 
@@ -161,15 +233,11 @@ class NetworkState:
 
     def in_sync(self, rtol: float = 1e-9, atol: float = 1e-9) -> bool:
         """Whether the derived arrays match a fresh computation from ``loans``."""
-        fresh = NetworkState(
-            **{
-                f.name: getattr(self, f.name)
-                for f in dataclasses.fields(self)
-                if f.name not in _DERIVED
-            }
-        )
+        fresh = NetworkState(**self.arrays(derived=False))
         return all(
-            np.allclose(getattr(self, k), getattr(fresh, k), rtol=rtol, atol=atol) for k in _DERIVED
+            np.allclose(arr, getattr(fresh, name), rtol=rtol, atol=atol)
+            for name, arr in self.arrays().items()
+            if name not in fresh.arrays(derived=False)
         )
 
     @property
@@ -186,64 +254,6 @@ class NetworkState:
             cache = (self.slots, SlotIndex.build(self.slots))
             self.__dict__["_slot_index"] = cache
         return cache[1]
-
-    def head(self, w: int) -> NetworkState:
-        """A view (no copy) of the first ``w`` worlds, sharing this state's slot index (its flat
-        indices are world-major, so the first ``w`` worlds' entries are the same)."""
-        out = NetworkState(**{f.name: getattr(self, f.name)[:w] for f in dataclasses.fields(self)})
-        si = self.slot_index
-        out.__dict__["_slot_index"] = (
-            out.slots,
-            SlotIndex(**{f.name: getattr(si, f.name)[:w] for f in dataclasses.fields(si)}),
-        )
-        return out
-
-    def chunk_slot_index(self, lo: int, hi: int) -> SlotIndex:
-        """Cached ``SlotIndex`` of worlds ``lo:hi`` (for chunked, threaded steps)."""
-        cache = self.__dict__.setdefault("_chunk_index", {})
-        hit = cache.get((lo, hi))
-        if hit is None or hit[0] is not self.slots:
-            hit = (self.slots, SlotIndex.build(self.slots[lo:hi]))
-            cache[(lo, hi)] = hit
-        return hit[1]
-
-    def copy(self) -> NetworkState:
-        out = NetworkState(
-            **{f.name: getattr(self, f.name).copy() for f in dataclasses.fields(self)}
-        )
-        cache = self.__dict__.get("_slot_index")
-        if cache is not None and cache[0] is self.slots:  # same slots: the index carries over
-            out.__dict__["_slot_index"] = (out.slots, cache[1])
-        return out
-
-    def take(self, worlds: np.ndarray | slice, *, loans: bool = True) -> NetworkState:
-        """A copy of a subset of worlds. ``loans=False`` leaves the (B, N, N) ``loans`` out
-        (an empty (0, N, N) array) for callers that reach the full state's loans themselves;
-        the derived interbank arrays are copied either way."""
-        out = {
-            f.name: getattr(self, f.name)[worlds].copy()
-            for f in dataclasses.fields(self)
-            if loans or f.name != "loans"
-        }
-        if not loans:
-            out["loans"] = self.loans[:0]
-        return NetworkState(**out)
-
-    def repeat(self, n: int) -> NetworkState:
-        """B*n worlds: each world repeated n times consecutively (for candidate scoring)."""
-        return NetworkState(
-            **{
-                f.name: np.repeat(getattr(self, f.name), n, axis=0)
-                for f in dataclasses.fields(self)
-            }
-        )
-
-    def equal(self, other: NetworkState) -> bool:
-        """Exact equality of every array."""
-        return all(
-            np.array_equal(getattr(self, f.name), getattr(other, f.name))
-            for f in dataclasses.fields(self)
-        )
 
     def equity(self) -> np.ndarray:
         """(B, N) equity E_i = assets - liabilities."""
@@ -280,105 +290,6 @@ def balance_sheet(s: NetworkState) -> dict[str, np.ndarray]:
         "liabilities": liabilities,
         "equity": assets - liabilities,
     }
-
-
-class ActionTable(NamedTuple):
-    """What each flat action does, as (A,) lookup tables (the step gathers them per bank)."""
-
-    kind: np.ndarray
-    """int64 kind code (``HOLD`` .. ``DIVEST``)."""
-    group: np.ndarray
-    """int8 execution group: 0 HOLD, 1 BORROW, 2 LEND, 3 INVEST, 4 DIVEST — kinds that share
-    work are neighbours (BORROW and LEND move loans, LEND and INVEST spend cash, INVEST and
-    DIVEST trade a market)."""
-    on_slot: np.ndarray
-    """bool: LEND or BORROW (the target is a counterparty slot)."""
-    slot: np.ndarray
-    """int64 counterparty slot of LEND and BORROW (0 for the other kinds)."""
-    market: np.ndarray
-    """int64 market of INVEST and DIVEST (0 for the other kinds)."""
-    fraction: np.ndarray
-    """float64 size level as a fraction (0 for HOLD)."""
-
-
-GROUPS = (HOLD, BORROW, LEND, INVEST, DIVEST)
-"""Kind codes in ``ActionTable.group`` order."""
-
-
-@dataclass(frozen=True)
-class Params:
-    """Frozen parameters of the dynamics, derived once from an ``EnvConfig``."""
-
-    config: EnvConfig
-    layout: ActionLayout
-    size_levels: np.ndarray
-    """(S,) fractions."""
-    impact: np.ndarray
-    """(M,) kappa: log-price change when net flow equals the market's depth."""
-    max_move: np.ndarray
-    """(M,) circuit breaker on one step's |log return|."""
-    sigma: np.ndarray
-    """(M,) per-step volatility."""
-    drift: np.ndarray
-    """(M,) per-step drift."""
-    market_names: tuple[str, ...]
-
-    @classmethod
-    def from_config(cls, config: EnvConfig) -> Params:
-        mk = config.markets
-        return cls(
-            config=config,
-            layout=ActionLayout(config.max_counterparties, len(mk), len(config.size_levels)),
-            size_levels=np.asarray(config.size_levels, dtype=np.float64),
-            impact=np.array([m.impact for m in mk]),
-            max_move=np.array([m.max_move for m in mk]),
-            sigma=np.array([m.volatility for m in mk]),
-            drift=np.array([m.drift for m in mk]),
-            market_names=tuple(m.name for m in mk),
-        )
-
-    @cached_property
-    def action_table(self) -> ActionTable:
-        """Lookup tables of every flat action (built once per ``Params``)."""
-        kind, target, size = self.layout.tables
-        on_slot = (kind == LEND) | (kind == BORROW)
-        on_market = (kind == INVEST) | (kind == DIVEST)
-        group = np.array([GROUPS.index(k) for k in range(len(GROUPS))], np.int8)[kind]
-        fraction = np.where(kind == HOLD, 0.0, self.size_levels[size])
-        return ActionTable(
-            kind=kind,
-            group=group,
-            on_slot=on_slot,
-            slot=np.where(on_slot, target, 0),
-            market=np.where(on_market, target, 0),
-            fraction=fraction,
-        )
-
-    @cached_property
-    def half_variance(self) -> np.ndarray:
-        """(M,) ``0.5 * sigma**2``, the drift correction of the log price."""
-        return 0.5 * self.sigma**2
-
-    @cached_property
-    def funding_freezes(self) -> tuple:
-        """The scenario's ``funding_freeze`` shocks."""
-        return tuple(sh for sh in self.config.scenario.shocks if sh.type == "funding_freeze")
-
-    @property
-    def N(self) -> int:
-        return self.config.num_banks
-
-    @property
-    def K(self) -> int:
-        return self.layout.K
-
-    @property
-    def M(self) -> int:
-        return self.layout.M
-
-    @property
-    def S(self) -> int:
-        return self.layout.S
 
 
 def slot_exposures(

@@ -1,0 +1,384 @@
+"""Execution of the banks' actions (step 2), and the action masks.
+
+Each live bank submits one flat action (``rudra_env.actions``). The actions are simultaneous and
+order-free (no bank is favoured); they execute in two phases:
+
+1. **Trades**, out of what each bank held at the start of the step:
+   * DIVEST sells ``f * units[i, m]`` at the current price to the outside
+     (``basis`` shrinks by the same fraction);
+   * INVEST buys ``f * cash_i`` of market m at the current price from the outside;
+   * LEND moves ``f * cash_i`` to the counterparty j in the slot: ``cash_i -= x``,
+     ``loans[i, j] += x``, ``cash_j += x``.
+   Market trades add to the step's net order flow (buys - sells) and cross the system's
+   boundary (``outside``).
+2. **Loan calls**: BORROW calls back ``f * loans[i, j]``. Each debtor pays all calls on it from
+   cash, then by selling market units pro rata at the current price (a ``forced_sale``, added to
+   the order flow); if it still falls short, every caller gets the same fraction of its call and
+   the debtor is in *liquidity default* (it defaults in the cascade).
+
+``f`` is the action's size level. An action is valid when its kind's rule (``RULES``) holds:
+
+======  =================================================================================
+kind    valid when (besides the bank being alive)
+======  =================================================================================
+HOLD    always
+LEND    cash > 0, the slot holds a live counterparty, no funding freeze
+BORROW  something is lent to the slot's counterparty, which is alive
+INVEST  cash > 0
+DIVEST  units held in the market > 0
+======  =================================================================================
+
+A masked-out action that is submitted anyway executes as HOLD and is flagged ``invalid``. The
+same rules give ``action_masks``. Shapes: B worlds, N banks, M markets, K slots; F orders (the
+live banks' non-HOLD actions, as compact rows in bank order).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from rudra_env.actions import BORROW, DIVEST, HOLD, INVEST, KINDS, LEND
+from rudra_env.core.arrays import TOL
+from rudra_env.core.events import StepRecord
+from rudra_env.core.markets import raise_cash
+from rudra_env.core.params import Params
+from rudra_env.core.scenario import funding_frozen
+from rudra_env.core.state import NetworkState
+
+__all__ = ["RULES", "Execution", "Orders", "action_masks", "execute"]
+
+
+# ------------------------------------------------------------------------------ validity
+class Facts(NamedTuple):
+    """What the validity rules read, per order (F,) or per (bank, target) block (B, N, T)."""
+
+    cash: np.ndarray
+    """The bank's cash."""
+    lent: np.ndarray
+    """What the bank lent to the slot's counterparty."""
+    units: np.ndarray
+    """Units the bank holds in the market."""
+    counterparty_live: np.ndarray
+    """The slot holds a counterparty and it is alive."""
+    frozen: np.ndarray | np.bool_
+    """A funding freeze is on in the bank's world."""
+
+
+def _always(q: Facts) -> np.ndarray:
+    return np.ones_like(q.cash, dtype=bool)
+
+
+def _lend_ok(q: Facts) -> np.ndarray:
+    return (q.cash > 0) & q.counterparty_live & ~q.frozen
+
+
+def _borrow_ok(q: Facts) -> np.ndarray:
+    return (q.lent > 0) & q.counterparty_live
+
+
+def _invest_ok(q: Facts) -> np.ndarray:
+    return q.cash > 0
+
+
+def _divest_ok(q: Facts) -> np.ndarray:
+    return q.units > 0
+
+
+# ------------------------------------------------------------------------------ orders
+@dataclass(frozen=True)
+class Orders:
+    """The live banks' non-HOLD actions of one step, as compact rows in bank order (flat indices
+    into the state's C-contiguous arrays, so ``arr.ravel()[index]`` gathers a view's entries)."""
+
+    bank: np.ndarray
+    """(F,) flat (world, bank)."""
+    action: np.ndarray
+    """(F,) flat action."""
+    kind: np.ndarray
+    """(F,) kind code."""
+    fraction: np.ndarray
+    """(F,) size level as a fraction."""
+    slot: np.ndarray
+    """(F,) flat (world, bank, slot) of the targeted slot (slot 0 for market kinds)."""
+    counterparty: np.ndarray
+    """(F,) flat (world, bank) of the slot's counterparty."""
+    position: np.ndarray
+    """(F,) flat (world, bank, market) of the targeted market (market 0 for slot kinds)."""
+    world_market: np.ndarray
+    """(F,) flat (world, market)."""
+    market: np.ndarray
+    """(F,) market index (0 for slot kinds)."""
+
+    @classmethod
+    def gather(cls, s: NetworkState, p: Params, actions: np.ndarray) -> Orders:
+        b, n, m = s.shape
+        tab = p.action_table
+        flat = actions.ravel()
+        bank = (s.alive.ravel() & (flat != HOLD)).nonzero()[0]
+        act = flat[bank]
+        slot = bank * p.K + tab.slot[act]
+        market = tab.market[act]
+        return cls(
+            bank=bank,
+            action=act,
+            kind=tab.kind[act],
+            fraction=tab.fraction[act],
+            slot=slot,
+            counterparty=s.slot_index.bank.ravel()[slot],
+            position=bank * m + market,
+            world_market=(bank // n) * m + market,
+            market=market,
+        )
+
+    def select(self, keep: np.ndarray) -> Orders:
+        """The orders where ``keep`` (F,) is true."""
+        return Orders(**{f.name: getattr(self, f.name)[keep] for f in dataclasses.fields(self)})
+
+    def facts(self, s: NetworkState, p: Params) -> Facts:
+        """What the validity rules read, per order."""
+        si = s.slot_index
+        frozen: np.ndarray | np.bool_ = np.False_
+        if p.funding_freezes:
+            frozen = funding_frozen(s, p)[self.bank // s.shape[1]]
+        return Facts(
+            cash=s.cash.ravel()[self.bank],
+            lent=s.slot_lent.ravel()[self.slot],
+            units=s.units.ravel()[self.position],
+            counterparty_live=si.valid.ravel()[self.slot] & s.alive.ravel()[self.counterparty],
+            frozen=frozen,
+        )
+
+
+@dataclass
+class Execution:
+    """What step 2 produced and what its executors share."""
+
+    orders: Orders
+    """The valid orders."""
+    facts: Facts
+    """Their facts at the start of the step (cash, loans and units before any trade)."""
+    amount: np.ndarray
+    """(F,) currency amount of each order (filled by the executors)."""
+    outside_flow: np.ndarray
+    """(F,) cash each order moved out of the banking system (INVEST +, DIVEST -)."""
+    flow: np.ndarray
+    """(B, M) net order flow of the step, buys - sells (updated in place)."""
+    illiquid: np.ndarray
+    """(B, N) debtors that could not pay the loans called from them."""
+    invalid: np.ndarray
+    """(B, N) submitted actions that were masked out (executed as HOLD)."""
+    executed: np.ndarray
+    """(B, N) the action each bank executed (HOLD where invalid)."""
+
+
+# ------------------------------------------------------------------------------ executors
+def _divest(s: NetworkState, ex: Execution, rows: np.ndarray, rec: StepRecord) -> None:
+    o = ex.orders
+    fr = o.fraction[rows]
+    sold = fr * ex.facts.units[rows]
+    amount = sold * s.price.ravel()[o.world_market[rows]]
+    s.units.ravel()[o.position[rows]] -= sold
+    s.basis.ravel()[o.position[rows]] *= 1.0 - fr
+    ex.flow -= _per_world_market(s, o.world_market[rows], amount)
+    s.cash.ravel()[o.bank[rows]] += amount
+    ex.amount[rows] = amount
+    ex.outside_flow[rows] = -amount
+
+
+def _invest(s: NetworkState, ex: Execution, rows: np.ndarray, rec: StepRecord) -> None:
+    o = ex.orders
+    amount = o.fraction[rows] * ex.facts.cash[rows]
+    s.cash.ravel()[o.bank[rows]] -= amount
+    s.units.ravel()[o.position[rows]] += amount / s.price.ravel()[o.world_market[rows]]
+    s.basis.ravel()[o.position[rows]] += amount
+    ex.flow += _per_world_market(s, o.world_market[rows], amount)
+    ex.amount[rows] = amount
+    ex.outside_flow[rows] = amount
+
+
+def _lend(s: NetworkState, ex: Execution, rows: np.ndarray, rec: StepRecord) -> None:
+    o = ex.orders
+    amount = o.fraction[rows] * ex.facts.cash[rows]
+    s.cash.ravel()[o.bank[rows]] -= amount
+    into = _per_bank(s, o.counterparty[rows], amount)
+    s.cash += into
+    s.ib_liab += into
+    _move_loans(s, o.bank[rows], o.slot[rows], amount)
+    ex.amount[rows] = amount
+
+
+def _call(s: NetworkState, ex: Execution, rows: np.ndarray, rec: StepRecord) -> None:
+    o = ex.orders
+    due = o.fraction[rows] * ex.facts.lent[rows]
+    debtor = o.counterparty[rows]
+    demand = _per_bank(s, debtor, due)
+    paid = raise_cash(s, demand, ex.flow, rec, "loan_call")
+    if paid is demand:  # everybody paid in full from cash
+        amount, repaid = due, demand  # the same sum of the same dues
+    else:
+        share = np.divide(paid, demand, out=np.ones_like(paid), where=demand > 0)
+        amount = due * share.ravel()[debtor]
+        repaid = _per_bank(s, debtor, amount)
+        ex.illiquid |= demand - paid > TOL * np.maximum(1.0, demand)
+    s.cash.ravel()[o.bank[rows]] += amount
+    s.ib_liab -= repaid
+    _move_loans(s, o.bank[rows], o.slot[rows], -amount)
+    ex.amount[rows] = amount
+
+
+def _per_bank(s: NetworkState, flat_bank: np.ndarray, amount: np.ndarray) -> np.ndarray:
+    """(B, N) sums of ``amount`` by flat (world, bank), added in row order."""
+    b, n, _ = s.shape
+    return np.bincount(flat_bank, weights=amount, minlength=b * n).reshape(b, n)
+
+
+def _per_world_market(s: NetworkState, flat: np.ndarray, amount: np.ndarray) -> np.ndarray:
+    """(B, M) sums of ``amount`` by flat (world, market), added in row order."""
+    b, _, m = s.shape
+    return np.bincount(flat, weights=amount, minlength=b * m).reshape(b, m)
+
+
+def _move_loans(s: NetworkState, bank: np.ndarray, slot: np.ndarray, delta: np.ndarray) -> None:
+    """loans[lender, slot counterparty] += delta (one entry per lender) with ``ib_assets``,
+    ``slot_lent`` and ``slot_borrowed`` kept in sync (the caller updates ``ib_liab``).
+
+    ``bank`` is the lender's flat (world, bank) index and ``slot`` the flat (world, bank, slot)
+    index of its slot. Lenders are distinct, so every scatter below hits distinct entries.
+    """
+    si = s.slot_index
+    s.loans.ravel()[si.out.ravel()[slot]] += delta
+    s.ib_assets.ravel()[bank] += delta
+    s.slot_lent.ravel()[slot] += delta
+    mirror = si.mirror.ravel()[slot]
+    seen = mirror >= 0
+    s.slot_borrowed.ravel()[mirror[seen]] += delta[seen]
+
+
+Executor = Callable[[NetworkState, Execution, np.ndarray, StepRecord], None]
+
+
+class Rule(NamedTuple):
+    """The core's half of an action kind: when it is valid, and how it executes."""
+
+    valid: Callable[[Facts], np.ndarray]
+    execute: Executor | None
+
+
+RULES: dict[int, Rule] = {
+    HOLD: Rule(_always, None),
+    LEND: Rule(_lend_ok, _lend),
+    BORROW: Rule(_borrow_ok, _call),
+    INVEST: Rule(_invest_ok, _invest),
+    DIVEST: Rule(_divest_ok, _divest),
+}
+"""Validity rule and executor of every kind in ``rudra_env.actions.KINDS``."""
+
+TRADES = (DIVEST, INVEST, LEND)
+"""Phase 1, in this order: sales, then purchases and loans out of the start-of-step cash."""
+CALLS = (BORROW,)
+"""Phase 2: loan calls, paid out of what the debtors hold after the trades."""
+
+if set(RULES) != {k.code for k in KINDS} or set(TRADES + CALLS) != set(RULES) - {HOLD}:
+    raise ImportError("every action kind needs a rule in RULES and a place in TRADES or CALLS")
+
+
+# ------------------------------------------------------------------------------ step 2
+def execute(
+    s: NetworkState, p: Params, actions: np.ndarray, rec: StepRecord, flow: np.ndarray
+) -> Execution:
+    """Step 2: validate the orders, run the trades, book their outside flows, run the calls."""
+    b, n, _ = s.shape
+    orders = Orders.gather(s, p, actions)
+    facts = orders.facts(s, p)
+    ok = np.choose(orders.kind, [RULES[k.code].valid(facts) for k in KINDS])
+    invalid = np.zeros((b, n), dtype=bool)
+    if np.count_nonzero(ok) < len(ok):
+        invalid.ravel()[orders.bank[~ok]] = True
+        orders = orders.select(ok)
+        facts = Facts(*(f if np.ndim(f) == 0 else f[ok] for f in facts))
+    executed = np.zeros((b, n), dtype=np.int64)
+    executed.ravel()[orders.bank] = orders.action
+    ex = Execution(
+        orders=orders,
+        facts=facts,
+        amount=np.zeros(len(orders.bank)),
+        outside_flow=np.zeros(len(orders.bank)),
+        flow=flow,
+        illiquid=np.zeros((b, n), dtype=bool),
+        invalid=invalid,
+        executed=executed,
+    )
+    _run(s, ex, TRADES, rec)
+    s.outside += np.bincount(orders.bank // n, weights=ex.outside_flow, minlength=b)
+    _run(s, ex, CALLS, rec)
+    _record_transactions(s, ex, rec)
+    return ex
+
+
+def _run(s: NetworkState, ex: Execution, kinds: tuple[int, ...], rec: StepRecord) -> None:
+    for kind in kinds:
+        rows = np.flatnonzero(ex.orders.kind == kind)
+        if len(rows):
+            RULES[kind].execute(s, ex, rows, rec)
+
+
+def _record_transactions(s: NetworkState, ex: Execution, rec: StepRecord) -> None:
+    o = ex.orders
+    on_slot = np.array([k.target == "slot" for k in KINDS])[o.kind]
+    world, bank = np.divmod(o.bank, s.shape[1])
+    rec.add_rows(
+        "transaction",
+        world=world,
+        bank=bank,
+        kind=o.kind,
+        target=np.where(on_slot, s.slots.ravel()[o.slot], o.market),
+        size=o.fraction,
+        amount=ex.amount,
+        outside_flow=ex.outside_flow,
+    )
+
+
+# ------------------------------------------------------------------------------ masks
+def action_masks(s: NetworkState, p: Params, bs: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """(B, N, A) int8: 1 where the action is valid now (HOLD for every live bank; nothing for
+    the dead). The rules are ``RULES``, as in execution; ``bs`` is accepted for symmetry with
+    ``observe`` and unused."""
+    si = s.slot_index
+    alive = s.alive
+    frozen: np.ndarray | np.bool_ = np.False_
+    if p.funding_freezes:
+        frozen = funding_frozen(s, p)[:, None, None]
+    facts = Facts(
+        cash=s.cash[..., None],
+        lent=s.slot_lent,
+        units=s.units,
+        counterparty_live=si.valid & alive.ravel()[si.bank],
+        frozen=frozen,
+    )
+    b, n, _ = s.shape
+    blocks = [
+        np.broadcast_to(
+            RULES[k.code].valid(facts) & alive[..., None], (b, n, p.layout.targets(k.code))
+        )
+        for k in KINDS
+    ]
+    return np.concatenate(blocks, axis=-1)[..., _spread(p.layout)].view(np.int8)
+
+
+@functools.cache
+def _spread(layout) -> np.ndarray:
+    """Block column behind each flat action: one column per (kind, target), repeated over the
+    S size levels (HOLD once)."""
+    cols, start = [], 0
+    for k in KINDS:
+        t = layout.targets(k.code)
+        reps = 1 if k.target == "none" else layout.S
+        cols.append(np.repeat(np.arange(start, start + t), reps))
+        start += t
+    return np.concatenate(cols)
