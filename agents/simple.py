@@ -10,7 +10,7 @@ import numpy as np
 
 from agents.base import ObservationAgent
 from rudra_env.actions import BORROW, DIVEST, INVEST, LEND, ActionLayout
-from rudra_env.core.observe import OWN_FEATURES, SLOT_FEATURES
+from rudra_env.core.observe import ObservationLayout
 from rudra_env.core.params import Params
 from rudra_env.errors import ConfigError, InputError
 
@@ -144,37 +144,32 @@ class HeuristicAgent(ObservationAgent):
     def act_arrays(self, obs: np.ndarray, masks: np.ndarray, params: Params | None) -> np.ndarray:
         lay, floor = self._resolve(params)
         k, m, s = lay.K, lay.M, lay.S
-        nown, nslot = len(OWN_FEATURES), len(SLOT_FEATURES)
-        if obs.shape[-1] != nown + nslot * k + 2 * m + 2 or masks.shape[-1] != lay.n:
+        view = ObservationLayout(k, m)
+        if obs.shape[-1] != view.size or masks.shape[-1] != lay.n:
             raise InputError(
                 f"observation size {obs.shape[-1]} / mask size {masks.shape[-1]} "
-                f"do not match the layout K={k}, M={m}, S={s}: expected "
-                f"{nown + nslot * k + 2 * m + 2} / {lay.n}"
+                f"do not match the layout K={k}, M={m}, S={s}: expected {view.size} / {lay.n}"
             )
-        lev = obs[..., OWN_FEATURES.index("leverage_ratio")]
-        liq = obs[..., OWN_FEATURES.index("liquidity_ratio")]
-        slot = obs[..., nown : nown + nslot * k].reshape(*obs.shape[:-1], k, nslot)
-        belief = slot[..., SLOT_FEATURES.index("belief")]
-        base = nown + nslot * k
-        ret = obs[..., base + m : base + 2 * m]
+        lev = obs[..., view.own("leverage_ratio")]
+        liq = obs[..., view.own("liquidity_ratio")]
+        belief = obs[..., view.slot("belief")]
+        ret = obs[..., view.market("last_return")]
         size = {name: v % s for name, v in self.sizes.items()}
-        offs = lay.offsets
 
-        def legal(kind: int, size_idx: int, count: int) -> np.ndarray:
-            start = offs[kind] + size_idx
-            return masks[..., start : start + count * s : s] > 0  # (B, n, count)
+        def legal(kind: int, size_idx: int) -> np.ndarray:
+            return masks[..., lay.columns(kind, size_idx)] > 0  # (B, n, targets)
 
         # 1. Call back from the most distrusted counterparty we lent to.
-        can_call = legal(BORROW, size["call_size"], k) & (belief >= self.call_belief)
+        can_call = legal(BORROW, size["call_size"]) & (belief >= self.call_belief)
         call_slot = np.where(can_call, belief, -np.inf).argmax(axis=-1)
         # 2. Divest from the held market with the worst last return.
-        can_div = legal(DIVEST, size["divest_size"], m)
+        can_div = legal(DIVEST, size["divest_size"])
         div_mkt = np.where(can_div, -ret, -np.inf).argmax(axis=-1)
         # 3. Lend to the most trusted live counterparty.
-        can_lend = legal(LEND, size["lend_size"], k) & (belief < self.lend_belief)
+        can_lend = legal(LEND, size["lend_size"]) & (belief < self.lend_belief)
         lend_slot = np.where(can_lend, -belief, -np.inf).argmax(axis=-1)
         # 4. Invest in the market with the best last return.
-        can_inv = legal(INVEST, size["invest_size"], m)
+        can_inv = legal(INVEST, size["invest_size"])
         inv_mkt = np.where(can_inv, ret, -np.inf).argmax(axis=-1)
 
         over = lev > 1.0 + self.leverage_band
@@ -186,6 +181,7 @@ class HeuristicAgent(ObservationAgent):
             under & liquid & can_lend.any(-1),
             (liq > floor) & can_inv.any(-1),
         ]
+        offs = lay.offsets
         choices = [
             offs[BORROW] + call_slot * s + size["call_size"],
             offs[DIVEST] + div_mkt * s + size["divest_size"],
