@@ -1,8 +1,10 @@
 r"""Contagion analytics on interbank networks: clearing, DebtRank and default cascades.
 
-Three standalone, pure functions over plain numpy arrays. They hold no state, draw no random
-numbers and import nothing beyond numpy, so the environment core, the equilibrium baseline and
-offline analysis all call the same code. Glasserman & Young (2016) review the three models.
+Three standalone, pure functions over plain numpy arrays, with their inputs checked. They hold
+no state and draw no random numbers. ``eisenberg_noe`` is the documented face of the clearing
+that the environment's cascade runs (``rudra_env.core.clearing.clear``), so the environment and
+offline analysis clear networks with the same code. Glasserman & Young (2016) review the three
+models.
 
 Conventions
 -----------

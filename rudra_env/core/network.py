@@ -130,56 +130,11 @@ def assign_slots(loans0: np.ndarray, k: int) -> np.ndarray:
 
 def initial_state(config: EnvConfig, rng: np.random.Generator, worlds: int = 1) -> NetworkState:
     """Draw ``worlds`` independent initial states (topology and bank parameters per world)."""
-    n, m, k = config.num_banks, len(config.markets), config.max_counterparties
-    bc = config.banks
-    price0 = np.array([mk.price0 for mk in config.markets])
-    fields: dict[str, list[np.ndarray]] = {
-        name: []
-        for name in (
-            "cash",
-            "loans",
-            "units",
-            "external",
-            "deposits",
-            "equity",
-            "lev",
-            "risk",
-            "slots",
-        )
-    }
-    for _ in range(worlds):
-        capital = bc.capital.sample(n, rng, 1e-6, np.inf)
-        lev = bc.target_leverage.sample(n, rng, 1.0, np.inf)
-        risk = bc.risk_factor.sample(n, rng, 0.0, 1.0)
-        assets = lev * capital
-        loans = draw_loans(config, assets, rng)
-        ib_assets, ib_liab = loans.sum(1), loans.sum(0)
-        mkt_share = bc.market_ratio * (0.5 + risk)
-        # Grow assets where the sheet would not close (from_file budgets, heavy borrowers).
-        assets = np.maximum.reduce(
-            [
-                assets,
-                ib_assets / max(1e-12, 1.0 - bc.cash_ratio) + 0.0,
-                capital + ib_liab,
-            ]
-        )
-        cash = bc.cash_ratio * assets
-        mv = np.minimum(mkt_share * assets, np.maximum(0.0, assets - cash - ib_assets))
-        external = assets - cash - mv - ib_assets
-        deposits = assets - capital - ib_liab
-        units = (mv[:, None] / m) / price0[None, :]
-        fields["cash"].append(cash)
-        fields["loans"].append(loans)
-        fields["units"].append(units)
-        fields["external"].append(np.maximum(external, 0.0))
-        fields["deposits"].append(np.maximum(deposits, 0.0))
-        fields["equity"].append(capital)
-        fields["lev"].append(lev)
-        fields["risk"].append(risk)
-        fields["slots"].append(assign_slots(loans, k))
-    st = {key: np.stack(v) for key, v in fields.items()}
+    n, m = config.num_banks, len(config.markets)
+    drawn = [_draw_world(config, rng) for _ in range(worlds)]
+    st = {key: np.stack([d[key] for d in drawn]) for key in drawn[0]}
     units = st["units"]
-    price = np.broadcast_to(price0, (worlds, m)).copy()
+    price = np.broadcast_to(np.array([mk.price0 for mk in config.markets]), (worlds, m)).copy()
     held = units.sum(axis=1) * price
     fixed = np.array([np.nan if mk.depth is None else mk.depth for mk in config.markets])
     depth = np.where(np.isnan(fixed), np.maximum(held, 1e-6), fixed)
@@ -200,10 +155,10 @@ def initial_state(config: EnvConfig, rng: np.random.Generator, worlds: int = 1) 
         ).copy(),
         slots=st["slots"],
         belief=np.where(st["slots"] >= 0, config.beliefs.prior, 0.0),
-        equity0=st["equity"],
-        equity_prev=st["equity"].copy(),
-        target_leverage=st["lev"],
-        risk_factor=st["risk"],
+        equity0=st["capital"],
+        equity_prev=st["capital"].copy(),
+        target_leverage=st["target_leverage"],
+        risk_factor=st["risk_factor"],
         default_step=np.full((worlds, n), -1, dtype=np.int64),
         outside=np.zeros(worlds),
         t=np.zeros(worlds, dtype=np.int64),
@@ -211,3 +166,43 @@ def initial_state(config: EnvConfig, rng: np.random.Generator, worlds: int = 1) 
     state.equity0 = state.equity()  # exact equity of the drawn sheet (== capital up to rounding)
     state.equity_prev = state.equity0.copy()
     return state
+
+
+def _draw_world(config: EnvConfig, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """One world's banks: parameters, loans, and a balance sheet that closes.
+
+    Bank i gets capital E_i and target leverage lev_i, so assets ``A_i = lev_i * E_i``; its
+    loans are drawn on the topology; cash is ``cash_ratio * A``; market value
+    ``market_ratio * (0.5 + risk) * A`` (what is left after cash and interbank assets at most),
+    split evenly over the markets; external assets fill the rest; deposits close the sheet,
+    ``A - E - interbank liabilities``. Where the sheet would not close (heavy borrowers,
+    ``from_file`` budgets) assets grow to cover it.
+    """
+    n, m, k = config.num_banks, len(config.markets), config.max_counterparties
+    bc = config.banks
+    price0 = np.array([mk.price0 for mk in config.markets])
+    capital = bc.capital.sample(n, rng, 1e-6, np.inf)
+    lev = bc.target_leverage.sample(n, rng, 1.0, np.inf)
+    risk = bc.risk_factor.sample(n, rng, 0.0, 1.0)
+    assets = lev * capital
+    loans = draw_loans(config, assets, rng)
+    ib_assets, ib_liab = loans.sum(1), loans.sum(0)
+    mkt_share = bc.market_ratio * (0.5 + risk)
+    assets = np.maximum.reduce(
+        [assets, ib_assets / max(1e-12, 1.0 - bc.cash_ratio) + 0.0, capital + ib_liab]
+    )
+    cash = bc.cash_ratio * assets
+    mv = np.minimum(mkt_share * assets, np.maximum(0.0, assets - cash - ib_assets))
+    external = assets - cash - mv - ib_assets
+    deposits = assets - capital - ib_liab
+    return {
+        "cash": cash,
+        "loans": loans,
+        "units": (mv[:, None] / m) / price0[None, :],
+        "external": np.maximum(external, 0.0),
+        "deposits": np.maximum(deposits, 0.0),
+        "capital": capital,
+        "target_leverage": lev,
+        "risk_factor": risk,
+        "slots": assign_slots(loans, k),
+    }
