@@ -70,10 +70,10 @@ Mixed fallback (regret matching)
 --------------------------------
 When no pure equilibrium is found, with ``mixed="regret_matching"`` the banks caught in the
 cycle (on a detected cycle: those that switched back or switched in the last sweep; at the sweep
-cap: those that ever switched back, else those that switched in the last sweep) run regret
-matching (Hart & Mas-Colell, 2000) over the actions they held while the best responses cycled
-(since the last isolation of oscillating banks) while every other bank
-keeps its last best response: at round t a profile a^t ~ sigma^t is sampled, the players'
+cap: those that switched back since the last isolation, else those that switched in the last two
+sweeps) run regret matching (Hart & Mas-Colell, 2000) over the actions they held while the best
+responses cycled (since the last isolation of oscillating banks) while every other bank keeps
+its last best response: at round t a profile a^t ~ sigma^t is sampled, the players'
 deviations are scored in one call, cumulative regrets R_i(c) += u_i(c, a^t_{-i}) - u_i(a^t)
 accumulate, and sigma^{t+1}_i is proportional to the positive part of R_i (uniform if none is
 positive). The time-average of sigma^t is the mixed profile, reported as ``kind = "mixed"``,
@@ -620,7 +620,8 @@ def detect_cycle(search: SearchState) -> None:
 
 def cycling_banks(search: SearchState) -> np.ndarray:
     """Banks that randomise in the mixed fallback: those of a detected cycle; at the sweep cap,
-    those that ever went back to a held candidate, else those that switched in the last sweep."""
+    those that went back to a held candidate since the last isolation, else those that switched
+    in the last two sweeps."""
     if search.cycle is not None:
         return search.cycle
     banks = np.nonzero(search.returns > 0)[0]
