@@ -13,6 +13,7 @@ from __future__ import annotations
 from agents.base import Agent, EnvView, ObservationAgent, read_only
 from agents.equilibrium import (
     Equilibrium,
+    SolverOptions,
     best_response,
     deviation_gains,
     epsilon,
@@ -20,7 +21,7 @@ from agents.equilibrium import (
     regret_matching,
     stage_equilibrium,
 )
-from agents.equilibrium_agent import EquilibriumAgent
+from agents.equilibrium_agent import EquilibriumAgent, EquilibriumOptions
 from agents.games import CoreGame, Game, MatrixGame, median_noise
 from agents.population import Population
 from agents.simple import HeuristicAgent, RandomAgent
@@ -32,6 +33,7 @@ __all__ = [
     "EnvView",
     "Equilibrium",
     "EquilibriumAgent",
+    "EquilibriumOptions",
     "Game",
     "HeuristicAgent",
     "MatrixGame",
@@ -39,6 +41,7 @@ __all__ = [
     "PolicyArch",
     "Population",
     "RandomAgent",
+    "SolverOptions",
     "TorchPolicyAgent",
     "best_response",
     "deviation_gains",

@@ -70,10 +70,10 @@ Mixed fallback (regret matching)
 --------------------------------
 When no pure equilibrium is found, with ``mixed="regret_matching"`` the banks caught in the
 cycle (on a detected cycle: those that switched back or switched in the last sweep; at the sweep
-cap: those that ever switched back, else those that switched in the last sweep) run regret
-matching (Hart & Mas-Colell, 2000) over the actions they held while the best responses cycled
-(since the last isolation of oscillating banks) while every other bank
-keeps its last best response: at round t a profile a^t ~ sigma^t is sampled, the players'
+cap: those that switched back since the last isolation, else those that switched in the last two
+sweeps) run regret matching (Hart & Mas-Colell, 2000) over the actions they held while the best
+responses cycled (since the last isolation of oscillating banks) while every other bank keeps
+its last best response: at round t a profile a^t ~ sigma^t is sampled, the players'
 deviations are scored in one call, cumulative regrets R_i(c) += u_i(c, a^t_{-i}) - u_i(a^t)
 accumulate, and sigma^{t+1}_i is proportional to the positive part of R_i (uniform if none is
 positive). The time-average of sigma^t is the mixed profile, reported as ``kind = "mixed"``,
@@ -83,10 +83,19 @@ scoring, so few samples keep the fallback fast but make the estimate rough). In 
 zero-sum games the average converges to a Nash equilibrium; in general games regret matching
 converges to the set of coarse correlated equilibria, so the reported epsilon is what tells how
 close to Nash the product profile is.
+
+The code
+--------
+``stage_equilibrium`` is a short driver over named parts: ``start_search`` builds the
+``SearchState`` (profile, shortlists, checked banks, cycle counters) from the start profile and a
+frozen ``SolverOptions``; ``sweep`` runs one sweep, scoring each block with ``score_block``;
+``detect_cycle`` isolates oscillating banks or declares a cycle; at the end ``cycling_banks`` and
+``mixed_fallback`` give the mixed result when no pure equilibrium was found.
 """
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -97,16 +106,84 @@ from rudra_env.errors import ConfigError
 
 __all__ = [
     "Equilibrium",
+    "SearchState",
+    "SolverOptions",
     "best_response",
+    "cycling_banks",
+    "detect_cycle",
     "deviation_gains",
     "epsilon",
     "mixed_epsilon",
+    "mixed_fallback",
     "regret_matching",
     "sample_profile",
+    "score_block",
     "stage_equilibrium",
+    "start_search",
+    "sweep",
 ]
 
 MixedMethod = Literal["regret_matching", "none"]
+MIXED_METHODS: tuple[str, ...] = ("regret_matching", "none")
+"""Values of ``SolverOptions.mixed``."""
+
+
+def _whole(value: object) -> bool:
+    """True for an integer >= 1 (Python or NumPy; bools are not integers here)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
+
+
+@dataclass(frozen=True)
+class SolverOptions:
+    """Knobs of ``stage_equilibrium``, validated once here: a bad value raises ``ConfigError``
+    naming the field, the value and what is allowed."""
+
+    max_sweeps: int = 10
+    """Best-response sweep cap (search and full sweeps alike), an integer >= 1. Calm states of
+    the env converge in 4-9 sweeps at N = 100; when best responses cycle the cap bounds the cost."""
+    tol: float = 1e-9
+    """Smallest deviation gain that counts as an improvement, in utility units, >= 0."""
+    block_worlds: int = 128
+    """Most deviation worlds scored per block (one scoring call), an integer >= 1."""
+    block_banks: int | None = None
+    """Most banks per block, an integer >= 1, or None: no limit beyond ``block_worlds``. 1 gives
+    the classical sequential best-response dynamics (every bank isolated from the start)."""
+    shortlist: int | None = 6
+    """Candidates per bank kept after its full scoring (its best ones; its current candidate is
+    always scored too), an integer >= 1: search sweeps score only these, and a full sweep
+    verifies before convergence is declared, so the answer is exact. None scores every
+    candidate in every sweep."""
+    mixed: MixedMethod = "regret_matching"
+    """Fallback when no pure equilibrium is found: "regret_matching" (the cycling banks mix) or
+    "none" (return the last best-response profile)."""
+    mixed_iters: int = 32
+    """Regret-matching rounds of the fallback, an integer >= 1 (each scores the cycling banks
+    only)."""
+    mixed_samples: int = 1
+    """Sampled profiles of the Monte Carlo mixed epsilon, an integer >= 1 (each one full scoring
+    of every bank; exact games such as ``MatrixGame`` need none)."""
+
+    def __post_init__(self) -> None:
+        for name in ("max_sweeps", "block_worlds", "mixed_iters", "mixed_samples"):
+            value = getattr(self, name)
+            if not _whole(value):
+                raise ConfigError(f"{name} = {value!r} is not allowed: expected an integer >= 1")
+            object.__setattr__(self, name, int(value))
+        for name in ("block_banks", "shortlist"):
+            value = getattr(self, name)
+            if value is not None and not _whole(value):
+                raise ConfigError(
+                    f"{name} = {value!r} is not allowed: expected an integer >= 1 or None"
+                )
+            object.__setattr__(self, name, None if value is None else int(value))
+        tol = self.tol
+        if not (isinstance(tol, numbers.Real) and not isinstance(tol, bool) and tol >= 0):
+            raise ConfigError(f"tol = {tol!r} is not allowed: expected a number >= 0")
+        object.__setattr__(self, "tol", float(tol))
+        if self.mixed not in MIXED_METHODS:
+            raise ConfigError(
+                f"mixed = {self.mixed!r} is not allowed: expected one of {MIXED_METHODS}"
+            )
 
 
 @dataclass
@@ -331,58 +408,70 @@ def _blocks(
     return out
 
 
-def stage_equilibrium(
-    game: Game,
-    start: np.ndarray | None = None,
-    *,
-    rng: np.random.Generator | None = None,
-    max_sweeps: int = 10,
-    tol: float = 1e-9,
-    block_worlds: int = 128,
-    block_banks: int | None = None,
-    shortlist: int | None = 6,
-    shortlists: np.ndarray | None = None,
-    mixed: MixedMethod = "regret_matching",
-    mixed_iters: int = 32,
-    mixed_samples: int = 1,
-) -> Equilibrium:
-    """A Nash equilibrium of ``game`` by block Gauss-Seidel best responses (module docstring).
+# ----------------------------------------------------------------------------- the solver
+@dataclass
+class SearchState:
+    """Where best-response iteration stands; ``sweep`` and ``detect_cycle`` update it in place.
 
-    Args:
-        game: the payoff oracle.
-        start: (N,) candidate indices to start from (default: all 0, i.e. HOLD).
-        rng: seeded generator (sweep orders, mixed sampling); default seed 0.
-        max_sweeps: iteration cap (sweeps of either kind), >= 1.
-        tol: a deviation must gain more than this to count (utility units), >= 0.
-        block_worlds: most deviation worlds scored per block (one core call), >= 1.
-        block_banks: most banks per block (default: no limit beyond ``block_worlds``).
-        shortlist: after a bank's full scoring, search sweeps score only its ``shortlist`` best
-            candidates (and its current one); a full sweep verifies before convergence is
-            declared, so the answer is exact. None scores every candidate in every sweep.
-        shortlists: (N, C) bool initial shortlists (ignored when ``shortlist`` is None): a bank
-            with any listed candidate besides its start one skips its first full scoring.
-        mixed: fallback when no pure equilibrium is found: "regret_matching" or "none".
-        mixed_iters: regret-matching rounds, >= 1.
-        mixed_samples: sampled profiles for a Monte Carlo mixed epsilon, >= 1 (each is one full
-            scoring of every bank).
+    Per-bank arrays are (N,) or (N, C) over the game's candidates. "Since the last isolation"
+    means since ``detect_cycle`` last isolated oscillating banks (or since the start).
     """
-    for name, v, lo in (
-        ("max_sweeps", max_sweeps, 1),
-        ("block_worlds", block_worlds, 1),
-        ("mixed_iters", mixed_iters, 1),
-        ("mixed_samples", mixed_samples, 1),
-    ):
-        if not (isinstance(v, int | np.integer) and v >= lo):
-            raise ConfigError(f"{name} = {v!r} is not allowed: expected an integer >= {lo}")
-    if shortlist is not None and not (isinstance(shortlist, int | np.integer) and shortlist >= 1):
-        raise ConfigError(
-            f"shortlist = {shortlist!r} is not allowed: expected an integer >= 1 or None"
-        )
-    if not tol >= 0:
-        raise ConfigError(f"tol = {tol!r} is not allowed: expected a number >= 0")
-    if mixed not in ("regret_matching", "none"):
-        raise ConfigError(f"mixed = {mixed!r} is not allowed: expected 'regret_matching' or 'none'")
-    rng = np.random.default_rng(0) if rng is None else rng
+
+    profile: np.ndarray
+    """(N,) int: the candidate index each bank plays now."""
+    players: np.ndarray
+    """(P,) int: banks with more than one valid candidate (the others never move)."""
+    block_banks: int
+    """Most banks per block (``SolverOptions.block_banks``; N when that is None)."""
+    allowed: np.ndarray
+    """(N, C) bool: each listed bank's shortlist (every valid candidate until first listed)."""
+    listed: np.ndarray
+    """(N,) bool: the bank has a shortlist, so search sweeps score only ``allowed``."""
+    outside: np.ndarray
+    """(N,) utility: best unlisted payoff at the bank's last full scoring (-inf if none)."""
+    held: np.ndarray
+    """(N, C) bool: candidates each bank has played since the last isolation."""
+    alone: np.ndarray
+    """(N,) bool: isolated banks, scored in blocks where only one bank switches."""
+    checked: np.ndarray = field(init=False)
+    """(N,) bool: fully scored against the current profile, nobody switching since."""
+    gains: np.ndarray = field(init=False)
+    """(N,) utility: each checked bank's best deviation gain (0 for the others)."""
+    last_moved: np.ndarray = field(init=False)
+    """(N,) int: the sweep of each bank's last switch (-1: never)."""
+    returns: np.ndarray = field(init=False)
+    """(N,) int: switches back to a held candidate since the last isolation."""
+    joint: bool = False
+    """A block switched several banks at once since the last isolation."""
+    full_next: bool = False
+    """The next sweep scores every candidate (the last search sweep switched nobody)."""
+    sweeps: int = 0
+    """Sweeps started."""
+    evaluations: int = 0
+    """Bank best-response evaluations made."""
+    used: int = 1
+    """Largest block (banks scored together) of the last sweep."""
+    history: list[float] = field(default_factory=list)
+    """Sum of the switchers' gains in each sweep."""
+    stop: str = "max_sweeps"
+    """"converged", "cycle" or "max_sweeps" (also while the iteration runs)."""
+    cycle: np.ndarray | None = None
+    """Banks caught in a detected cycle (None until ``stop == "cycle"``)."""
+
+    def __post_init__(self) -> None:
+        n = len(self.profile)
+        self.checked = np.zeros(n, dtype=bool)
+        self.gains = np.zeros(n)
+        self.last_moved = np.full(n, -1)
+        self.returns = np.zeros(n, dtype=np.int64)
+
+
+def start_search(
+    game: Game, start: np.ndarray | None, shortlists: np.ndarray | None, options: SolverOptions
+) -> SearchState:
+    """The state before the first sweep: ``start`` (N,) candidate indices (default: all 0, i.e.
+    HOLD) and, when ``options.shortlist`` is set, the warm-start ``shortlists`` (N, C) bool.
+    Raises ``ConfigError`` if either does not fit the game."""
     valid = game.valid
     n, c = valid.shape
     profile = np.zeros(n, dtype=np.int64) if start is None else np.array(start, dtype=np.int64)
@@ -395,12 +484,10 @@ def stage_equilibrium(
         raise ConfigError(
             f"start = {profile.tolist()} is not allowed: expected {n} valid candidate indices"
         )
-    players = np.nonzero(valid.sum(axis=1) > 1)[0]
-    cap_banks = n if block_banks is None else max(1, int(block_banks))
-    allowed = valid.copy()  # each bank's shortlist (valid until scored)
-    listed = np.zeros(n, dtype=bool)  # has a shortlist
-    outside = np.full(n, -np.inf)  # best unlisted payoff at the last full scoring
-    if shortlists is not None and shortlist is not None:
+    block_banks = n if options.block_banks is None else options.block_banks
+    allowed = valid.copy()
+    listed = np.zeros(n, dtype=bool)
+    if shortlists is not None and options.shortlist is not None:
         given = np.asarray(shortlists, dtype=bool)
         if given.shape != (n, c):
             raise ConfigError(f"shortlists has shape {given.shape}: expected ({n}, {c})")
@@ -408,144 +495,233 @@ def stage_equilibrium(
         given[np.arange(n), profile] = True
         listed = given.sum(axis=1) > 1
         allowed[listed] = given[listed]
-    checked = np.zeros(n, dtype=bool)  # fully scored against the current profile
-    gains = np.zeros(n)
-    last_moved = np.full(n, -1)  # sweep of each bank's last switch
-    held = np.zeros((n, c), dtype=bool)  # candidates each bank has held
+    held = np.zeros((n, c), dtype=bool)
     held[np.arange(n), profile] = True
-    returns = np.zeros(n, dtype=np.int64)  # switches back to an action held before
-    joint = False  # a block switched several banks at once
-    alone = np.full(n, cap_banks == 1)  # isolated: scored in a block of its own
-    cycle: np.ndarray | None = None
-    evaluations, sweeps, used = 0, 0, 1
-    history: list[float] = []
-    stop = "converged" if len(players) == 0 else "max_sweeps"
-    quiet = shortlist is None  # last search sweep switched nobody
-    while stop == "max_sweeps" and sweeps < max_sweeps:
-        sweeps += 1
-        full_sweep = quiet
-        scope = np.where(full_sweep | ~listed[:, None], valid, allowed)
-        cost = scope.sum(axis=1) - 1
-        switched_gain, used = 0.0, 1
-        moved = np.zeros(n, dtype=bool)
-        for blk, single in _blocks(rng.permutation(players), cost, block_worlds, cap_banks, alone):
-            blk = blk[~checked[blk]]
-            if len(blk) == 0:
-                continue
-            used = max(used, len(blk))
-            best, gain, _, scored = _deviations(game, profile, blk, scope[blk])
-            best = np.where(gain > tol, best, profile[blk])
-            evaluations += len(blk)
-            full = full_sweep | ~listed[blk]
-            if shortlist is not None and full.any():
-                fb = blk[full]
-                ranked = np.argsort(-scored[full], axis=1, kind="stable")
-                allowed[fb] = _with_top(valid[fb], ranked[:, :shortlist])
-                listed[fb] = True
-                unlisted = np.take_along_axis(
-                    scored[full], ranked[:, shortlist : shortlist + 1], axis=1
-                )
-                outside[fb] = unlisted[:, 0] if unlisted.shape[1] else -np.inf
-            # A shortlist whose best payoff fell below what the best unlisted candidate paid
-            # at the bank's last full scoring may be stale: score that bank fully next time.
-            listed[blk[~full & (scored.max(axis=1) < outside[blk])]] = False
-            move = best != profile[blk]
-            if single and move.sum() > 1:  # isolated banks: one switch at a time
-                move = np.arange(len(blk)) == np.argmax(np.where(move, gain, -np.inf))
-            if not move.any():
-                checked[blk[full]] = True
-                gains[blk[full]] = gain[full]
-            else:
-                movers = blk[move]
-                returns[movers] += held[movers, best[move]]
-                joint |= len(movers) > 1
-                held[movers, best[move]] = True
-                profile[movers] = best[move]
-                allowed[movers, best[move]] = True
-                moved[movers] = True
-                last_moved[movers] = sweeps
-                switched_gain += float(gain[move].sum())
-                checked[:] = False
-                gains[:] = 0.0
-                if len(movers) == 1 and full[move][0]:
-                    # A lone mover's own deviation payoffs u_i(c, a_-i) do not depend on a_i,
-                    # so its full scoring still holds at the new profile, where its gain is 0.
-                    checked[movers] = True
-            if checked[players].all():
-                stop = "converged"
-                break
-        history.append(switched_gain)
-        quiet = shortlist is None or not moved.any()
-        if stop == "converged" or returns.max(initial=0) < 2:
+    players = np.nonzero(valid.sum(axis=1) > 1)[0]
+    return SearchState(
+        profile=profile,
+        players=players,
+        block_banks=block_banks,
+        allowed=allowed,
+        listed=listed,
+        outside=np.full(n, -np.inf),
+        held=held,
+        alone=np.full(n, block_banks == 1),
+        full_next=options.shortlist is None,
+        stop="converged" if len(players) == 0 else "max_sweeps",
+    )
+
+
+def sweep(
+    game: Game, search: SearchState, options: SolverOptions, rng: np.random.Generator
+) -> None:
+    """One best-response sweep: the players in a random order (``rng``), split into blocks of at
+    most ``options.block_worlds`` deviation worlds (isolated banks in blocks of their own), each
+    block scored in one call against the current profile (``score_block``). A full sweep scores
+    every candidate, a search sweep only the shortlists. Sets ``search.stop = "converged"`` as
+    soon as every player is checked."""
+    s = search
+    s.sweeps += 1
+    full_sweep = s.full_next
+    scope = np.where(full_sweep | ~s.listed[:, None], game.valid, s.allowed)
+    cost = scope.sum(axis=1) - 1
+    switched_gain, s.used = 0.0, 1
+    order = rng.permutation(s.players)
+    for blk, single in _blocks(order, cost, options.block_worlds, s.block_banks, s.alone):
+        blk = blk[~s.checked[blk]]
+        if len(blk) == 0:
             continue
-        # A bank went back to an action it had left, twice: the dynamics oscillate.
-        went_back = returns > 0
-        if joint and not alone[went_back].all():  # may be an artefact of joint moves
-            alone |= went_back
-            joint = False
-            returns[:] = 0
-            held[:] = False
-            held[np.arange(n), profile] = True
-            continue
-        stop, cycle = "cycle", np.nonzero((returns > 0) | moved)[0]
-    actions = game.candidates[np.arange(n), profile]
-    common = {
-        "candidates": game.candidates,
-        "block_banks": used,
-        "history": history,
-        "stop": stop,
-        "shortlists": allowed & listed[:, None],
-        "isolated": int(alone.sum()) if cap_banks > 1 else 0,
-    }
-    if stop == "converged":
-        return Equilibrium(
-            "pure",
-            True,
-            sweeps,
-            float(gains.max(initial=0.0)),
-            False,
-            profile,
-            actions,
-            gains,
-            evaluations=evaluations,
-            **common,
-        )
-    if cycle is None:  # the cap: who oscillated, else who moved last
-        cycle = np.nonzero(returns > 0)[0]
-        if len(cycle) == 0:
-            cycle = np.nonzero(last_moved >= sweeps - 1)[0]
-    if mixed == "none" or len(cycle) == 0:
-        _, gains, _ = deviation_gains(game, profile)
-        return Equilibrium(
-            "pure",
-            False,
-            sweeps,
-            float(gains.max(initial=0.0)),
-            False,
-            profile,
-            actions,
-            gains,
-            evaluations=evaluations + len(players),
-            **common,
-        )
-    strategy = regret_matching(game, mixed_iters, rng, players=cycle, support=held, base=profile)
-    m_eps, m_gains, estimated = mixed_epsilon(game, strategy, rng, mixed_samples)
-    mode = np.where(valid, strategy, -1.0).argmax(axis=1)
+        s.used = max(s.used, len(blk))
+        switched_gain += score_block(game, s, blk, scope[blk], full_sweep, single, options)
+        if s.checked[s.players].all():
+            s.stop = "converged"
+            break
+    s.history.append(switched_gain)
+    s.full_next = options.shortlist is None or not (s.last_moved == s.sweeps).any()
+
+
+def score_block(
+    game: Game,
+    search: SearchState,
+    blk: np.ndarray,
+    scope: np.ndarray,
+    full_sweep: bool,
+    single: bool,
+    options: SolverOptions,
+) -> float:
+    """Score the deviations of banks ``blk`` within ``scope`` (len(blk), C) bool in one call and
+    switch those whose gain exceeds ``options.tol`` (only the largest gain if ``single``: an
+    isolated block). Banks scored fully get fresh shortlists; if nobody switches they are
+    checked. Returns the summed gain of the switches."""
+    s = search
+    best, gain, _, scored = _deviations(game, s.profile, blk, scope)
+    best = np.where(gain > options.tol, best, s.profile[blk])
+    s.evaluations += len(blk)
+    full = full_sweep | ~s.listed[blk]
+    if options.shortlist is not None and full.any():
+        _relist(s, blk[full], scored[full], game.valid[blk[full]], options.shortlist)
+    # A shortlist whose best payoff fell below what the best unlisted candidate paid at the
+    # bank's last full scoring may be stale: score that bank fully next time.
+    s.listed[blk[~full & (scored.max(axis=1) < s.outside[blk])]] = False
+    move = best != s.profile[blk]
+    if single and move.sum() > 1:  # isolated banks: one switch at a time
+        move = np.arange(len(blk)) == np.argmax(np.where(move, gain, -np.inf))
+    if not move.any():
+        s.checked[blk[full]] = True
+        s.gains[blk[full]] = gain[full]
+        return 0.0
+    movers, to = blk[move], best[move]
+    s.returns[movers] += s.held[movers, to]
+    s.joint |= len(movers) > 1
+    s.held[movers, to] = True
+    s.profile[movers] = to
+    s.allowed[movers, to] = True
+    s.last_moved[movers] = s.sweeps
+    s.checked[:] = False
+    s.gains[:] = 0.0
+    if len(movers) == 1 and full[move][0]:
+        # A lone mover's own deviation payoffs u_i(c, a_-i) do not depend on a_i, so its full
+        # scoring still holds at the new profile, where its gain is 0.
+        s.checked[movers] = True
+    return float(gain[move].sum())
+
+
+def _relist(
+    search: SearchState, banks: np.ndarray, scored: np.ndarray, valid: np.ndarray, size: int
+) -> None:
+    """New shortlists of ``banks`` after their full scoring ``scored`` (n, C), -inf where not
+    scored: their ``size`` best valid candidates, and the payoff of the best one left out."""
+    ranked = np.argsort(-scored, axis=1, kind="stable")
+    search.allowed[banks] = _with_top(valid, ranked[:, :size])
+    search.listed[banks] = True
+    unlisted = np.take_along_axis(scored, ranked[:, size : size + 1], axis=1)
+    search.outside[banks] = unlisted[:, 0] if unlisted.shape[1] else -np.inf
+
+
+def detect_cycle(search: SearchState) -> None:
+    """After a sweep: if some bank went back, for the second time, to a candidate it had left,
+    either isolate the banks that went back (when a joint move may have caused it and some of
+    them are not isolated yet; the counts restart) or declare a cycle: ``stop = "cycle"`` and
+    ``cycle`` = the banks that went back or switched in this sweep."""
+    s = search
+    if s.stop == "converged" or s.returns.max(initial=0) < 2:
+        return
+    went_back = s.returns > 0
+    if s.joint and not s.alone[went_back].all():  # may be an artefact of joint moves
+        s.alone |= went_back
+        s.joint = False
+        s.returns[:] = 0
+        s.held[:] = False
+        s.held[np.arange(len(s.profile)), s.profile] = True
+        return
+    s.stop = "cycle"
+    s.cycle = np.nonzero(went_back | (s.last_moved == s.sweeps))[0]
+
+
+def cycling_banks(search: SearchState) -> np.ndarray:
+    """Banks that randomise in the mixed fallback: those of a detected cycle; at the sweep cap,
+    those that went back to a held candidate since the last isolation, else those that switched
+    in the last two sweeps."""
+    if search.cycle is not None:
+        return search.cycle
+    banks = np.nonzero(search.returns > 0)[0]
+    if len(banks) == 0:
+        banks = np.nonzero(search.last_moved >= search.sweeps - 1)[0]
+    return banks
+
+
+def mixed_fallback(
+    game: Game,
+    search: SearchState,
+    banks: np.ndarray,
+    options: SolverOptions,
+    rng: np.random.Generator,
+) -> Equilibrium:
+    """The "mixed" result: ``banks`` run ``options.mixed_iters`` rounds of regret matching over
+    the candidates they held since the last isolation while every other bank keeps its current
+    candidate; epsilon over every bank's full candidate set (``mixed_epsilon``)."""
+    strategy = regret_matching(
+        game, options.mixed_iters, rng, players=banks, support=search.held, base=search.profile
+    )
+    eps, gains, estimated = mixed_epsilon(game, strategy, rng, options.mixed_samples)
+    mode = np.where(game.valid, strategy, -1.0).argmax(axis=1)
     return Equilibrium(
         "mixed",
         False,
-        sweeps,
-        m_eps,
+        search.sweeps,
+        eps,
         estimated,
         mode,
-        game.candidates[np.arange(n), mode],
-        m_gains,
+        game.candidates[np.arange(len(mode)), mode],
+        gains,
         strategy=strategy,
-        evaluations=evaluations,
-        mixed_iterations=mixed_iters,
-        mixed_players=cycle,
-        **common,
+        evaluations=search.evaluations,
+        mixed_iterations=options.mixed_iters,
+        mixed_players=banks,
+        **_report(game, search),
     )
+
+
+def _pure(game: Game, search: SearchState, gains: np.ndarray, evaluations: int) -> Equilibrium:
+    """The "pure" result at the current profile with the given per-bank ``gains``."""
+    profile = search.profile
+    return Equilibrium(
+        "pure",
+        search.stop == "converged",
+        search.sweeps,
+        float(gains.max(initial=0.0)),
+        False,
+        profile,
+        game.candidates[np.arange(len(profile)), profile],
+        gains,
+        evaluations=evaluations,
+        **_report(game, search),
+    )
+
+
+def _report(game: Game, search: SearchState) -> dict:
+    """The ``Equilibrium`` fields every kind of result shares."""
+    return {
+        "candidates": game.candidates,
+        "block_banks": search.used,
+        "history": search.history,
+        "stop": search.stop,
+        "shortlists": search.allowed & search.listed[:, None],
+        "isolated": int(search.alone.sum()) if search.block_banks > 1 else 0,
+    }
+
+
+def stage_equilibrium(
+    game: Game,
+    start: np.ndarray | None = None,
+    *,
+    options: SolverOptions | None = None,
+    rng: np.random.Generator | None = None,
+    shortlists: np.ndarray | None = None,
+) -> Equilibrium:
+    """A Nash equilibrium of ``game`` by block Gauss-Seidel best responses (module docstring).
+
+    Args:
+        game: the payoff oracle.
+        start: (N,) candidate indices to start from (default: all 0, i.e. HOLD).
+        options: the solver's knobs (default ``SolverOptions()``).
+        rng: seeded generator (sweep orders, mixed sampling); default seed 0.
+        shortlists: (N, C) bool initial shortlists (ignored when ``options.shortlist`` is None):
+            a bank with any listed candidate besides its start one skips its first full scoring.
+    """
+    options = SolverOptions() if options is None else options
+    rng = np.random.default_rng(0) if rng is None else rng
+    search = start_search(game, start, shortlists, options)
+    while search.stop == "max_sweeps" and search.sweeps < options.max_sweeps:
+        sweep(game, search, options, rng)
+        detect_cycle(search)
+    if search.stop == "converged":
+        return _pure(game, search, search.gains, search.evaluations)
+    banks = cycling_banks(search)
+    if options.mixed == "none" or len(banks) == 0:
+        _, gains, _ = deviation_gains(game, search.profile)
+        return _pure(game, search, gains, search.evaluations + len(search.players))
+    return mixed_fallback(game, search, banks, options, rng)
 
 
 def _with_top(valid: np.ndarray, ranked: np.ndarray) -> np.ndarray:

@@ -13,20 +13,64 @@ this agent was not asked about, which are assumed to play the equilibrium too.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 
 from agents.base import Agent, EnvView, Observations
-from agents.equilibrium import Equilibrium, sample_profile, stage_equilibrium
+from agents.equilibrium import Equilibrium, SolverOptions, sample_profile, stage_equilibrium
 from agents.games import CoreGame, median_noise
 from agents.simple import HeuristicAgent
 from rudra_env.core.params import Params
 from rudra_env.core.state import NetworkState
 from rudra_env.errors import ConfigError, InputError
 
-__all__ = ["EquilibriumAgent"]
+__all__ = ["EquilibriumAgent", "EquilibriumOptions"]
+
+START_KINDS = ("previous", "hold", "heuristic")
+NOISE_KINDS = ("sample", "median")
+MIXED_ACTIONS = ("sample", "mode")
+
+
+@dataclass(frozen=True)
+class EquilibriumOptions:
+    """Every knob of an ``EquilibriumAgent``, validated once here (``ConfigError`` names the
+    field, the value and what is allowed); ``solver`` goes to ``stage_equilibrium`` as is."""
+
+    start: Literal["previous", "hold", "heuristic"] = "previous"
+    """Start profile of each decision: "previous" (the last decision's equilibrium actions and
+    shortlists in the same world; HOLD after ``reset``), "hold" or "heuristic"."""
+    noise: Literal["sample", "median"] = "median"
+    """The step's randomness in the game: "median" (certainty-equivalent draw) or "sample"
+    (drawn from the agent's generator); one draw shared by every candidate world."""
+    scenarios: int = 1
+    """Noise draws averaged per decision ("sample" only), an integer >= 1; the worlds scored
+    (and the time) grow about linearly with it."""
+    mixed_action: Literal["sample", "mode"] = "sample"
+    """With a mixed result, "sample" each bank's candidate from its strategy or play its "mode"."""
+    solver: SolverOptions = field(default_factory=SolverOptions)
+    """The solver's knobs (sweep cap, tolerance, blocks, shortlist size, mixed fallback)."""
+
+    def __post_init__(self) -> None:
+        for name, allowed in (
+            ("start", START_KINDS),
+            ("noise", NOISE_KINDS),
+            ("mixed_action", MIXED_ACTIONS),
+        ):
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ConfigError(f"{name} = {value!r} is not allowed: expected one of {allowed}")
+        s = self.scenarios
+        if not (isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1):
+            raise ConfigError(f"scenarios = {s!r} is not allowed: expected an integer >= 1")
+        object.__setattr__(self, "scenarios", int(s))
+        if not isinstance(self.solver, SolverOptions):
+            raise ConfigError(
+                f"solver = {self.solver!r} is not allowed: expected an agents.SolverOptions"
+            )
 
 
 class EquilibriumAgent(Agent):
@@ -61,6 +105,10 @@ class EquilibriumAgent(Agent):
             play its "mode".
         seed: seed of the agent's generator (sweep orders, noise, mixed sampling).
         heuristic: the ``HeuristicAgent`` of the "heuristic" start (default parameters if None).
+
+    The keyword arguments other than ``seed`` and ``heuristic`` are validated once, into
+    ``self.options`` (an ``EquilibriumOptions``; the solver's share goes to
+    ``stage_equilibrium`` as ``options.solver``).
     """
 
     needs_view = True
@@ -82,41 +130,22 @@ class EquilibriumAgent(Agent):
         seed: int | None = None,
         heuristic: HeuristicAgent | None = None,
     ) -> None:
-        choices = {
-            "start": (start, ("previous", "hold", "heuristic")),
-            "noise": (noise, ("sample", "median")),
-            "mixed": (mixed, ("regret_matching", "none")),
-            "mixed_action": (mixed_action, ("sample", "mode")),
-        }
-        for name, (v, allowed) in choices.items():
-            if v not in allowed:
-                raise ConfigError(f"{name} = {v!r} is not allowed: expected one of {allowed}")
-        for name, v in (
-            ("max_sweeps", max_sweeps),
-            ("scenarios", scenarios),
-            ("block_worlds", block_worlds),
-            ("mixed_iters", mixed_iters),
-            ("mixed_samples", mixed_samples),
-        ):
-            if not (isinstance(v, int) and not isinstance(v, bool) and v >= 1):
-                raise ConfigError(f"{name} = {v!r} is not allowed: expected an integer >= 1")
-        if shortlist is not None and not (isinstance(shortlist, int) and shortlist >= 1):
-            raise ConfigError(
-                f"shortlist = {shortlist!r} is not allowed: expected an integer >= 1 or None"
-            )
-        if not (isinstance(tol, int | float) and tol >= 0):
-            raise ConfigError(f"tol = {tol!r} is not allowed: expected a number >= 0")
-        self.start = start
-        self.max_sweeps = max_sweeps
-        self.tol = float(tol)
-        self.noise = noise
-        self.scenarios = scenarios
-        self.block_worlds = block_worlds
-        self.shortlist = shortlist
-        self.mixed = mixed
-        self.mixed_iters = mixed_iters
-        self.mixed_samples = mixed_samples
-        self.mixed_action = mixed_action
+        self.options = EquilibriumOptions(
+            start=start,
+            noise=noise,
+            scenarios=scenarios,
+            mixed_action=mixed_action,
+            solver=SolverOptions(
+                max_sweeps=max_sweeps,
+                tol=tol,
+                block_worlds=block_worlds,
+                shortlist=shortlist,
+                mixed=mixed,
+                mixed_iters=mixed_iters,
+                mixed_samples=mixed_samples,
+            ),
+        )
+        """Every knob of this agent, validated once (the solver's in ``options.solver``)."""
         self.heuristic = heuristic if heuristic is not None else HeuristicAgent()
         self._rng = np.random.default_rng(seed)
         self.last_result: Equilibrium | None = None
@@ -173,15 +202,15 @@ class EquilibriumAgent(Agent):
     ) -> CoreGame:
         """The one-step game this agent solves at ``state`` (B = 1)."""
         _, n, m = state.shape
-        noise = median_noise(1, n, m, params.K) if self.noise == "median" else None
+        noise = median_noise(1, n, m, params.K) if self.options.noise == "median" else None
         return CoreGame(
             state,
             params,
             noise,
             rng=self._rng,
-            scenarios=self.scenarios,
+            scenarios=self.options.scenarios,
             fixed=fixed,
-            batch_worlds=self.block_worlds,
+            batch_worlds=self.options.solver.block_worlds,
         )
 
     def solve(
@@ -203,27 +232,21 @@ class EquilibriumAgent(Agent):
         self.last_game = game
         n = state.shape[1]
         shortlists = None
-        warm = self._warm.get(world) if self.start == "previous" else None
+        warm = self._warm.get(world) if self.options.start == "previous" else None
         if warm is not None and warm[0].shape == (n,):
             start_actions = warm[0]
             rows = np.arange(n)[:, None]
             shortlists = warm[1][rows, game.candidates] & game.valid
-        elif self.start == "heuristic":
+        elif self.options.start == "heuristic":
             start_actions = self.heuristic.act_batch(state, params)[0]
         else:
             start_actions = np.zeros(n, dtype=np.int64)
         res = stage_equilibrium(
             game,
             game.indices(start_actions),
+            options=self.options.solver,
             rng=self._rng,
-            max_sweeps=self.max_sweeps,
-            tol=self.tol,
-            block_worlds=self.block_worlds,
-            shortlist=self.shortlist,
             shortlists=shortlists,
-            mixed=self.mixed,
-            mixed_iters=self.mixed_iters,
-            mixed_samples=self.mixed_samples,
         )
         if res.shortlists is not None:
             listed = np.zeros((n, params.layout.n), dtype=bool)
@@ -233,7 +256,11 @@ class EquilibriumAgent(Agent):
         return res
 
     def _play(self, res: Equilibrium) -> np.ndarray:
-        if res.kind == "mixed" and self.mixed_action == "sample" and res.strategy is not None:
+        if (
+            res.kind == "mixed"
+            and self.options.mixed_action == "sample"
+            and res.strategy is not None
+        ):
             idx = sample_profile(res.strategy, self._rng)
             return res.candidates[np.arange(len(idx)), idx]
         return res.actions

@@ -27,6 +27,7 @@ from agents import (
     EnvView,
     EquilibriumAgent,
     MatrixGame,
+    SolverOptions,
     best_response,
     deviation_gains,
     epsilon,
@@ -42,6 +43,7 @@ from rudra_env.errors import ConfigError, InputError
 
 RHO, Z, SIGMA = 0.5, 2.33, 0.1
 THETA = -math.log(1 - RHO * Z * SIGMA)
+ONE_BY_ONE = SolverOptions(block_banks=1)  # classical sequential best responses
 INVEST = 3  # flat index of INVEST(market 0, size 0) with K = M = S = 1: HOLD, LEND, BORROW, INVEST
 
 
@@ -147,12 +149,12 @@ def test_three_bank_coordination_sweep_order_picks_the_equilibrium():
     assert epsilon(game, profile_of(game, [INVEST] * 3)) == 0.0
     outcomes = set()
     for seed in range(12):
-        res = stage_equilibrium(game, iih, rng=np.random.default_rng(seed), block_banks=1)
+        res = stage_equilibrium(game, iih, rng=np.random.default_rng(seed), options=ONE_BY_ONE)
         first = np.random.default_rng(seed).permutation(3)[0]
         expected = [INVEST] * 3 if first == 2 else [0, 0, 0]
         assert res.converged and res.epsilon == 0.0
         assert res.actions.tolist() == expected, f"seed {seed}: first mover {first}"
-        again = stage_equilibrium(game, iih, rng=np.random.default_rng(seed), block_banks=1)
+        again = stage_equilibrium(game, iih, rng=np.random.default_rng(seed), options=ONE_BY_ONE)
         assert again.actions.tolist() == res.actions.tolist()
         outcomes.add(tuple(res.actions.tolist()))
     assert len(outcomes) == 2
@@ -165,11 +167,13 @@ def test_simultaneous_updates_cycle_then_oscillating_banks_are_isolated():
     time), and sequential best responses settle on an equilibrium."""
     game, _ = market_game([10.0, 10.0], [5.0, 5.0], kappa=0.015)
     ih = profile_of(game, [INVEST, 0])
-    res = stage_equilibrium(game, ih, rng=np.random.default_rng(1), max_sweeps=10)
+    res = stage_equilibrium(game, ih, rng=np.random.default_rng(1))
     assert res.converged and res.epsilon == 0.0
     assert res.actions.tolist() in ([0, 0], [INVEST, INVEST])
     assert res.isolated == 2
-    stuck = stage_equilibrium(game, ih, rng=np.random.default_rng(1), max_sweeps=1, mixed="none")
+    stuck = stage_equilibrium(
+        game, ih, rng=np.random.default_rng(1), options=SolverOptions(max_sweeps=1, mixed="none")
+    )
     assert not stuck.converged and stuck.epsilon > 0
 
 
@@ -195,13 +199,19 @@ def test_matching_pennies_has_only_a_mixed_equilibrium():
         assert epsilon(game, np.array(prof)) == 2.0
     assert mixed_epsilon(game, np.full((2, 2), 0.5))[0] == 0.0
     assert mixed_epsilon(game, np.array([[0.8, 0.2], [0.5, 0.5]]))[0] == pytest.approx(0.6)
-    res = stage_equilibrium(game, rng=np.random.default_rng(0), max_sweeps=20, mixed_iters=4000)
+    res = stage_equilibrium(
+        game,
+        rng=np.random.default_rng(0),
+        options=SolverOptions(max_sweeps=20, mixed_iters=4000),
+    )
     assert res.kind == "mixed" and not res.converged and res.stop == "cycle"
     assert res.iterations < 20, "the oscillation is detected before the cap"
     assert res.strategy is not None and not res.epsilon_estimated
     assert np.abs(res.strategy - 0.5).max() < 0.05
     assert res.epsilon < 0.1
-    none = stage_equilibrium(game, rng=np.random.default_rng(0), max_sweeps=5, mixed="none")
+    none = stage_equilibrium(
+        game, rng=np.random.default_rng(0), options=SolverOptions(max_sweeps=5, mixed="none")
+    )
     assert none.kind == "pure" and not none.converged and none.epsilon == 2.0
 
 
@@ -215,7 +225,9 @@ def test_mixed_fallback_randomises_only_the_cycling_banks():
     pay[1] = -m[:, :, None]
     pay[2, :, :, 1] = 1.0
     game = MatrixGame(pay)
-    res = stage_equilibrium(game, rng=np.random.default_rng(3), mixed_iters=4000)
+    res = stage_equilibrium(
+        game, rng=np.random.default_rng(3), options=SolverOptions(mixed_iters=4000)
+    )
     assert res.kind == "mixed" and res.mixed_players.tolist() == [0, 1]
     assert res.strategy[2].tolist() == [0.0, 1.0]
     assert np.abs(res.strategy[:2] - 0.5).max() < 0.05 and res.epsilon < 0.1
@@ -303,9 +315,8 @@ def test_shortlist_search_ends_at_an_exact_equilibrium():
     """Search sweeps over shortlists still stop only at a profile whose full epsilon is 0."""
     game, _, _ = small_env_game(seed=4, n=10)
     for shortlist in (1, 3, None):
-        res = stage_equilibrium(
-            game, rng=np.random.default_rng(0), shortlist=shortlist, max_sweeps=30
-        )
+        options = SolverOptions(shortlist=shortlist, max_sweeps=30)
+        res = stage_equilibrium(game, rng=np.random.default_rng(0), options=options)
         assert res.converged
         assert epsilon(game, res.profile) == res.epsilon == 0.0
 
@@ -389,7 +400,7 @@ def test_bad_settings_name_the_field():
         EquilibriumAgent(noise="zero")
     game, _, _ = small_env_game()
     with pytest.raises(ConfigError, match="mixed = 'fp'"):
-        stage_equilibrium(game, mixed="fp")
+        SolverOptions(mixed="fp")
     with pytest.raises(ConfigError, match="start = "):
         stage_equilibrium(game, np.full(len(game.valid), 99))
     with pytest.raises(ConfigError, match=r"shortlists has shape \(2, 2\)"):
