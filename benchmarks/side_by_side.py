@@ -55,25 +55,33 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=5, help="alternating rounds (default 5)")
     args = ap.parse_args()
     base_rev = subprocess.run(
-        ["git", "rev-parse", "--short", args.base], cwd=ROOT, capture_output=True, text=True,
+        ["git", "rev-parse", "--short", args.base],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
         check=True,
     ).stdout.strip()
     runs: dict[str, list[dict[str, float]]] = {"base": [], "this": []}
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp) / "base"
         subprocess.run(
-            ["git", "worktree", "add", "--detach", "-q", str(base), base_rev], cwd=ROOT,
+            ["git", "worktree", "add", "--detach", "-q", str(base), base_rev],
+            cwd=ROOT,
             check=True,
         )
         try:
             for k in range(args.rounds):
                 runs["base"].append(_measure(base))
                 runs["this"].append(_measure(ROOT))
-                print(f"round {k + 1}/{args.rounds}: base {runs['base'][-1]}, this "
-                      f"{runs['this'][-1]}", file=sys.stderr)
+                print(
+                    f"round {k + 1}/{args.rounds}: base {runs['base'][-1]}, this "
+                    f"{runs['this'][-1]}",
+                    file=sys.stderr,
+                )
         finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=ROOT,
-                           check=False)
+            subprocess.run(
+                ["git", "worktree", "remove", "--force", str(base)], cwd=ROOT, check=False
+            )
     summary = {"base": base_rev, "rounds": args.rounds, "figures": {}}
     print(f"| measure | base {base_rev} (median / best) | this (median / best) | ratio |")
     print("|---|---|---|---|")
@@ -82,8 +90,10 @@ def main() -> int:
         t = [r[key] for r in runs["this"]]
         ratio = statistics.median(t) / statistics.median(b)
         summary["figures"][key] = {"base": b, "this": t, "ratio_of_medians": ratio}
-        print(f"| {key} | {statistics.median(b):,.0f} / {max(b):,.0f} | "
-              f"{statistics.median(t):,.0f} / {max(t):,.0f} | {ratio:.3f} |")
+        print(
+            f"| {key} | {statistics.median(b):,.0f} / {max(b):,.0f} | "
+            f"{statistics.median(t):,.0f} / {max(t):,.0f} | {ratio:.3f} |"
+        )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(summary, indent=2) + "\n")
     return 0
