@@ -9,8 +9,10 @@ Balance sheet of bank i (before the market's risk tilt): equity ``E_i`` = capita
 ``A_i = target_leverage_i * E_i``; cash ``cash_ratio * A``; interbank lending ``interbank_ratio *
 A`` split over outgoing links with random weights in [0.5, 1.5]; market holdings ``market_ratio *
 (0.5 + risk_factor) * A`` split equally over markets; external assets the rest; deposits close the
-sheet (``A - E - interbank borrowing``). Where a bank borrows so much that deposits would be
-negative, its external assets grow until the sheet closes with deposits at zero.
+sheet (``A - E - interbank borrowing``). A bank's borrowing is capped at ``A - E`` (its loans from
+each lender scaled down together; the lenders hold the difference as external assets), so every
+bank starts exactly at its target leverage with deposits >= 0. Only exposures read ``from_file``
+are taken as given: there a bank whose sheet would not close grows its external assets instead.
 
 Initial generation loops over worlds (it runs once per reset); the step never does.
 """
@@ -175,8 +177,9 @@ def _draw_world(config: EnvConfig, rng: np.random.Generator) -> dict[str, np.nda
     loans are drawn on the topology; cash is ``cash_ratio * A``; market value
     ``market_ratio * (0.5 + risk) * A`` (what is left after cash and interbank assets at most),
     split evenly over the markets; external assets fill the rest; deposits close the sheet,
-    ``A - E - interbank liabilities``. Where the sheet would not close (heavy borrowers,
-    ``from_file`` budgets) assets grow to cover it.
+    ``A - E - interbank liabilities``. Borrowing is capped at ``A - E`` (heavy borrowers' loans
+    scaled down), so the sheet closes at the target leverage; only ``from_file`` exposures, taken
+    as given, can make assets grow to cover them.
     """
     n, m, k = config.num_banks, len(config.markets), config.max_counterparties
     bc = config.banks
@@ -186,6 +189,12 @@ def _draw_world(config: EnvConfig, rng: np.random.Generator) -> dict[str, np.nda
     risk = bc.risk_factor.sample(n, rng, 0.0, 1.0)
     assets = lev * capital
     loans = draw_loans(config, assets, rng)
+    if config.topology.kind != "from_file":  # cap borrowing at A - E: leverage stays on target
+        room = assets - capital
+        borrowed = loans.sum(0)
+        loans = loans * np.minimum(
+            1.0, np.divide(room, borrowed, out=np.ones(n), where=borrowed > room)
+        )
     ib_assets, ib_liab = loans.sum(1), loans.sum(0)
     mkt_share = bc.market_ratio * (0.5 + risk)
     assets = np.maximum.reduce(
