@@ -57,12 +57,13 @@ def resolve_defaults(
     forced: np.ndarray,
     rec: StepRecord,
     cause_forced: str = "illiquid",
+    worlds: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """The cascade loop: clear, resolve, fire-sell, re-mark, until no new default.
 
-    ``forced`` (B, N) marks banks that default regardless of equity (liquidity, removal).
-    Returns (fallen (B, N), rounds (B,), live banks linked to a fallen one (B, N), balance sheet
-    of the final state).
+    ``forced`` (B, N) marks banks that default regardless of equity (liquidity, removal);
+    ``worlds`` (B,) bool, if given, limits the cascade to those worlds. Returns (fallen (B, N),
+    rounds (B,), live banks linked to a fallen one (B, N), balance sheet of the final state).
     """
     b, n, _ = s.shape
     fallen = np.zeros((b, n), dtype=bool)
@@ -77,6 +78,8 @@ def resolve_defaults(
         insolvent = bs["equity"] < -TOL * np.maximum(1.0, s.equity0)  # causes: read for
         illiquid = s.cash < -TOL  # live banks only
         new = (insolvent | illiquid | forced) & s.alive
+        if worlds is not None:
+            new &= worlds[:, None]
         if not np.count_nonzero(new):
             break
         w = np.nonzero(new.any(axis=1))[0]
@@ -117,7 +120,9 @@ def resolve_defaults(
 def remove_banks(
     s: NetworkState, p: Params, remove: np.ndarray, rec: StepRecord
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Resolve (remove) the banks in the (B, N) mask now, with the full default machinery.
+    """Resolve (remove) the live banks in the (B, N) mask now, with the full default machinery,
+    in the worlds where one is removed (any bank there that is insolvent or illiquid at this
+    moment falls with it; other worlds are untouched).
 
     Returns the (B, N) masks of every bank that fell (the removed ones included) and of the
     banks linked to them (for beliefs).
@@ -125,7 +130,9 @@ def remove_banks(
     remove = remove & s.alive
     wi, bi = np.nonzero(remove)
     rec.add_rows("bank_removed", world=wi, bank=bi)
-    fallen, _rounds, hit, _bs = resolve_defaults(s, p, remove, rec, cause_forced="removed")
+    fallen, _rounds, hit, _bs = resolve_defaults(
+        s, p, remove, rec, cause_forced="removed", worlds=remove.any(axis=1)
+    )
     return fallen, hit
 
 

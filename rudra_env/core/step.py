@@ -150,7 +150,7 @@ def transition(s: NetworkState, actions: np.ndarray, p: Params, noise: StepNoise
     fell_early = linked_early = run_short = None
     if p.shocks or p.interventions:  # 1. scenario
         removed, run_short = apply_scenario(s, p, rec, flow)
-        if removed.any():  # removals resolve before anyone acts
+        if np.count_nonzero(removed & s.alive):  # removals resolve before anyone acts
             fell_early, linked_early = remove_banks(s, p, removed, rec)
     ex = execute(s, p, actions, rec, flow)  # 2. actions
     illiquid = ex.illiquid if run_short is None else ex.illiquid | run_short

@@ -20,19 +20,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ROOT, env_config_cases
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from rudra_env.config import EnvConfig, Intervention, ScenarioConfig, Shock
-from rudra_env.core import NetworkState, Params, StepNoise, initial_state, step
-from tests.conftest import ROOT, env_config_cases
-from tests.reference.reference_step import (
+from reference.reference_step import (
     World,
     encode_action,
     reference_step,
     valid_action,
     world_of,
 )
+
+from rudra_env.config import EnvConfig, Intervention, ScenarioConfig, Shock
+from rudra_env.core import NetworkState, Params, StepNoise, initial_state, step
 
 RTOL = ATOL = 1e-9
 
@@ -385,16 +385,6 @@ def _removal_case(t: list[int], kill_target: bool):
     return cfg, s, actions, noise
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: a remove_bank intervention runs the whole cascade (resolve_defaults) at "
-    "step 1 in EVERY world of the batch whenever any world removes a bank (remove_banks is "
-    "called when removed.any() over the batch, and resolve_defaults also takes insolvent and "
-    "illiquid banks), so insolvent banks of worlds without a removal (other t, or a target "
-    "already dead) default before acting: their actions are dropped and one world's result "
-    "depends on the others (and on step(workers=...) chunking, which the step docstring says "
-    "it does not).",
-)
 @pytest.mark.parametrize(
     ("t", "kill_target"),
     [([2, 5], False), ([2], True)],

@@ -57,9 +57,8 @@ price to at most 1% of itself). The core gates overdraft cover and margin calls 
 bank short by more than TOL" over the whole batch; here over the world (the two differ only by
 amounts below TOL).
 
-Known core bug (``test_removal_does_not_leak_into_other_worlds``, xfail): the core runs a
-removal's cascade in every world of the batch whenever any world removes a bank; here only in
-the world that removes one.
+A removal's cascade runs only in the world that removes a bank
+(``test_removal_does_not_leak_into_other_worlds``).
 """
 
 from __future__ import annotations
