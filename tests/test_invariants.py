@@ -74,7 +74,7 @@ def _check_state(s, tol=1e-7):
     assert (s.price > 0).all()
     dead = ~s.alive
     assert np.all(s.cash[dead] == 0) and np.all(s.units[dead] == 0)
-    assert np.all(s.loans[:, dead[0]] == 0) if s.shape[0] == 1 else True
+    assert all(np.all(s.loans[w][:, dead[w]] == 0) for w in range(s.shape[0])), "dead bank owed"
     assert np.all(s.loans.transpose(0, 2, 1)[dead] == 0) and np.all(s.loans[dead] == 0)
     assert (s.cash[s.alive] >= -tol * scale).all()
     assert np.isclose(bs["ib_assets"].sum(), bs["ib_liab"].sum(), rtol=1e-12, atol=1e-9)

@@ -1,0 +1,54 @@
+"""Step 5: every ``profit_booking_interval`` steps, gains ``units * price - basis`` are sold for
+cash at the market price, losses are booked without a trade, and the basis is reset to
+``units * price``; nothing happens off the interval. Numbers worked out by hand.
+
+Interval 2; two markets at price 10. Bank 0 holds 2 units of A bought at 8 (basis 16, gain 4)
+and 1 unit of B bought at 12 (basis 12, loss 2). Bank 1 holds nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from tiny import config, events, market, params, run, state
+
+R = 1e-12
+
+
+def _run(t: int):
+    p = params(config(n=2, profit_booking_interval=2, markets=[market("A"), market("B")]))
+    s = state(
+        p,
+        cash=[1.0, 1.0],
+        units=[[2.0, 1.0], [0.0, 0.0]],
+        basis=[[16.0, 12.0], [0.0, 0.0]],
+        external=[10.0, 10.0],
+        t=t,
+    )
+    return s, *run(s, p)
+
+
+def test_gains_are_realised_losses_booked_and_basis_reset_on_the_interval():
+    # t = 1 -> step 2 is due. A: gain 4 sold at 10 -> 0.4 units, units 1.6, cash 1 + 4 = 5,
+    # basis 1.6 * 10 = 16. B: loss 2 booked, no sale: units 1, basis 10. Outside -4.
+    # Equity unchanged: 1 + 30 + 10 = 41 before, 5 + 16 + 10 + 10 = 41 after.
+    s, s2, out = _run(1)
+    assert s2.cash[0].tolist() == pytest.approx([5.0, 1.0], rel=R)
+    assert s2.units[0, 0].tolist() == pytest.approx([1.6, 1.0], rel=R)
+    assert s2.basis[0, 0].tolist() == pytest.approx([16.0, 10.0], rel=R)
+    assert s2.outside[0] == pytest.approx(-4.0, rel=R)
+    assert out.balance["equity"][0, 0] == pytest.approx(41.0, rel=R)
+    (ev,) = events(out, "profit_booking")
+    assert ev["bank"] == 0
+    assert ev["pnl"] == pytest.approx(2.0, rel=R)
+    assert ev["realised"] == pytest.approx(4.0, rel=R)
+    assert ev["outside_flow"] == pytest.approx(-4.0, rel=R)
+
+
+@pytest.mark.parametrize("t", [0, 2])
+def test_nothing_is_booked_off_the_interval(t):
+    # Steps 1 and 3 are not multiples of 2: cash, units and basis untouched, no event.
+    s, s2, out = _run(t)
+    for name in ("cash", "units", "basis", "outside"):
+        assert np.array_equal(getattr(s2, name), getattr(s, name)), name
+    assert events(out, "profit_booking") == []

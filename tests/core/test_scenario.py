@@ -1,0 +1,165 @@
+"""Step 1: scheduled shocks and interventions act on their steps and not before or after.
+
+Each test steps a quiet world (no volatility, impact, interest or margin) three or four times
+with HOLD and checks the books after each step. Steps are 1-based: the first call is step 1.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from tiny import config, events, market, params, run, state
+
+from rudra_env.actions import BORROW, LEND
+
+R = 1e-12
+
+
+def _steps(s, p, n: int, actions=None):
+    """[(state, out)] after each of n steps (the same actions every step)."""
+    out = []
+    for _ in range(n):
+        s, o = run(s, p, actions)
+        out.append((s, o))
+    return out
+
+
+def _scenario(shocks=(), interventions=(), **over):
+    return {
+        "scenario": {"name": "hand", "shocks": list(shocks), "interventions": list(interventions)},
+        **over,
+    }
+
+
+def test_market_crash_on_its_steps_and_named_market_only():
+    # magnitude 0.19 over 2 steps from step 2: per step 1 - 0.81^(1/2) = 0.1, on market A only.
+    # Bank 0 holds 1 unit of each: A 10 -> 10 -> 9 -> 8.1 -> 8.1; B stays 10.
+    # Shock losses: 1 * (10 - 9) = 1 at step 2, 1 * (9 - 8.1) = 0.9 at step 3.
+    crash = {"type": "market_crash", "magnitude": 0.19, "start": 2, "duration": 2, "targets": ["A"]}
+    p = params(config(markets=[market("A"), market("B")], **_scenario([crash])))
+    s = state(p, cash=[1.0] * 3, units=[[1.0, 1.0], [0, 0], [0, 0]], external=[10.0] * 3)
+    got = _steps(s, p, 4)
+    assert [st.price[0, 0] for st, _ in got] == pytest.approx([10.0, 9.0, 8.1, 8.1], rel=R)
+    assert [st.price[0, 1] for st, _ in got] == [10.0] * 4
+    shocks = [events(o, "shock") for _, o in got]
+    assert [len(e) for e in shocks] == [0, 1, 1, 0]
+    assert shocks[1][0]["kind"] == "market_crash"
+    assert shocks[1][0]["loss"] == pytest.approx(1.0, rel=R)
+    assert shocks[2][0]["loss"] == pytest.approx(0.9, rel=R)
+
+
+def test_bank_capital_hit_on_its_step_and_bank_only():
+    # magnitude 0.5 at step 2 on bank 1: external 40 -> 20 (loss 20); banks 0 and 2 untouched.
+    hit = {"type": "bank_capital_hit", "magnitude": 0.5, "start": 2, "targets": [1]}
+    p = params(config(**_scenario([hit])))
+    s = state(p, cash=[1.0] * 3, external=[40.0] * 3)
+    got = _steps(s, p, 3)
+    assert [st.external[0].tolist() for st, _ in got] == [
+        [40.0, 40.0, 40.0],
+        [40.0, 20.0, 40.0],
+        [40.0, 20.0, 40.0],
+    ]
+    assert [len(events(o, "shock")) for _, o in got] == [0, 1, 0]
+    assert events(got[1][1], "shock")[0]["loss"] == pytest.approx(20.0, rel=R)
+
+
+def test_deposit_run_paid_from_cash_then_forced_sale():
+    # magnitude 0.5 at step 2 on bank 1: deposits 40 -> demand 20. Cash 12 pays 12; 8 of its
+    # 2 units' value 20 is sold (units 1.2); deposits 20. Outside: +20 paid out, -8 for the
+    # units bought = +12. The sale is flow -8: price 10 * exp(0.5 * -8 / 100) = 10 exp(-0.04).
+    run_ = {"type": "deposit_run", "magnitude": 0.5, "start": 2, "targets": [1]}
+    p = params(config(markets=[market(impact=0.5)], **_scenario([run_])))
+    s = state(
+        p,
+        cash=[5.0, 12.0, 5.0],
+        units=[[0.0], [2.0], [0.0]],
+        external=[10.0, 30.0, 10.0],
+        deposits=[5.0, 40.0, 5.0],
+    )
+    got = _steps(s, p, 3)
+    assert [st.deposits[0, 1] for st, _ in got] == pytest.approx([40.0, 20.0, 20.0], rel=R)
+    st2, out2 = got[1]
+    assert st2.cash[0].tolist() == pytest.approx([5.0, 0.0, 5.0], rel=R, abs=1e-15)
+    assert st2.units[0, 1, 0] == pytest.approx(1.2, rel=R)
+    assert st2.outside[0] == pytest.approx(12.0, rel=R)
+    assert st2.price[0, 0] == pytest.approx(10.0 * np.exp(-0.04), rel=R)
+    (fs,) = events(out2, "forced_sale")
+    assert (fs["bank"], fs["reason"]) == (1, "deposit_run")
+    assert fs["sold"] == pytest.approx(8.0, rel=R)
+    (sh,) = events(out2, "shock")
+    assert sh["kind"] == "deposit_run" and sh["outside_flow"] == pytest.approx(20.0, rel=R)
+    assert [len(events(o, "shock")) for _, o in got] == [0, 1, 0]
+    assert all(st.alive[0].all() for st, _ in got)
+
+
+def test_unpaid_deposit_run_is_a_liquidity_default():
+    # bank 1: cash 2, nothing to sell, demand 20: pays 2 and defaults (cause illiquid) at step 2.
+    run_ = {"type": "deposit_run", "magnitude": 0.5, "start": 2, "targets": [1]}
+    p = params(config(**_scenario([run_])))
+    s = state(p, cash=[5.0, 2.0, 5.0], external=[10.0, 60.0, 10.0], deposits=[5.0, 40.0, 5.0])
+    got = _steps(s, p, 2)
+    assert [o.defaulted[0, 1] for _, o in got] == [False, True]
+    (d,) = events(got[1][1], "default")
+    assert (d["bank"], d["cause"]) == (1, "illiquid")
+
+
+def test_funding_freeze_blocks_lending_on_its_steps_only():
+    # freeze at step 2 for 1 step: bank 0's LEND of 0.5 * cash is valid at steps 1 and 3 only;
+    # bank 2's BORROW (calling 0.5 of its loan of 1000 to bank 1, which pays from cash) is not
+    # blocked: 1000 -> 500 -> 250 -> 125. Bank 0 lends 4 at step 1 and 0.5 * 4 = 2 at step 3.
+    freeze = {"type": "funding_freeze", "magnitude": 0.0, "start": 2}
+    p = params(config(**_scenario([freeze])))
+    s = state(
+        p,
+        cash=[8.0, 1000.0, 10.0],
+        loans=[[0, 0, 0], [0, 0, 0], [0, 1000, 0]],
+        external=[10.0, 10.0, 10.0],
+    )
+    a = np.array([[p.layout.encode(LEND, 0, 0), 0, p.layout.encode(BORROW, 1, 0)]])
+    got = _steps(s, p, 3, a)
+    assert [o.invalid[0].tolist() for _, o in got] == [
+        [False, False, False],
+        [True, False, False],
+        [False, False, False],
+    ]
+    assert [st.loans[0, 0, 1] for st, _ in got] == [4.0, 4.0, 4.0 + 2.0]
+    assert [st.loans[0, 2, 1] for st, _ in got] == [500.0, 250.0, 125.0]
+    assert [len(events(o, "shock")) for _, o in got] == [0, 1, 0]
+
+
+def test_capital_injection_on_its_step_only():
+    # 5 of cash to bank 0 at step 2: cash 1 -> 1 -> 6 -> 6; outside -5; capital_added event.
+    iv = {"type": "capital_injection", "step": 2, "bank": 0, "amount": 5.0}
+    p = params(config(**_scenario(interventions=[iv])))
+    s = state(p, cash=[1.0] * 3, external=[10.0] * 3)
+    got = _steps(s, p, 3)
+    assert [st.cash[0, 0] for st, _ in got] == [1.0, 6.0, 6.0]
+    assert [st.cash[0, 1] for st, _ in got] == [1.0, 1.0, 1.0]
+    assert [st.outside[0] for st, _ in got] == [0.0, -5.0, -5.0]
+    added = [events(o, "capital_added") for _, o in got]
+    assert [len(e) for e in added] == [0, 1, 0]
+    assert added[1][0] == {"bank": 0, "amount": 5.0, "outside_flow": -5.0}
+
+
+def test_bank_removal_on_its_step_only():
+    # bank 1 is resolved at step 2 (cause removed): alive before, dead from then on.
+    iv = {"type": "remove_bank", "step": 2, "bank": 1}
+    p = params(config(**_scenario(interventions=[iv])))
+    s = state(p, cash=[1.0] * 3, external=[10.0] * 3)
+    got = _steps(s, p, 3)
+    assert [st.alive[0].tolist() for st, _ in got] == [
+        [True, True, True],
+        [True, False, True],
+        [True, False, True],
+    ]
+    assert [o.defaulted[0].tolist() for _, o in got] == [
+        [False, False, False],
+        [False, True, False],
+        [False, False, False],
+    ]
+    assert got[1][0].default_step[0].tolist() == [-1, 2, -1]
+    assert [len(events(o, "bank_removed")) for _, o in got] == [0, 1, 0]
+    (d,) = events(got[1][1], "default")
+    assert (d["bank"], d["cause"]) == (1, "removed")
+    assert got[1][1].rewards[0, 1] == -p.config.reward.default_penalty
+    assert got[2][1].rewards[0, 1] == 0.0
