@@ -63,7 +63,7 @@ def test_insolvent_bank_is_cleared_and_its_books_zeroed():
     assert d["outside_flow"] == pytest.approx(-44.0 / 13.0, rel=R)
     (c,) = events(out, "cascade")
     assert c["round"] == 1 and c["banks"] == [1]
-    assert out.rewards[0, 1] == -p.config.reward.default_penalty
+    assert out.rewards[0, 1] == -p.default_penalty
 
 
 def test_alpha_cuts_the_estate_and_is_a_default_cost():

@@ -137,7 +137,7 @@ def test_borrow_unpaid_is_a_liquidity_default():
     assert d["recovery"] == pytest.approx(1.0, rel=R)
     assert d["residual"] == pytest.approx(1.0, rel=R)
     assert d["outside_flow"] == pytest.approx(-5.0, rel=R)
-    assert out.rewards[0, 1] == -p.config.reward.default_penalty
+    assert out.rewards[0, 1] == -p.default_penalty
 
 
 def test_invest_buys_units_at_the_pre_trade_price():

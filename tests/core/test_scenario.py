@@ -161,5 +161,5 @@ def test_bank_removal_on_its_step_only():
     assert [len(events(o, "bank_removed")) for _, o in got] == [0, 1, 0]
     (d,) = events(got[1][1], "default")
     assert (d["bank"], d["cause"]) == (1, "removed")
-    assert got[1][1].rewards[0, 1] == -p.config.reward.default_penalty
+    assert got[1][1].rewards[0, 1] == -p.default_penalty
     assert got[2][1].rewards[0, 1] == 0.0
