@@ -25,7 +25,8 @@ Action space
 
 Observation space
     ``Dict(observation=Box(-10, 10, (10 + 5K + 2M + 2,), float32), action_mask=Box(0, 1, (A,),
-    int8))``; the table of entries is in ``rudra_env.core.observe``.
+    int8))``; the table of entries is in ``rudra_env.core.observe``. A bank that terminates gets
+    a last observation of zeros whose mask allows HOLD only (never an all-zero mask).
 
 State space
     ``Box(-10, 10, (4N + 2M + 1,), float32)`` via ``state()`` (for centralised critics).
@@ -66,6 +67,7 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
+from rudra_env.actions import HOLD
 from rudra_env.config import EnvConfig
 from rudra_env.core import dynamics
 from rudra_env.core.events import Event, StepRecord
@@ -291,6 +293,9 @@ class RudraParallelEnv(ParallelEnv):
                 for ag, e in zip(acting, executed, strict=True)
             }
         observations = self._observations(acting, out.balance, idx)
+        if any_died:  # a terminated bank's last mask allows HOLD (the core's has nothing)
+            for j in np.flatnonzero(~alive).tolist():
+                observations[acting[j]]["action_mask"][HOLD] = 1
         if truncated:
             self.agents = []
         elif any_died:
