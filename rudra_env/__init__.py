@@ -4,6 +4,9 @@ reinforcement-learning environment (PettingZoo).
     import rudra_env
     env = rudra_env.parallel_env("configs/env/small.yaml", render_mode="ansi")
     observations, infos = env.reset(seed=0)
+
+The same factories, with ``raw_env``, in PettingZoo's module form: ``from rudra_env import
+rudra_v0``.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from rudra_env.config import EnvConfig
-from rudra_env.errors import ActionError, ConfigError, InputError, RudraError
+from rudra_env.errors import ActionError, ConfigError, InputError, ResetNeeded, RudraError
 
 __all__ = [
     "EnvConfig",
@@ -20,6 +23,7 @@ __all__ = [
     "ActionError",
     "ConfigError",
     "InputError",
+    "ResetNeeded",
     "RudraError",
     "__version__",
 ]
@@ -29,13 +33,14 @@ __version__ = "0.1.0"
 
 def parallel_env(config: Any = None, render_mode: str | None = None, **overrides: Any):
     """The PettingZoo ParallelEnv ``rudra_v0`` (see ``rudra_env.environment``)."""
-    from rudra_env.environment import RudraParallelEnv
+    from rudra_env.rudra_v0 import parallel_env
 
-    return RudraParallelEnv(config, render_mode=render_mode, **overrides)
+    return parallel_env(config, render_mode=render_mode, **overrides)
 
 
 def env(config: Any = None, render_mode: str | None = None, **overrides: Any):
-    """The AEC version of ``rudra_v0``, through PettingZoo's ``parallel_to_aec``."""
-    from pettingzoo.utils.conversions import parallel_to_aec
+    """The AEC version of ``rudra_v0`` (PettingZoo's ``parallel_to_aec`` converter, with each
+    action checked at its own agent's turn; see ``rudra_env.rudra_v0``)."""
+    from rudra_env.rudra_v0 import env
 
-    return parallel_to_aec(parallel_env(config, render_mode=render_mode, **overrides))
+    return env(config, render_mode=render_mode, **overrides)

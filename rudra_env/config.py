@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Union
 
 import numpy as np
+import yaml
 
 from rudra_env.errors import ConfigError
 
@@ -43,12 +44,19 @@ __all__ = [
     "ScenarioConfig",
     "EnvConfig",
     "load_variants",
+    "YAMLConfigError",
 ]
 
 TOPOLOGIES = ("erdos_renyi", "barabasi_albert", "core_periphery", "ring", "complete", "from_file")
 DISTRIBUTIONS = ("constant", "uniform", "normal", "lognormal")
 SHOCK_TYPES = ("market_crash", "bank_capital_hit", "deposit_run", "funding_freeze")
 INTERVENTION_TYPES = ("capital_injection", "remove_bank")
+
+
+class YAMLConfigError(ConfigError, yaml.YAMLError):
+    """A config file that ``yaml.safe_load`` refuses (a syntax error, a tag it will not build);
+    the message names the file, line and column. Also a ``yaml.YAMLError``, so code that catches
+    the YAML library's error still does."""
 
 
 def _fail(path: str, value: Any, allowed: str) -> typing.NoReturn:
@@ -325,7 +333,7 @@ class MarketConfig:
 
 @dataclass(frozen=True)
 class ContagionConfig:
-    """Default resolution and cascade parameters (DESIGN section 6)."""
+    """Default resolution and cascade parameters (step 7 of ``rudra_env.core.dynamics``)."""
 
     alpha: float = 1.0
     """Rogers–Veraart share of external assets realised by a defaulted bank, in [0, 1]."""
@@ -346,7 +354,7 @@ class ContagionConfig:
 
 @dataclass(frozen=True)
 class MarginConfig:
-    """Margin calls on market positions (DESIGN section 4, step 6)."""
+    """Margin calls on market positions (step 6 of ``rudra_env.core.dynamics``)."""
 
     enabled: bool = True
     """Apply margin calls each step."""
@@ -366,7 +374,7 @@ class MarginConfig:
 
 @dataclass(frozen=True)
 class BeliefConfig:
-    """Bayesian beliefs about counterparties (DESIGN section 7)."""
+    """Bayesian beliefs about counterparties (step 8 of ``rudra_env.core.dynamics``)."""
 
     prior: float = 0.05
     """Prior probability that a counterparty is distressed (will default within the horizon)."""
@@ -704,15 +712,30 @@ def load_variants(path: str | Path) -> dict[str, EnvConfig]:
 
     A file is one config, or a base config plus ``variants: {name: {overrides}}`` (for example
     ``ring_vs_complete.yaml``); the single-config case returns ``{"default": cfg}``. Loaded with
-    ``yaml.safe_load``.
+    ``yaml.safe_load``. A relative ``path`` is read from the current working directory.
+    ``ConfigError`` for a missing file (naming the directory searched), a YAML syntax error
+    (naming the file and line) or a bad value.
     """
-    import yaml
-
     p = Path(path)
     if not p.is_file():
-        _fail("config path", str(path), "an existing YAML file")
-    with p.open() as fh:
-        data = yaml.safe_load(fh) or {}
+        _missing_file(p)
+    try:
+        with p.open(encoding="utf-8") as fh:
+            data = yaml.safe_load(fh) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).replace("\n", " ")
+        what = (
+            "YAML error"
+            if isinstance(exc, yaml.constructor.ConstructorError)
+            else "YAML syntax error"
+        )
+        raise YAMLConfigError(f"config file {str(p)!r}{where}: {what}: {problem}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config file {str(p)!r} is not UTF-8 text (byte {exc.start}): expected a YAML file"
+        ) from exc
     if not isinstance(data, Mapping):
         _fail(str(path), type(data).__name__, "a YAML mapping at the top level")
     data = dict(data)
@@ -723,3 +746,22 @@ def load_variants(path: str | Path) -> dict[str, EnvConfig]:
     if not isinstance(variants, Mapping):
         _fail("variants", variants, "a mapping {name: {dotted.key: value}}")
     return {str(name): base.with_overrides(dict(over or {})) for name, over in variants.items()}
+
+
+def _missing_file(p: Path) -> typing.NoReturn:
+    """``ConfigError`` for a config path that is not a file: the directory searched, and the
+    closest YAML name in it when there is one."""
+    full = p if p.is_absolute() else Path.cwd() / p
+    what = "is a directory, not a YAML file" if full.is_dir() else "does not exist"
+    relative = (
+        ""
+        if p.is_absolute()
+        else f" (a relative path is read from the current directory, {Path.cwd()})"
+    )
+    hint = ""
+    if full.parent.is_dir():
+        names = sorted(q.name for q in full.parent.glob("*.y*ml"))
+        close = difflib.get_close_matches(p.name, names, n=1, cutoff=0.6)
+        if close:
+            hint = f"; did you mean {str(p.with_name(close[0]))!r}?"
+    raise ConfigError(f"config path = {str(p)!r} {what}: searched {full.parent}{relative}{hint}")

@@ -15,13 +15,18 @@ Agents
 Action space
     ``Discrete(A)``, ``A = 1 + 2*K*S + 2*M*S`` (K = ``max_counterparties`` slots, M markets, S
     size levels); layout in ``rudra_env.actions``. Defaults (K=8, M=2, S=3): A = 61.
-    An action outside ``[0, A)`` raises ``ActionError`` (a ``ValueError``) naming the agent; an
-    action that is masked out is executed as HOLD and flagged ``infos[agent]["invalid_action"]``.
-    A live agent missing from the action dict HOLDs.
+    An action is a Python ``int``, a numpy integer scalar or a 0-d integer array (what a policy's
+    ``predict`` returns for one observation) in ``[0, A)``; ``bool``, floats (even ``1.0``),
+    strings, ``None`` and arrays with a dimension raise ``ActionError`` (a ``ValueError``) naming
+    the agent, the value and its type, and an integer outside ``[0, A)`` raises ``ActionError``
+    "outside the action space Discrete(A)" (one rule, ``check_action``). An action that is masked
+    out is executed as HOLD and flagged ``infos[agent]["invalid_action"]``. A live agent missing
+    from the action dict HOLDs.
 
 Observation space
     ``Dict(observation=Box(-10, 10, (10 + 5K + 2M + 2,), float32), action_mask=Box(0, 1, (A,),
-    int8))``; the table of entries is in ``rudra_env.core.observe``.
+    int8))``; the table of entries is in ``rudra_env.core.observe``. A bank that terminates gets
+    a last observation of zeros whose mask allows HOLD only (never an all-zero mask).
 
 State space
     ``Box(-10, 10, (4N + 2M + 1,), float32)`` via ``state()`` (for centralised critics).
@@ -32,7 +37,8 @@ Rewards
 
 Episode end
     Termination per bank on default; truncation of all at ``max_steps``; the episode is over when
-    ``agents`` is empty.
+    ``agents`` is empty. ``step`` before ``reset()``, or after the episode is over, raises
+    ``ResetNeeded`` (a ``RuntimeError``).
 
 Infos
     ``invalid_action`` (bool) and ``executed_action`` (int). Balance sheets, equity and default
@@ -42,7 +48,9 @@ Infos
 Arguments
     ``parallel_env(config=None, render_mode=None, **overrides)``: ``config`` is an ``EnvConfig``,
     a mapping, or a YAML path; ``overrides`` are config keys (dotted keys via a mapping, e.g.
-    ``overrides={"topology.kind": "ring"}``).
+    ``overrides={"topology.kind": "ring"}``). ``reset(seed=None, options=None)``: ``seed`` is
+    None (keep drawing from the current generator) or an integer >= 0; anything else raises
+    ``ConfigError``.
 
 Version history
     v0: initial release.
@@ -50,6 +58,7 @@ Version history
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -58,6 +67,7 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
+from rudra_env.actions import HOLD
 from rudra_env.config import EnvConfig
 from rudra_env.core.beliefs import belief_entropy
 from rudra_env.core.events import Event, StepRecord
@@ -75,16 +85,57 @@ from rudra_env.core.resolution import remove_banks
 from rudra_env.core.scenario import add_capital
 from rudra_env.core.state import NetworkState, balance_sheet
 from rudra_env.core.step import step as core_step
-from rudra_env.errors import ActionError, ConfigError
+from rudra_env.errors import ActionError, ConfigError, ResetNeeded
 
-__all__ = ["RudraParallelEnv", "resolve_config"]
+__all__ = ["RudraParallelEnv", "check_action", "resolve_config"]
 
-_INT_TYPES = (int, np.integer)
 _EXACT_INT_TYPES = frozenset(
     {int, np.int64, np.int32, np.int16, np.int8, np.uint64, np.uint32, np.uint16, np.uint8}
 )
-"""Types that pass the action check at once (the set of the values' types is usually {int});
-anything else goes through ``isinstance`` with ``_INT_TYPES``."""
+"""Types whose values ``step`` reads at once, leaving the range to the core's check (the set of
+the values' types is usually {int}); any other value goes through ``check_action`` first."""
+
+
+def check_action(agent: str, value: Any, n_actions: int) -> int:
+    """The one rule for an action value; returns it as an ``int`` or raises ``ActionError``.
+
+    Accepted: a Python ``int`` (``bool`` excluded: ``True`` must not silently mean action 1), a
+    numpy integer scalar, or a 0-d numpy integer array (as ``Discrete.contains`` and a policy's
+    ``predict`` for one observation have it), in ``0..n_actions-1``. Anything else (``bool``,
+    floats even when whole, strings, ``None``, arrays with a dimension) is not an action: the
+    error names the agent, the value and its type. An integer out of range is "outside the
+    action space Discrete(n_actions)". ``step`` of the parallel env and of the AEC env both use
+    this function (the parallel env's fast path only skips it for plain integer types, whose
+    range the core checks).
+    """
+    if isinstance(value, int | np.integer) and not isinstance(value, bool):
+        action = int(value)
+    elif isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind in "iu":
+        action = int(value)
+    else:
+        kind = type(value).__name__
+        if isinstance(value, np.ndarray):
+            kind = f"ndarray of shape {value.shape}, dtype {value.dtype}"
+        raise ActionError(
+            f"action of {agent} = {value!r} ({kind}) is not an action: expected an int, a numpy "
+            f"integer or a 0-d integer array in 0..{n_actions - 1}"
+        ) from None
+    if not 0 <= action < n_actions:
+        raise ActionError(
+            f"action of {agent} = {action} is outside the action space Discrete({n_actions}): "
+            f"expected an integer in 0..{n_actions - 1}"
+        ) from None
+    return action
+
+
+def _check_seed(seed: Any) -> int:
+    """``seed`` for ``np.random.default_rng``: an integer >= 0 (``bool`` excluded)."""
+    if isinstance(seed, int | np.integer) and not isinstance(seed, bool) and seed >= 0:
+        return int(seed)
+    raise ConfigError(
+        f"seed = {seed!r} ({type(seed).__name__}) is not allowed: expected None (keep the "
+        f"current generator) or an integer >= 0, e.g. reset(seed=42)"
+    )
 
 
 def resolve_config(
@@ -167,7 +218,7 @@ class RudraParallelEnv(ParallelEnv):
     def core_state(self) -> NetworkState:
         """The core state (B = 1); read it, copy it — mutate only through the env's methods."""
         if self._state is None:
-            raise RuntimeError("call reset() before reading the state")
+            raise ResetNeeded("the env has no state yet: call env.reset(seed=...) first")
         return self._state
 
     @property
@@ -179,7 +230,7 @@ class RudraParallelEnv(ParallelEnv):
         self, seed: int | None = None, options: dict | None = None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         if seed is not None:
-            self._rng = np.random.default_rng(seed)
+            self._rng = np.random.default_rng(_check_seed(seed))
         self._state = initial_state(self.config, self._rng, worlds=1)
         self.agents = list(self.possible_agents)
         self._records = []
@@ -204,13 +255,16 @@ class RudraParallelEnv(ParallelEnv):
         return self._observations(self.agents), infos
 
     def step(self, actions: Mapping[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
-        s = self.core_state
         acting = self.agents  # replaced, never changed in place, when agents leave
+        if not acting:
+            self._raise_reset_needed()
+        s = self.core_state
         a = self._action_array(actions, acting)
         try:  # the core checks the range before it touches the state or draws noise
             s, out = core_step(s, a, self.params, self._rng, inplace=True)
         except ActionError:
-            self._raise_bad_action(actions)
+            self._checked_actions(actions)  # raises, naming the agent: the core's error does not
+            raise
         self._records.append(out.record)
         truncated = self.num_steps >= self.config.max_steps
         idx = self._indices(acting)
@@ -243,6 +297,9 @@ class RudraParallelEnv(ParallelEnv):
                 for ag, e in zip(acting, executed, strict=True)
             }
         observations = self._observations(acting, out.balance, idx)
+        if any_died:  # a terminated bank's last mask allows HOLD (the core's has nothing)
+            for j in np.flatnonzero(~alive).tolist():
+                observations[acting[j]]["action_mask"][HOLD] = 1
         if truncated:
             self.agents = []
         elif any_died:
@@ -269,11 +326,14 @@ class RudraParallelEnv(ParallelEnv):
 
     def _action_array(self, actions: Mapping[str, Any], acting: list[str]) -> np.ndarray:
         """(1, N) int64 actions, HOLD for banks without one; ``ActionError`` for a bad name or
-        type (the core checks the range)."""
+        value. Values of plain integer types are read at once (the core checks their range);
+        any other value goes through ``check_action`` here."""
         a = np.zeros((1, self.config.num_banks), dtype=np.int64)
         if not actions:
             return a
-        values = actions.values()
+        values: Any = actions.values()
+        if not set(map(type, values)) <= _EXACT_INT_TYPES:
+            values = self._checked_actions(actions)
         try:
             vals = np.fromiter(values, dtype=np.int64, count=len(actions))
             if list(actions) == acting:  # the usual dict: no name lookups
@@ -285,12 +345,8 @@ class RudraParallelEnv(ParallelEnv):
                     count=len(actions),
                 )
         except (KeyError, TypeError, ValueError, OverflowError):
-            self._raise_bad_action(actions)
-        if not (
-            set(map(type, values)) <= _EXACT_INT_TYPES
-            or all(isinstance(v, _INT_TYPES) for v in values)
-        ):
-            self._raise_bad_action(actions)
+            self._checked_actions(actions)  # raises, naming the agent
+            raise
         a[0][idx] = vals
         return a
 
@@ -302,28 +358,35 @@ class RudraParallelEnv(ParallelEnv):
             cached = self._false_dict = (agents, dict.fromkeys(agents, False))
         return cached[1]
 
-    def _raise_bad_action(self, actions: Mapping[str, Any]) -> None:
-        """Find the first bad (agent, action) pair and raise ``ActionError`` naming both (callers
-        may be handling the error that revealed it: it is not chained)."""
+    def _checked_actions(self, actions: Mapping[str, Any]) -> list[int]:
+        """Every (agent, value) pair through ``check_action``: the values as ints, or the first
+        problem raised as ``ActionError`` naming the agent (callers may be handling the error
+        that revealed it: it is not chained)."""
         n_actions = self.params.layout.n
-        for agent, act in actions.items():
+        out = []
+        for agent, value in actions.items():
             if agent not in self.agent_name_mapping:
                 raise ActionError(
                     f"agent = {agent!r} is not an agent of this env: expected one "
                     f"of bank_0..bank_{self.config.num_banks - 1}"
                 ) from None
-            ok = isinstance(act, _INT_TYPES) and not isinstance(act, bool)
-            if not ok or not 0 <= act < n_actions:
-                shown = repr(act) if isinstance(act, str) else str(act)
-                raise ActionError(
-                    f"action of {agent} = {shown} is outside the action space "
-                    f"Discrete({n_actions}): expected an integer in "
-                    f"0..{n_actions - 1}"
-                ) from None
-        raise ActionError(
-            f"actions = {dict(actions)!r} could not be read: expected "
-            f"{{agent: int in 0..{n_actions - 1}}}"
-        ) from None  # pragma: no cover
+            out.append(check_action(agent, value, n_actions))
+        return out
+
+    def _raise_reset_needed(self) -> typing.NoReturn:
+        """``step`` with no agents: before the first ``reset()`` or after the episode ended."""
+        if self._state is None:
+            raise ResetNeeded("step() was called before reset(): call env.reset(seed=...) first")
+        t = self.num_steps
+        why = (
+            f"truncated at max_steps = {self.config.max_steps}"
+            if t >= self.config.max_steps
+            else "every bank has defaulted or been removed"
+        )
+        raise ResetNeeded(
+            f"step() was called after the episode ended (step {t}: {why}; env.agents is "
+            f"empty): call env.reset() to start a new episode"
+        )
 
     def _observations(
         self,
