@@ -301,15 +301,21 @@ class MarketConfig:
     """Name used in observations, events and TensorBoard tags."""
     price0: float = 100.0
     """Initial price (currency per unit), > 0."""
-    impact: float = 0.1
-    """kappa: log-price change when the step's net order flow equals ``depth``."""
-    depth: float | None = None
-    """Market depth in currency units; None = the value of all banks' initial holdings of this
-    market in the world (so impact per unit of flow scales with the system's size). With
+    impact: float = 0.2
+    """kappa: relative price move of net buying (or selling) worth ``depth`` at the initial
+    price; impact is linear in units: ``lambda = kappa * price0^2 / depth`` per unit. With
     ``impact = 1`` and ``depth = 1000``, $1 of net buying moves the price by 0.1% (the seed's
     rule)."""
+    depth: float | None = None
+    """Market depth in currency units; None = the value of all banks' initial holdings of this
+    market in the world (so impact per unit of flow scales with the system's size)."""
+    half_life: float = 5.0
+    """Steps after which half of the transient price displacement left by trading is gone."""
+    permanent_share: float = 0.0
+    """Share of each trade's price impact that moves the fundamental price for good, in [0, 1]
+    (positions are marked at the lower of market and fundamental price)."""
     max_move: float = 0.2
-    """Circuit breaker: the largest |log return| of one step's repricing (limit up/down)."""
+    """Circuit breaker: the largest |log move| of one step's drift and volatility."""
     volatility: float = 0.02
     """Per-step volatility sigma of the log price, >= 0."""
     drift: float = 0.0
@@ -326,6 +332,8 @@ class MarketConfig:
         _num(f"{path}.impact", self.impact, 0.0)
         if self.depth is not None:
             _num(f"{path}.depth", self.depth, 0.0, lo_open=True)
+        _num(f"{path}.half_life", self.half_life, 0.0, lo_open=True)
+        _num(f"{path}.permanent_share", self.permanent_share, 0.0, 1.0)
         _num(f"{path}.max_move", self.max_move, 0.0, lo_open=True)
         _num(f"{path}.volatility", self.volatility, 0.0, 1.0)
         _num(f"{path}.drift", self.drift, -1.0, 1.0)
@@ -339,16 +347,12 @@ class ContagionConfig:
     """Rogers–Veraart share of external assets realised by a defaulted bank, in [0, 1]."""
     beta: float = 1.0
     """Rogers–Veraart share of interbank assets realised by a defaulted bank, in [0, 1]."""
-    fire_sale_impact: float = 0.5
-    """alpha_fs: relative price drop per unit of depth fire-sold,
-    ``price *= max(0.01, 1 - alpha_fs * sold / depth)``."""
     max_rounds: int = 100
     """Cap on cascade rounds per step (clear -> fire sale -> re-mark)."""
 
     def validate(self, path: str, n: int) -> None:
         _num(f"{path}.alpha", self.alpha, 0.0, 1.0)
         _num(f"{path}.beta", self.beta, 0.0, 1.0)
-        _num(f"{path}.fire_sale_impact", self.fire_sale_impact, 0.0)
         _num(f"{path}.max_rounds", self.max_rounds, 1, integer=True)
 
 

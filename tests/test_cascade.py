@@ -44,7 +44,7 @@ def _config(tmp_path, loans: np.ndarray, alpha: float = 1.0) -> EnvConfig:
             },
             "markets": [{"name": "IDX", "volatility": 0.0, "impact": 0.0}],
             "margin": {"enabled": False},
-            "contagion": {"alpha": alpha, "beta": 1.0, "fire_sale_impact": 0.0},
+            "contagion": {"alpha": alpha, "beta": 1.0},
             "scenario": {
                 "name": "hit",
                 "shocks": [

@@ -32,7 +32,6 @@ def _configs() -> st.SearchStrategy[EnvConfig]:
             "interest_rate": st.sampled_from([0.0, 0.001, 0.05]),
             "contagion.alpha": st.sampled_from([1.0, 0.7]),
             "contagion.beta": st.sampled_from([1.0, 0.8]),
-            "contagion.fire_sale_impact": st.sampled_from([0.0, 0.5, 5.0]),
             "profit_booking_interval": st.integers(1, 4),
             "topology.kind": st.sampled_from(
                 ["erdos_renyi", "ring", "complete", "core_periphery", "barabasi_albert"]

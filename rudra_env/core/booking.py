@@ -1,16 +1,14 @@
 """Profit booking (step 5): every ``booking_interval`` steps, market gains are realised.
 
-In the worlds where booking is due, for each live bank i and market m with value
-``V = units * price`` and booked value ``basis``:
-
-    pnl   = V - basis
-    gain  = max(pnl, 0)      -> sold to the outside at the market price: units -= gain / price,
-                                cash += gain (an ``outside_flow`` of -gain)
-    loss  = min(pnl, 0)      -> booked without a trade
-    basis <- units * price   (after the sale)
+In the worlds where booking is due, each live bank i's position in market m has the P&L
+``pnl = units * mark - basis`` since its last booking. A gain is realised by selling the units it
+represents at the mark, ``gain / mark`` units, through the market (one auction per market: the
+fill is below the mark by the impact, so the cash realised is a little less than the gain); a
+loss is booked without a trade. Then ``basis <- units * mark`` at the marks after the sales.
 
 Each live bank with a non-zero P&L gets a ``profit_booking`` event (``pnl`` summed over markets,
-``realised`` cash). Shapes: (B, N, M) positions, (B,) ``due``.
+``realised`` cash, an ``outside_flow`` of ``-realised``). Shapes: (B, N, M) positions, (B,)
+``due``.
 """
 
 from __future__ import annotations
@@ -19,6 +17,7 @@ import numpy as np
 
 from rudra_env.core.arrays import ones
 from rudra_env.core.events import StepRecord
+from rudra_env.core.markets import auction
 from rudra_env.core.params import Params
 from rudra_env.core.state import NetworkState
 
@@ -30,25 +29,25 @@ def booking_due(s: NetworkState, p: Params) -> np.ndarray:
     return ((s.t + 1) % p.booking_interval) == 0
 
 
-def book_profits(s: NetworkState, rec: StepRecord, due: np.ndarray) -> None:
-    """Step 5 in the worlds ``due`` (B,): realise gains to cash, book losses; reset basis."""
-    value = s.units * s.price[:, None, :]
-    pnl = (value - s.basis) * due[:, None, None] * s.alive[..., None]
-    gain = np.maximum(pnl, 0.0)
-    s.units -= np.divide(gain, s.price[:, None, :])
-    per_market = ones(s.shape[2])
-    gain_bank = gain @ per_market
-    s.cash += gain_bank
-    s.outside -= gain_bank.sum(axis=1)
-    s.basis = np.where(due[:, None, None], s.units * s.price[:, None, :], s.basis)
-    per_bank = pnl @ per_market
-    wi, bi = np.nonzero(due[:, None] & s.alive & ((np.abs(pnl) @ per_market) > 0))
-    realised = gain_bank[wi, bi]
+def book_profits(s: NetworkState, p: Params, rec: StepRecord, due: np.ndarray) -> None:
+    """Step 5 in the worlds ``due`` (B,): realise gains through the market, book losses."""
+    mark = s.marks()[:, None, :]
+    live = due[:, None] & s.alive
+    pnl = (s.units * mark - s.basis) * live[..., None]
+    sold = np.divide(np.maximum(pnl, 0.0), mark, out=np.zeros_like(pnl), where=mark > 0)
+    fill = auction(s, p, np.zeros_like(s.price), sold.sum(axis=1))
+    realised = (sold * fill[:, None, :]) @ ones(s.shape[2])
+    s.units -= sold
+    s.cash += realised
+    s.outside -= realised.sum(axis=1)
+    s.basis = np.where(live[..., None], s.units * s.marks()[:, None, :], s.basis)
+    per_bank = pnl @ ones(s.shape[2])
+    wi, bi = np.nonzero(live & ((np.abs(pnl) @ ones(s.shape[2])) > 0))
     rec.add_rows(
         "profit_booking",
         world=wi,
         bank=bi,
         pnl=per_bank[wi, bi],
-        realised=realised,
-        outside_flow=-realised,
+        realised=realised[wi, bi],
+        outside_flow=-realised[wi, bi],
     )

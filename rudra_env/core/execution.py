@@ -4,17 +4,16 @@ Each live bank submits one flat action (``rudra_env.actions``). The actions are 
 order-free (no bank is favoured); they execute in two phases:
 
 1. **Trades**, out of what each bank held at the start of the step:
-   * DIVEST sells ``f * units[i, m]`` at the current price to the outside
-     (``basis`` shrinks by the same fraction);
-   * INVEST buys ``f * cash_i`` of market m at the current price from the outside;
+   * INVEST spends ``f * cash_i`` on market m and DIVEST sells ``f * units[i, m]`` (``basis``
+     shrinks by the same fraction); all of a market's orders meet in one batch auction and fill
+     at one price, the average along the net order's price impact
+     (``rudra_env.core.markets.auction``); the net is bought from or sold to the outside;
    * LEND moves ``f * cash_i`` to the counterparty j in the slot: ``cash_i -= x``,
      ``loans[i, j] += x``, ``cash_j += x``.
-   Market trades add to the step's net order flow (buys - sells) and cross the system's
-   boundary (``outside``).
 2. **Loan calls**: BORROW calls back ``f * loans[i, j]``. Each debtor pays all calls on it from
-   cash, then by selling market units pro rata at the current price (a ``forced_sale``, added to
-   the order flow); if it still falls short, every caller gets the same fraction of its call and
-   the debtor is in *liquidity default* (it defaults in the cascade).
+   cash, then by selling the same fraction of each position through the market (a
+   ``forced_sale``); if it still falls short, every caller gets the same fraction of its call
+   and the debtor is in *liquidity default* (it defaults in the cascade).
 
 ``f`` is the action's size level. An action is valid when its kind's rule (``RULES``) holds:
 
@@ -46,7 +45,7 @@ import numpy as np
 from rudra_env.actions import BORROW, DIVEST, HOLD, INVEST, KINDS, LEND
 from rudra_env.core.arrays import TOL
 from rudra_env.core.events import StepRecord
-from rudra_env.core.markets import raise_cash
+from rudra_env.core.markets import auction, raise_cash
 from rudra_env.core.params import Params
 from rudra_env.core.scenario import funding_frozen
 from rudra_env.core.state import NetworkState
@@ -167,8 +166,6 @@ class Execution:
     """(F,) currency amount of each order (filled by the executors)."""
     outside_flow: np.ndarray
     """(F,) cash each order moved out of the banking system (INVEST +, DIVEST -)."""
-    flow: np.ndarray
-    """(B, M) net order flow of the step, buys - sells (updated in place)."""
     illiquid: np.ndarray
     """(B, N) debtors that could not pay the loans called from them."""
     invalid: np.ndarray
@@ -178,31 +175,32 @@ class Execution:
 
 
 # ------------------------------------------------------------------------------ executors
-def _divest(s: NetworkState, ex: Execution, rows: np.ndarray, rec: StepRecord) -> None:
+def _trade_markets(s: NetworkState, p: Params, ex: Execution, rows: np.ndarray, rec) -> None:
+    """INVEST and DIVEST orders: one auction per market; buyers spend ``f * cash``, sellers
+    deliver ``f * units``, all at the auction's fill price."""
     o = ex.orders
-    fr = o.fraction[rows]
-    sold = fr * ex.facts.units[rows]
-    amount = sold * s.price.ravel()[o.world_market[rows]]
-    s.units.ravel()[o.position[rows]] -= sold
-    s.basis.ravel()[o.position[rows]] *= 1.0 - fr
-    ex.flow -= _per_world_market(s, o.world_market[rows], amount)
-    s.cash.ravel()[o.bank[rows]] += amount
-    ex.amount[rows] = amount
-    ex.outside_flow[rows] = -amount
+    buying = o.kind[rows] == INVEST
+    buy, sell = rows[buying], rows[~buying]
+    spend = o.fraction[buy] * ex.facts.cash[buy]
+    units_sold = o.fraction[sell] * ex.facts.units[sell]
+    fill = auction(
+        s,
+        p,
+        _per_world_market(s, o.world_market[buy], spend),
+        _per_world_market(s, o.world_market[sell], units_sold),
+    ).ravel()
+    got = units_sold * fill[o.world_market[sell]]
+    s.units.ravel()[o.position[sell]] -= units_sold
+    s.basis.ravel()[o.position[sell]] *= 1.0 - o.fraction[sell]
+    s.cash.ravel()[o.bank[sell]] += got
+    s.cash.ravel()[o.bank[buy]] -= spend
+    s.units.ravel()[o.position[buy]] += spend / fill[o.world_market[buy]]
+    s.basis.ravel()[o.position[buy]] += spend
+    ex.amount[buy], ex.amount[sell] = spend, got
+    ex.outside_flow[buy], ex.outside_flow[sell] = spend, -got
 
 
-def _invest(s: NetworkState, ex: Execution, rows: np.ndarray, rec: StepRecord) -> None:
-    o = ex.orders
-    amount = o.fraction[rows] * ex.facts.cash[rows]
-    s.cash.ravel()[o.bank[rows]] -= amount
-    s.units.ravel()[o.position[rows]] += amount / s.price.ravel()[o.world_market[rows]]
-    s.basis.ravel()[o.position[rows]] += amount
-    ex.flow += _per_world_market(s, o.world_market[rows], amount)
-    ex.amount[rows] = amount
-    ex.outside_flow[rows] = amount
-
-
-def _lend(s: NetworkState, ex: Execution, rows: np.ndarray, rec: StepRecord) -> None:
+def _lend(s: NetworkState, p: Params, ex: Execution, rows: np.ndarray, rec) -> None:
     o = ex.orders
     amount = o.fraction[rows] * ex.facts.cash[rows]
     s.cash.ravel()[o.bank[rows]] -= amount
@@ -213,12 +211,12 @@ def _lend(s: NetworkState, ex: Execution, rows: np.ndarray, rec: StepRecord) -> 
     ex.amount[rows] = amount
 
 
-def _call(s: NetworkState, ex: Execution, rows: np.ndarray, rec: StepRecord) -> None:
+def _call(s: NetworkState, p: Params, ex: Execution, rows: np.ndarray, rec) -> None:
     o = ex.orders
     due = o.fraction[rows] * ex.facts.lent[rows]
     debtor = o.counterparty[rows]
     demand = _per_bank(s, debtor, due)
-    paid = raise_cash(s, demand, ex.flow, rec, "loan_call")
+    paid = raise_cash(s, p, demand, rec, "loan_call")
     if paid is demand:  # everybody paid in full from cash
         amount, repaid = due, demand  # the same sum of the same dues
     else:
@@ -260,7 +258,7 @@ def _move_loans(s: NetworkState, bank: np.ndarray, slot: np.ndarray, delta: np.n
     s.slot_borrowed.ravel()[mirror[seen]] += delta[seen]
 
 
-Executor = Callable[[NetworkState, Execution, np.ndarray, StepRecord], None]
+Executor = Callable[[NetworkState, Params, Execution, np.ndarray, StepRecord], None]
 
 
 class Rule(NamedTuple):
@@ -274,25 +272,25 @@ RULES: dict[int, Rule] = {
     HOLD: Rule(_always, None),
     LEND: Rule(_lend_ok, _lend),
     BORROW: Rule(_borrow_ok, _call),
-    INVEST: Rule(_invest_ok, _invest),
-    DIVEST: Rule(_divest_ok, _divest),
+    INVEST: Rule(_invest_ok, _trade_markets),
+    DIVEST: Rule(_divest_ok, _trade_markets),
 }
-"""Validity rule and executor of every kind in ``rudra_env.actions.KINDS``."""
+"""Validity rule and executor of every kind in ``rudra_env.actions.KINDS`` (kinds that share an
+executor run together: INVEST and DIVEST meet in one auction)."""
 
-TRADES = (DIVEST, INVEST, LEND)
-"""Phase 1, in this order: sales, then purchases and loans out of the start-of-step cash."""
-CALLS = (BORROW,)
-"""Phase 2: loan calls, paid out of what the debtors hold after the trades."""
+PHASES: tuple[Executor, ...] = (_trade_markets, _lend, _call)
+"""Executors in execution order: trades with the market and loans out of the start-of-step
+holdings, then loan calls out of what the debtors hold after them."""
 
-if set(RULES) != {k.code for k in KINDS} or set(TRADES + CALLS) != set(RULES) - {HOLD}:
-    raise ImportError("every action kind needs a rule in RULES and a place in TRADES or CALLS")
+if set(RULES) != {k.code for k in KINDS} or {r.execute for r in RULES.values()} - {None} != set(
+    PHASES
+):
+    raise ImportError("every action kind needs a rule in RULES whose executor is in PHASES")
 
 
 # ------------------------------------------------------------------------------ step 2
-def execute(
-    s: NetworkState, p: Params, actions: np.ndarray, rec: StepRecord, flow: np.ndarray
-) -> Execution:
-    """Step 2: validate the orders, run the trades, book their outside flows, run the calls."""
+def execute(s: NetworkState, p: Params, actions: np.ndarray, rec: StepRecord) -> Execution:
+    """Step 2: validate the orders, then run the executors phase by phase."""
     b, n, _ = s.shape
     orders = Orders.gather(s, p, actions)
     facts = orders.facts(s, p)
@@ -309,23 +307,18 @@ def execute(
         facts=facts,
         amount=np.zeros(len(orders.bank)),
         outside_flow=np.zeros(len(orders.bank)),
-        flow=flow,
         illiquid=np.zeros((b, n), dtype=bool),
         invalid=invalid,
         executed=executed,
     )
-    _run(s, ex, TRADES, rec)
+    for executor in PHASES:
+        kinds = [k for k, rule in RULES.items() if rule.execute is executor]
+        rows = np.flatnonzero(np.isin(orders.kind, kinds))
+        if len(rows):
+            executor(s, p, ex, rows, rec)
     s.outside += np.bincount(orders.bank // n, weights=ex.outside_flow, minlength=b)
-    _run(s, ex, CALLS, rec)
     _record_transactions(s, ex, rec)
     return ex
-
-
-def _run(s: NetworkState, ex: Execution, kinds: tuple[int, ...], rec: StepRecord) -> None:
-    for kind in kinds:
-        rows = np.flatnonzero(ex.orders.kind == kind)
-        if len(rows):
-            RULES[kind].execute(s, ex, rows, rec)
 
 
 def _record_transactions(s: NetworkState, ex: Execution, rec: StepRecord) -> None:

@@ -1,10 +1,10 @@
-"""Interest on interbank loans (step 4), and overdrafts covered by forced sales.
+"""Interest on interbank loans (step 4), paid out of what borrowers can raise.
 
-Each step every borrower pays ``r * loans[j, i]`` to each lender j (``r`` = ``interest_rate``),
-so bank i's cash changes by ``r * (ib_assets_i - ib_liab_i)``; money only moves between banks.
-A bank left with negative cash sells units pro rata to cover it (a ``forced_sale`` with reason
-``overdraft``, moving prices like a fire sale); what it cannot cover leaves it illiquid, and it
-defaults in the cascade. Shapes: (B, N).
+Each step bank i owes ``r * sum_j loans[j, i]`` of interest (``r`` = ``interest_rate``). It pays
+from cash, then by forced sales (``raise_cash``, reason ``interest``); each lender j receives the
+share of what its borrower paid, ``r * loans[j, i] * paid_i / due_i``. What a borrower cannot pay
+is lost to its lenders and leaves it illiquid: it defaults in the cascade. Money only moves
+between banks (and, for the forced sales, to the market). Shapes: (B, N), loans (B, N, N).
 """
 
 from __future__ import annotations
@@ -13,27 +13,22 @@ import numpy as np
 
 from rudra_env.core.arrays import TOL
 from rudra_env.core.events import StepRecord
-from rudra_env.core.markets import fire_sale_prices, raise_cash
+from rudra_env.core.markets import raise_cash
 from rudra_env.core.params import Params
 from rudra_env.core.state import NetworkState
 
-__all__ = ["cover_overdrafts", "pay_interest"]
+__all__ = ["pay_interest"]
 
 
-def pay_interest(s: NetworkState, p: Params, rec: StepRecord) -> None:
-    """Step 4: interest from borrowers to lenders, then overdrafts covered."""
-    if p.interest_rate > 0:
-        s.cash += p.interest_rate * (s.ib_assets - s.ib_liab)
-        cover_overdrafts(s, p, rec)
-
-
-def cover_overdrafts(s: NetworkState, p: Params, rec: StepRecord) -> None:
-    """Banks left with negative cash sell units pro rata (fire-sale impact) to cover it; what
-    they cannot cover leaves them illiquid (they default in the cascade)."""
-    if not np.count_nonzero((s.cash < -TOL) & s.alive):  # i.e. no need > TOL below
-        return
-    need = np.maximum(0.0, -s.cash) * s.alive
-    sold = np.zeros_like(s.price)
-    got = raise_cash(s, need, sold, rec, "overdraft")
-    s.cash += got
-    fire_sale_prices(s, -sold, p.fire_sale_impact)
+def pay_interest(s: NetworkState, p: Params, rec: StepRecord) -> np.ndarray:
+    """Step 4. Returns (B, N) the borrowers that could not pay all their interest."""
+    if p.interest_rate <= 0:
+        return np.zeros(s.alive.shape, dtype=bool)
+    due = p.interest_rate * s.ib_liab
+    paid = raise_cash(s, p, due, rec, "interest")
+    if paid is due:  # everybody paid in full: each lender gets r * its interbank assets
+        s.cash += p.interest_rate * s.ib_assets
+        return np.zeros(s.alive.shape, dtype=bool)
+    share = np.divide(paid, due, out=np.ones_like(paid), where=due > 0)
+    s.cash += p.interest_rate * (s.loans @ share[..., None])[..., 0]
+    return due - paid > TOL * np.maximum(1.0, due)

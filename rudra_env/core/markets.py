@@ -1,25 +1,44 @@
-"""Markets: repricing on order flow, fire-sale impact, and sales of banks' units.
+"""Markets: one batch auction for every trade, transient price impact, and the price marks.
 
-Repricing (step 3), per market m, on the step's net flow (buys - sells in currency, forced
-sales included) and the step's normal draw ``eps``:
+Each market m has a *fundamental* price ``F`` (driven only by drift, volatility and shocks) and
+a *market* price ``P = F * (1 + d)``; ``d`` is the transient displacement left by trading.
 
-    r_m = clip(impact_m * flow_m / depth_m + drift_m + sigma_m * eps_m - sigma_m^2 / 2,
-               -max_move_m, +max_move_m)
-    price_m <- price_m * exp(r_m);   last_return_m <- r_m
-    vol2_m  <- lam * vol2_m + (1 - lam) * r_m^2
+**Impact, linear in units and symmetric** (Huberman & Stanzl 2004). A net order of ``q`` units
+(buys - sells) moves the market price by ``lambda * q``, with
 
-``max_move`` is a limit-up/limit-down circuit breaker; ``lam`` is ``Params.vol_ewma``.
+    lambda = impact * price0^2 / depth          (price per unit; B x M)
 
-Fire sales (failed banks' estates, margin calls, overdrafts) move prices at once:
+so net buying worth ``depth`` at the initial price moves the price by ``impact * price0``.
+Every participant of one auction fills at the same price: the average price along the impact
+path (VWAP), ``P + lambda * q / 2``; the path stops at the floor ``PRICE_FLOOR * F``, below which
+the rest fills at the floor. A share ``permanent_share`` of the move shifts the fundamental too;
+the rest is transient: at every repricing ``d <- d * 0.5^(1 / half_life)``. With linear,
+symmetric impact a round trip earns nothing (buy q at ``P + lambda q/2``; the price is then
+``P + lambda q``; selling q fills at ``P + lambda q/2``), and decay between the legs only makes
+it lose.
 
-    price_m <- price_m * max(PRICE_FLOOR, 1 - fire_sale_impact * sold_m / depth_m)
+Every trade goes through ``auction``: the banks' INVEST and DIVEST orders, forced sales to meet
+loan calls, deposit runs and interest (``raise_cash``), margin calls, profit booking and the
+liquidation of failed banks. Each is a trade with the outside (its cash is an ``outside_flow``).
 
-Sales of banks' units (``sell_units``) go to the outside at the current price and are pro rata
-over the bank's positions; ``raise_cash`` makes debtors pay a demand from cash first, then by
-such sales. Shapes: (B, N) per bank, (B, M) per market, (B, N, M) positions.
+**Marks.** Positions are valued at ``mark = min(P, F)``, the lower of the market and the
+fundamental price: buying pressure (one's own or one's peers') lifts the market price only
+transiently and never counts as equity, so no sequence of trades books value it could not
+realise; selling pressure — fire sales, margin spirals — marks positions down at once, which is
+how fire-sale contagion travels.
+
+**Repricing** (step 3), with the step's normal draw ``eps``:
+
+    g = clip(drift + sigma * eps - sigma^2 / 2, -max_move, +max_move)
+    F <- F * exp(g);   d <- d * decay;   P <- F * (1 + d)
+
+``max_move`` is a circuit breaker on the exogenous move. Shapes: (B, N) per bank, (B, M) per
+market, (B, N, M) positions.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
@@ -28,79 +47,159 @@ from rudra_env.core.events import StepRecord
 from rudra_env.core.params import Params
 from rudra_env.core.state import NetworkState
 
-__all__ = ["PRICE_FLOOR", "fire_sale_prices", "raise_cash", "reprice", "sell_units"]
+__all__ = [
+    "PRICE_FLOOR",
+    "auction",
+    "impact_per_unit",
+    "raise_cash",
+    "reprice",
+    "sell_pro_rata",
+    "step_variance",
+]
 
 PRICE_FLOOR = 0.01
-"""One fire-sale or margin round can cut a price to at most 1% of itself."""
+"""The market price never falls below this fraction of the fundamental."""
+
+_ITERATIONS = 100
+"""Cap on the fixed-point iterations of an auction with buyers or of a pro-rata sale (they
+converge geometrically at the rate of the relative impact; a handful is usual)."""
 
 
-def reprice(s: NetworkState, p: Params, flow: np.ndarray, eps: np.ndarray) -> None:
-    """Step 3: prices move on the net ``flow`` (B, M) and the normal draws ``eps`` (B, M)."""
-    r = p.impact * flow / s.depth + p.drift + p.sigma * eps - p.half_variance
-    r = np.minimum(np.maximum(r, -p.max_move), p.max_move)
-    s.price *= np.exp(r)
-    s.last_return = r
-    s.vol2 = p.vol_ewma * s.vol2 + (1.0 - p.vol_ewma) * r**2
+def impact_per_unit(s: NetworkState, p: Params) -> np.ndarray:
+    """(B, M) lambda: the market price's move per unit of net buying."""
+    return p.impact * s.price0**2 / s.depth
 
 
-def fire_sale_prices(s: NetworkState, sold_value: np.ndarray, impact: float) -> None:
-    """price *= max(PRICE_FLOOR, 1 - impact * sold / depth) for (B, M) currency amounts sold."""
-    s.price *= np.maximum(PRICE_FLOOR, 1.0 - impact * sold_value / s.depth)
+def _vwap(price: np.ndarray, floor: np.ndarray, lam: np.ndarray, q: np.ndarray):
+    """(fill, price after) of a net order of ``q`` units along the linear impact path that stops
+    at ``floor``; everything (B, M)."""
+    after = price + lam * q
+    fill = price + 0.5 * lam * q
+    below = after < floor
+    if np.count_nonzero(below):
+        # Units down to the floor fill at the mean of the path's ends, the rest at the floor.
+        to_floor = np.where(below, (floor - price) / np.where(lam > 0, lam, 1.0), 0.0)
+        q_safe = np.where(below, q, 1.0)
+        floored = (to_floor * 0.5 * (price + floor) + (q - to_floor) * floor) / q_safe
+        fill = np.where(below, floored, fill)
+        after = np.where(below, floor, after)
+    return fill, after
 
 
-def sell_units(s: NetworkState, sell: np.ndarray, mv: np.ndarray) -> np.ndarray:
-    """Sell ``sell`` (B, N) of each bank's market value ``mv``, pro rata over its positions, at
-    the current price to the outside (the caller decides where the proceeds go). Returns the
-    value sold per market, (B, M).
+def auction(
+    s: NetworkState, p: Params, buy_value: np.ndarray, sell_units: np.ndarray
+) -> np.ndarray:
+    """One batch auction per market: buyers spend ``buy_value`` (B, M) currency in all, sellers
+    deliver ``sell_units`` (B, M) units in all; everybody fills at one price, the VWAP of the
+    net order's impact path. Moves the market price (and, by ``permanent_share``, the
+    fundamental). Returns the (B, M) fill price. Nothing else of the state changes: the caller
+    moves units and cash."""
+    lam = impact_per_unit(s, p)
+    floor = PRICE_FLOOR * s.fundamental
+    price = s.price
+    fill, after = _vwap(price, floor, lam, -sell_units)
+    if np.count_nonzero(buy_value):
+        # fill = vwap(buy_value / fill - sell_units): without the floor a quadratic in fill.
+        a = price - 0.5 * lam * sell_units
+        fill = 0.5 * (a + np.sqrt(a * a + 2.0 * lam * buy_value))
+        for _ in range(_ITERATIONS):  # only where the floor binds does this iterate
+            new, after = _vwap(price, floor, lam, buy_value / fill - sell_units)
+            if np.allclose(new, fill, rtol=1e-13, atol=0.0):
+                break
+            fill = new
+    moved = after - price
+    s.fundamental += p.permanent_share * moved
+    s.price[...] = after
+    return fill
 
-    Callers cap ``sell`` at ``mv`` and never ask for a negative sale, so ``sell < mv`` implies
-    ``mv > 0``; a bank asked for all of it (``sell >= mv``) sells everything.
-    """
-    frac = np.divide(sell, mv, out=np.ones_like(sell), where=sell < mv)
-    sold = over_banks(frac, s.units) * s.price
-    s.units -= s.units * frac[..., None]
-    s.basis -= s.basis * frac[..., None]
-    s.outside -= sell.sum(axis=1)
-    return sold
+
+def sell_pro_rata(
+    s: NetworkState,
+    p: Params,
+    sellers: np.ndarray,
+    fraction: Callable[[np.ndarray], np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Banks in ``sellers`` (B, N) sell the same fraction ``phi`` of each of their positions in
+    one auction, where ``phi = fraction(v)`` (B, N) in [0, 1] is chosen from ``v``, the value of
+    a bank's whole portfolio at the auction's fill prices; the fill depends on what all sell,
+    so ``phi`` is their joint fixed point (it rises monotonically to it from the no-impact
+    value). Returns (phi (B, N), proceeds (B, N)); units and basis shrink by ``phi``, proceeds
+    go to cash, the outside pays them, prices fall."""
+    units = s.units * sellers[..., None]
+    lam = impact_per_unit(s, p)
+    floor = PRICE_FLOOR * s.fundamental
+
+    def phi_at(prices: np.ndarray) -> np.ndarray:
+        return np.clip(fraction(value(units, prices)), 0.0, 1.0) * sellers
+
+    phi = phi_at(s.price)
+    for _ in range(_ITERATIONS):
+        fill, _after = _vwap(s.price, floor, lam, -over_banks(phi, units))
+        new = phi_at(fill)
+        if np.allclose(new, phi, rtol=1e-13, atol=1e-15):
+            break
+        phi = new
+    fill = auction(s, p, np.zeros_like(s.price), over_banks(phi, units))
+    proceeds = phi * value(units, fill)
+    s.units -= units * phi[..., None]
+    s.basis -= s.basis * (phi * sellers)[..., None]
+    s.cash += proceeds
+    s.outside -= proceeds.sum(axis=1)
+    return phi, proceeds
 
 
 def raise_cash(
     s: NetworkState,
+    p: Params,
     need: np.ndarray,
-    flow: np.ndarray | None,
     rec: StepRecord | None = None,
     reason: str = "",
     worlds: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Debtors pay ``need`` (B, N) from cash, then by selling units pro rata at the current price.
-
-    Returns what each could pay (<= need): ``need`` itself when everybody pays from cash. Sales
-    add to ``flow`` (B, M) when given; the buyer is the outside. Each sale is a ``forced_sale``
-    event (``worlds`` maps sub-state rows to world ids). Mutates ``s``.
-    """
+    """Debtors pay ``need`` (B, N) from cash, then by selling the same fraction of each position
+    (one auction, ``sell_pro_rata``). Returns what each paid (<= need): ``need`` itself when
+    everybody pays from cash. The cash paid leaves each debtor (the caller says where it goes);
+    each sale is a ``forced_sale`` event (``worlds`` maps sub-state rows to world ids)."""
     if not np.count_nonzero(need > s.cash):  # everybody pays from cash: no sale
         s.cash -= need
         return need
-    from_cash = np.minimum(need, np.maximum(s.cash, 0.0))
-    rest = need - from_cash
-    if not np.count_nonzero(rest > 0):  # the others owe nothing
-        s.cash -= from_cash
-        return need
-    mv = value(s.units, s.price)
-    sell = np.minimum(rest, mv)
-    sold = sell_units(s, sell, mv)
-    if flow is not None:
-        flow -= sold
-    s.cash -= from_cash
+    short = need - np.minimum(need, np.maximum(s.cash, 0.0))
+    sellers = short > 0
+    _phi, proceeds = sell_pro_rata(
+        s,
+        p,
+        sellers,
+        lambda v: np.minimum(1.0, np.divide(short, v, out=np.ones_like(v), where=v > short)),
+    )
+    paid = np.minimum(need, np.maximum(s.cash, 0.0))
+    s.cash -= paid
     if rec is not None:
-        at, wi, bi = entries(sell > 0)
-        sold_now = sell.reshape(-1)[at]
+        at, wi, bi = entries(proceeds > 0)
+        sold = proceeds.reshape(-1)[at]
         rec.add_rows(
             "forced_sale",
             world=wi if worlds is None else worlds[wi],
             bank=bi,
             reason=np.full(len(wi), reason),
-            sold=sold_now,
-            outside_flow=-sold_now,
+            sold=sold,
+            outside_flow=-sold,
         )
-    return from_cash + sell
+    return paid
+
+
+def reprice(s: NetworkState, p: Params, eps: np.ndarray) -> None:
+    """Step 3: the fundamental moves with drift and noise ``eps`` (B, M); the displacement the
+    trades left decays."""
+    g = np.minimum(np.maximum(p.drift + p.sigma * eps - p.half_variance, -p.max_move), p.max_move)
+    displacement = s.price / s.fundamental - 1.0
+    s.fundamental *= np.exp(g)
+    s.price[...] = s.fundamental * (1.0 + displacement * p.impact_decay)
+
+
+def step_variance(s: NetworkState, p: Params, price_start: np.ndarray) -> np.ndarray:
+    """(B, M) the EWMA of squared log returns with this step's return so far, from
+    ``price_start`` to now (every move counts: shocks, trades, fire sales, the exogenous move):
+    ``lam * vol2 + (1 - lam) * log(price / price_start)^2``, ``lam`` = ``vol_ewma``. The step
+    records it at its end; margin calls read it mid-step."""
+    r = np.log(s.price / price_start)
+    return p.vol_ewma * s.vol2 + (1.0 - p.vol_ewma) * r * r

@@ -1,7 +1,7 @@
 """The frozen, fully resolved parameters of the dynamics, derived once from an ``EnvConfig``.
 
 Every mechanism reads its numbers from ``Params`` by name (``p.interest_rate``,
-``p.fire_sale_impact``...); none reads the config. Per-market numbers are (M,) arrays.
+``p.clearing_alpha``...); none reads the config. Per-market numbers are (M,) arrays.
 """
 
 from __future__ import annotations
@@ -48,7 +48,11 @@ class Params:
     market_names: tuple[str, ...]
     """(M,) market names."""
     impact: np.ndarray
-    """(M,) kappa: log-price change when net flow equals the market's depth."""
+    """(M,) kappa: relative price move of net buying worth the market's depth."""
+    impact_decay: np.ndarray
+    """(M,) share of the transient price displacement left after one step, 0.5^(1/half_life)."""
+    permanent_share: np.ndarray
+    """(M,) share of price impact that moves the fundamental."""
     max_move: np.ndarray
     """(M,) circuit breaker on one step's |log return|."""
     sigma: np.ndarray
@@ -71,8 +75,6 @@ class Params:
     """Rogers–Veraart share of a failed bank's non-interbank assets realised."""
     clearing_beta: float
     """Rogers–Veraart share of a failed bank's interbank collections realised."""
-    fire_sale_impact: float
-    """Relative price drop per unit of depth fire-sold."""
     max_cascade_rounds: int
     """Cap on cascade rounds per step."""
     belief_prior: float
@@ -119,6 +121,8 @@ class Params:
             size_levels=np.asarray(config.size_levels, dtype=np.float64),
             market_names=tuple(m.name for m in mk),
             impact=np.array([m.impact for m in mk]),
+            impact_decay=np.array([0.5 ** (1.0 / m.half_life) for m in mk]),
+            permanent_share=np.array([m.permanent_share for m in mk]),
             max_move=np.array([m.max_move for m in mk]),
             sigma=np.array([m.volatility for m in mk]),
             drift=np.array([m.drift for m in mk]),
@@ -130,7 +134,6 @@ class Params:
             vol_ewma=mc.ewma,
             clearing_alpha=cc.alpha,
             clearing_beta=cc.beta,
-            fire_sale_impact=cc.fire_sale_impact,
             max_cascade_rounds=cc.max_rounds,
             belief_prior=bc.prior,
             signal_reliability=bc.signal_reliability,

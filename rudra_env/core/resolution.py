@@ -1,34 +1,39 @@
-"""Defaults and the cascade (step 7): clear the network, resolve the failed banks, re-mark, repeat.
+"""Defaults and the cascade (step 7): find who fails, liquidate, clear the estates, repeat.
 
-Each round, in the worlds where some live bank is insolvent (equity < -TOL * max(1, E0)),
-illiquid (cash < -TOL) or forced (an unpaid loan call or deposit run, a removal):
+Each round, in the worlds where some live bank is insolvent (equity at the marks below
+``-TOL * max(1, E0)``) or forced to default (it could not pay a loan call, a deposit run or its
+interest; or it is removed):
 
-1. **Clearing** (``rudra_env.core.clearing.clear``): Rogers–Veraart / Eisenberg–Noe over
-   interbank loans and deposits (pari passu), each bank's external value being
-   ``cash + market value + external``; the clearing also finds the banks that fall through
-   credit contagion this round. A failed bank j repays the fraction ``recovery_j = p_j / pbar_j``.
-2. **Resolution** of each failed bank j (``settle``):
-   * its market units are fire-sold: ``price *= max(PRICE_FLOOR, 1 - fire_sale_impact *
-     sold / depth)``, proceeds at the new price;
-   * its external assets are sold to the outside at ``alpha`` of book;
-   * its creditors (banks and depositors) receive ``recovery_j * claim`` in cash
-     (loss given default ``1 - recovery_j``);
-   * its loans to survivors are called in full: they pay from cash, then forced sales; what
-     one cannot pay is written off and it is forced to default next round;
-   * the estate: ``costs = (1 - alpha) * max(cash + proceeds, 0) + (1 - beta) * interbank
-     collections`` go to the outside (Rogers–Veraart default costs); creditors get
-     ``recovery_j * (interbank liabilities + deposits)``; the ``residual`` (estate in minus
-     paid out: fire-sale discount against the clearing marks, survivors' shortfalls) is
-     returned to, or covered by, the outside; every such amount is in the ``default`` event's
-     ``outside_flow``;
-   * its books are zeroed, ``alive`` false, ``default_step`` set.
-3. Survivors are re-marked at the new prices, and the loop repeats until no new default (at most
-   ``max_cascade_rounds``). Each round is a ``cascade`` event; each failed bank a ``default``.
+1. **Who fails.** The Rogers–Veraart / Eisenberg–Noe clearing (``rudra_env.core.clearing``)
+   over interbank loans and deposits (pari passu), each bank's outside value being
+   ``cash + market value at the marks + external``, finds the banks that fail with them
+   through credit contagion. All of them fail this round.
+2. **Liquidation.** The failed banks' units are sold in one auction per market (the fire sale:
+   prices fall, the survivors' marks with them); their external assets are sold to the outside
+   at ``alpha`` of book; their loans to survivors are called in full: survivors pay from cash,
+   then by forced sales, and one that cannot pay in full is forced to default next round (what
+   it could not pay is lost to the estate).
+3. **Estates cleared on what they realised.** Failed bank j holds
+   ``e_j = alpha * (cash + sale proceeds + external) + beta * collected`` and owes
+   ``pbar_j`` = interbank liabilities + deposits. The failed banks pay each other and their other
+   creditors by the greatest clearing vector of ``p_j = min(pbar_j, max(0, e_j + beta *
+   sum_k L[k, j] p_k / pbar_k))`` over the failed banks k (``clear`` on the failed banks'
+   sub-network). Creditors — survivors, depositors, other failed banks — receive
+   ``recovery_j = p_j / pbar_j`` of their claims (loss given default ``1 - recovery_j``).
+   What an estate keeps beyond ``p_j`` (``residual`` >= 0: a bank that failed solvent) goes to
+   its shareholders outside; default costs ``(1 - alpha) * (cash + proceeds)`` and
+   ``(1 - beta) * interbank collections`` are paid to the outside, and ``(1 - alpha) *
+   external`` is lost in the sale. Nobody outside pays for a default: the estate's payments are
+   what it realised, by construction.
+4. The failed banks' books are zeroed; survivors are re-marked at the new prices, and the loop
+   repeats until no new default (at most ``max_cascade_rounds``). Each round is a ``cascade``
+   event; each failed bank a ``default`` event whose ``outside_flow`` is the net cash it sent
+   to the outside (costs, depositors, shareholders, less what the outside paid for its units
+   and external assets).
 
 Shapes: B worlds, N banks; W affected worlds of a round; F failed banks of a round (compact
-rows). A round works on a sub-state of the affected worlds that leaves ``loans`` out: the
-clearing and the settlement read and update only the failed banks' rows and columns of the full
-(B, N, N) ``loans``.
+rows). A round works on a sub-state of the affected worlds that leaves ``loans`` out: it reads
+and updates only the failed banks' rows and columns of the full (B, N, N) ``loans``.
 """
 
 from __future__ import annotations
@@ -37,18 +42,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rudra_env.core.arrays import TOL, entries, over_banks, sum_rows, value
+from rudra_env.core.arrays import TOL, entries, sum_rows, value
 from rudra_env.core.clearing import clear
 from rudra_env.core.events import StepRecord
-from rudra_env.core.markets import fire_sale_prices, raise_cash
+from rudra_env.core.markets import auction, raise_cash
 from rudra_env.core.params import Params
 from rudra_env.core.state import NetworkState, balance_sheet
 
 __all__ = ["CAUSES", "remove_banks", "resolve_defaults"]
 
-CAUSES = ("forced", "insolvent", "illiquid", "contagion")
-"""Default causes by code; code 0 is named by the caller (``illiquid`` for unpaid calls and
-deposit runs, ``removed`` for removals)."""
+CAUSES = ("illiquid", "removed", "insolvent", "contagion")
+"""Default causes: could not pay (a loan call, a deposit run, interest, a failed bank's call),
+removed by an intervention, equity below zero at the marks, failed through the clearing."""
 
 
 def resolve_defaults(
@@ -70,14 +75,12 @@ def resolve_defaults(
     hit = np.zeros((b, n), dtype=bool)
     rounds = np.zeros(b, dtype=np.int64)
     forced = forced.copy()
-    causes = np.array((cause_forced, *CAUSES[1:]))
     bs = balance_sheet(s)
     for rnd in range(1, p.max_cascade_rounds + 1):
         if rnd > 1:
             bs = balance_sheet(s)
-        insolvent = bs["equity"] < -TOL * np.maximum(1.0, s.equity0)  # causes: read for
-        illiquid = s.cash < -TOL  # live banks only
-        new = (insolvent | illiquid | forced) & s.alive
+        insolvent = bs["equity"] < -TOL * np.maximum(1.0, s.equity0)
+        new = (insolvent | forced) & s.alive
         if worlds is not None:
             new &= worlds[:, None]
         if not np.count_nonzero(new):
@@ -98,14 +101,12 @@ def resolve_defaults(
             rows=w,
         )
         fell = (clearing.defaulted | new[w]) & sub.alive
-        recovery = np.where(fell, clearing.recovery, 1.0)
-        # Cause code per bank, an index into ``causes``; named in the events for the failed only.
-        cause = np.where(
-            forced[w] & sub.alive, 0, np.where(insolvent[w], 1, np.where(illiquid[w], 2, 3))
-        )
+        # Cause code per bank, an index into the round's cause names; named for the failed only.
+        cause = np.where(forced[w] & sub.alive, 0, np.where(insolvent[w], 1, 2))
+        names = np.array((cause_forced if rnd == 1 else "illiquid", "insolvent", "contagion"))
         forced[:] = False
-        round_ = _Round(worlds=w, number=rnd, cause=cause, cause_names=causes)
-        next_forced, hit_w = settle(sub, s.loans, p, fell, recovery, sub_bs, round_, rec)
+        round_ = _Round(worlds=w, number=rnd, cause=cause, cause_names=names)
+        next_forced, hit_w = settle(sub, s.loans, p, fell, sub_bs, round_, rec)
         if not whole:
             s.put(w, sub)
         forced[w] = next_forced
@@ -183,7 +184,6 @@ def settle(
     loans: np.ndarray,
     p: Params,
     fell: np.ndarray,
-    recovery: np.ndarray,
     bs: dict[str, np.ndarray],
     round_: _Round,
     rec: StepRecord,
@@ -198,43 +198,39 @@ def settle(
     w = len(fell)
     f = fell.astype(np.float64)
     survive = s.alive & ~fell
-    liab = s.ib_liab.copy()  # before any zeroing
     failed = _Failed.gather(fell, loans, round_.worlds)
     lent_to_failed = failed.by_world(failed.lent_to, w)  # each bank's claims on failed banks
     owed_to_failed = failed.by_world(failed.lent_by, w)  # each bank's debts to failed banks
     hit = (lent_to_failed + owed_to_failed) > 0
-    proceeds = _fire_sell(s, p, f)
-    received = _pay_creditors(s, failed, recovery, survive)
-    collected, short = _call_loans(s, failed, owed_to_failed, survive, rec, round_.worlds)
-    estate = _estate(s, p, f, recovery, liab, proceeds, received, collected)
-    s.outside += estate["outside_flow"].sum(axis=1)
+    proceeds = _liquidate(s, p, fell)
+    collected, short = _call_loans(s, p, failed, owed_to_failed, survive, rec, round_.worlds)
+    estate = _Estate.of(s, p, f, proceeds, collected)
+    recovery = _clear_estates(s, loans, round_.worlds, fell, estate, p.clearing_beta)
+    received = failed.by_world(failed.lent_to * recovery[failed.sub_world, failed.bank][:, None], w)
+    s.cash += received * survive
+    columns = estate.close(s, f, recovery, received)
+    s.outside += columns["outside_flow"].sum(axis=1)
     _close_books(s, loans, failed, fell, lent_to_failed, owed_to_failed)
     s.default_step[failed.sub_world, failed.bank] = s.t[failed.sub_world] + 1
-    _record(rec, s, failed, round_, {"equity": bs["equity"], "recovery": recovery, **estate})
+    _record(rec, s, failed, round_, {"equity": bs["equity"], "recovery": recovery, **columns})
     return short, hit
 
 
-def _fire_sell(s: NetworkState, p: Params, f: np.ndarray) -> np.ndarray:
-    """The failed banks' (``f`` = 1) units are fire-sold: prices fall, then the (B, N) proceeds
-    are valued at the new prices (the units leave their books when they are zeroed)."""
-    sold_units = s.units * f[..., None]
-    fire_sale_prices(s, over_banks(f, s.units) * s.price, p.fire_sale_impact)
-    return value(sold_units, s.price)
-
-
-def _pay_creditors(
-    s: NetworkState, failed: _Failed, recovery: np.ndarray, survive: np.ndarray
-) -> np.ndarray:
-    """(W, N) what each bank receives from failed debtors, ``sum_q recovery_q * claim``; the
-    survivors are paid in cash now (failed creditors' receipts enter their estates)."""
-    share = recovery[failed.sub_world, failed.bank][:, None]
-    received = failed.by_world(failed.lent_to * share, len(recovery))
-    s.cash += received * survive
-    return received
+def _liquidate(s: NetworkState, p: Params, fell: np.ndarray) -> np.ndarray:
+    """The failed banks sell all their units in one auction per market (the fire sale); the
+    (W, N) proceeds go to their cash. The outside's side is booked with the estate."""
+    units = s.units * fell[..., None]
+    fill = auction(s, p, np.zeros_like(s.price), units.sum(axis=1))
+    proceeds = value(units, fill)
+    s.cash += proceeds
+    s.units -= units
+    s.basis *= ~fell[..., None]
+    return proceeds
 
 
 def _call_loans(
     s: NetworkState,
+    p: Params,
     failed: _Failed,
     owed_to_failed: np.ndarray,
     survive: np.ndarray,
@@ -246,48 +242,114 @@ def _call_loans(
     Returns (W, N) what each failed bank collected (each debtor pays every failed creditor the
     same fraction of what it owes it) and the survivors that could not pay in full."""
     demand = owed_to_failed * survive
-    paid = raise_cash(s, demand, None, rec, "resolution", worlds)
-    phi = np.divide(paid, demand, out=np.ones_like(paid), where=demand > 0)
+    paid = raise_cash(s, p, demand, rec, "resolution", worlds)
+    share = np.divide(paid, demand, out=np.ones_like(paid), where=demand > 0)
     collected = np.zeros_like(demand)
     collected[failed.sub_world, failed.bank] = (
-        failed.lent_by * (phi * survive)[failed.sub_world]
+        failed.lent_by * (share * survive)[failed.sub_world]
     ).sum(axis=1)
+    s.cash += collected
     short = survive & (demand - paid > TOL * np.maximum(1.0, demand))
     return collected, short
 
 
-def _estate(
+@dataclass(frozen=True)
+class _Estate:
+    """What each failed bank realised, (W, N) each (zero for the others)."""
+
+    liquid: np.ndarray
+    """Cash, sale proceeds included (collections from survivors excluded)."""
+    proceeds: np.ndarray
+    """Of which the fire sale of its units."""
+    external: np.ndarray
+    """Book value of its external assets, sold at ``alpha``."""
+    collected: np.ndarray
+    """Paid in by survivors on its called loans."""
+    value: np.ndarray
+    """``alpha * (liquid + external) + beta * collected``: what it has for its creditors before
+    what other failed banks pay it."""
+    alpha: float
+    beta: float
+
+    @classmethod
+    def of(
+        cls, s: NetworkState, p: Params, f: np.ndarray, proceeds: np.ndarray, collected: np.ndarray
+    ) -> _Estate:
+        liquid = (s.cash - collected) * f
+        external = s.external * f
+        a, b = p.clearing_alpha, p.clearing_beta
+        return cls(
+            liquid=liquid,
+            proceeds=proceeds * f,
+            external=external,
+            collected=collected,
+            value=a * (liquid + external) + b * collected,
+            alpha=a,
+            beta=b,
+        )
+
+    def close(
+        self, s: NetworkState, f: np.ndarray, recovery: np.ndarray, received: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """The estates' accounts once the failed banks are paid ``received`` by each other and
+        pay ``recovery`` of their debts: the ``default`` event's columns."""
+        liab = (s.ib_liab + s.deposits) * f
+        from_failed = received * f
+        paid = recovery * liab
+        residual = (self.value + self.beta * from_failed - paid) * f
+        costs_cash = (1.0 - self.alpha) * self.liquid + (1.0 - self.beta) * (
+            self.collected + from_failed
+        )
+        return {
+            "creditor_loss": liab - paid,
+            "fire_sale_proceeds": self.proceeds,
+            "default_costs": costs_cash + (1.0 - self.alpha) * self.external,
+            "residual": residual,
+            "outside_flow": costs_cash
+            + recovery * s.deposits * f
+            + residual
+            - self.alpha * self.external
+            - self.proceeds,
+        }
+
+
+def _clear_estates(
     s: NetworkState,
-    p: Params,
-    f: np.ndarray,
-    recovery: np.ndarray,
-    liab: np.ndarray,
-    proceeds: np.ndarray,
-    received: np.ndarray,
-    collected: np.ndarray,
-) -> dict[str, np.ndarray]:
-    """The failed banks' estates, (W, N) each (zero for the others): what comes in (cash and
-    sale proceeds, external assets at alpha, interbank collections), the default costs, what is
-    paid out (``recovery * (interbank liabilities + deposits)``), the residual and the net flow
-    to the outside."""
-    liquid = (s.cash + proceeds) * f
-    external = p.clearing_alpha * s.external * f
-    interbank_in = collected + received * f
-    costs = (1.0 - p.clearing_alpha) * np.maximum(liquid, 0.0) + (
-        1.0 - p.clearing_beta
-    ) * interbank_in
-    estate_in = liquid + external + interbank_in - costs
-    rf = recovery * f
-    estate_out = rf * (liab + s.deposits)
-    residual = (estate_in - estate_out) * f
-    to_depositors = rf * s.deposits
-    return {
-        "creditor_loss": (1.0 - recovery) * f * (liab + s.deposits),
-        "fire_sale_proceeds": proceeds,
-        "default_costs": costs,
-        "residual": residual,
-        "outside_flow": costs + to_depositors + residual - proceeds - external,
-    }
+    loans: np.ndarray,
+    worlds: np.ndarray,
+    fell: np.ndarray,
+    estate: _Estate,
+    beta: float,
+) -> np.ndarray:
+    """(W, N) recovery ``p_j / pbar_j`` of each failed bank (1 elsewhere): the greatest clearing
+    vector of the failed banks' sub-network, ``p = min(pbar, max(0, e + beta * Pi^T p))`` with
+    every failed bank a payer from the start (``clear`` on liabilities scaled by ``beta``, with
+    ``alpha = beta = 1`` there, computes exactly this)."""
+    w, n = fell.shape
+    counts = fell.sum(axis=1)
+    d = int(counts.max())
+    order = np.argsort(~fell, axis=1, kind="stable")[:, :d]  # failed banks first, (W, d)
+    used = np.arange(d)[None, :] < counts[:, None]
+    rows = np.arange(w)[:, None]
+    idx = np.where(used, order, 0)
+    world = worlds[:, None, None]
+    # owes[w, a, c]: what failed bank a owes failed bank c = loans[c, a]
+    owes = loans[world, idx[:, None, :], idx[:, :, None]] * (used[:, :, None] & used[:, None, :])
+    pbar = np.where(used, (s.ib_liab + s.deposits)[rows, idx], 0.0)
+    e = np.where(used, estate.value[rows, idx], 0.0)
+    cleared = clear(
+        beta * owes,
+        e,
+        np.maximum(pbar - owes.sum(axis=2), 0.0),
+        1.0,
+        1.0,
+        obligations=pbar,
+        full_receipts=beta * owes.sum(axis=1),
+    )
+    recovery = np.ones((w, n))
+    wi, ki = np.nonzero(used)
+    recovery[wi, idx[wi, ki]] = cleared.recovery[wi, ki]
+    return recovery
 
 
 def _close_books(

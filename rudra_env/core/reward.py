@@ -4,7 +4,7 @@
 
 * Revenue = (E_i - E_i^prev) / E_i^0 — equity gained this step, per unit of initial equity;
 * Risk = (sum_k loans[i, slot_k] * belief[i, k] + VaR_i) / E_i^0, VaR_i = z * sum_m sigma_m *
-  units[i, m] * price[m] — belief-weighted counterparty exposure plus one-step market VaR;
+  units[i, m] * mark[m] — belief-weighted counterparty exposure plus one-step market VaR;
 * Liquidity = max(0, floor - cash_i / liabilities_i);
 * Regulatory = clip(leverage_i / target_leverage_i - 1, 0, 10) + max(0, c_min - E_i / A_i) / c_min.
 
@@ -29,7 +29,7 @@ def utility_terms(
     equity, assets = bs["equity"], bs["assets"]
     revenue = (equity - prev_equity) / e0
     slot_loans = slot_exposures(s, bs)[0]
-    var = p.margin_z * (s.units @ (s.price * p.sigma)[..., None])[..., 0]
+    var = p.margin_z * (s.units @ (s.marks() * p.sigma)[..., None])[..., 0]
     exposure = (slot_loans[..., None, :] @ s.belief[..., :, None])[..., 0, 0]
     risk = (exposure + var) / e0
     liq_ratio = s.cash / np.maximum(bs["liabilities"], 1e-9)

@@ -7,7 +7,7 @@ over the duration: each active step takes ``per_step = 1 - (1 - magnitude)^(1 / 
 ================  =============================================================================
 shock             effect on its targets (banks, or markets for a crash; none listed = all)
 ================  =============================================================================
-market_crash      ``price *= 1 - per_step`` (``loss`` = market value lost by the banks)
+market_crash      market and fundamental price ``*= 1 - per_step`` (``loss`` = value lost)
 bank_capital_hit  ``external *= 1 - per_step`` (``loss`` = external assets written down)
 deposit_run       depositors withdraw ``per_step * deposits``, paid from cash, then by forced
                   sales (``forced_sale`` reason ``deposit_run``); a bank that cannot pay all
@@ -37,10 +37,8 @@ from rudra_env.core.state import NetworkState
 __all__ = ["add_capital", "apply_scenario", "funding_frozen"]
 
 
-def apply_scenario(
-    s: NetworkState, p: Params, rec: StepRecord, flow: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Shocks, then interventions, scheduled for step t + 1 (deposit-run sales add to ``flow``).
+def apply_scenario(s: NetworkState, p: Params, rec: StepRecord) -> tuple[np.ndarray, np.ndarray]:
+    """Shocks, then interventions, scheduled for step t + 1.
 
     Returns (B, N) masks: banks to remove now, banks that could not pay a deposit run."""
     b, n, _ = s.shape
@@ -51,7 +49,7 @@ def apply_scenario(
         if not active.any():
             continue
         per_step = 1.0 - (1.0 - sh.magnitude) ** (1.0 / sh.duration)
-        loss, outside = _SHOCKS[sh.type](s, p, sh, active, per_step, rec, flow, short)
+        loss, outside = _SHOCKS[sh.type](s, p, sh, active, per_step, rec, short)
         wi = np.nonzero(active)[0]
         rec.add_rows(
             "shock",
@@ -72,17 +70,18 @@ def apply_scenario(
     return removed, short
 
 
-# Each shock: (state, params, shock, active worlds (B,), per-step fraction, record, flow,
+# Each shock: (state, params, shock, active worlds (B,), per-step fraction, record,
 # deposit-run shortfall mask to update) -> (loss (B,), outside flow (B,)).
 _Shock = Callable[..., tuple[np.ndarray, np.ndarray]]
 
 
-def _market_crash(s, p, sh: Shock, active, per_step, rec, flow, short):
+def _market_crash(s, p, sh: Shock, active, per_step, rec, short):
     hit = np.array([name in sh.targets or not sh.targets for name in p.market_names])
     factor = np.where(hit, 1.0 - per_step, 1.0)
-    before = value(s.units, s.price).sum(axis=1)
+    before = value(s.units, s.marks()).sum(axis=1)
     s.price[active] *= factor
-    return before - value(s.units, s.price).sum(axis=1), np.zeros(len(active))
+    s.fundamental[active] *= factor
+    return before - value(s.units, s.marks()).sum(axis=1), np.zeros(len(active))
 
 
 def _target_banks(s: NetworkState, sh: Shock, active: np.ndarray) -> np.ndarray:
@@ -92,23 +91,23 @@ def _target_banks(s: NetworkState, sh: Shock, active: np.ndarray) -> np.ndarray:
     return active[:, None] & banks[None, :] & s.alive
 
 
-def _bank_capital_hit(s, p, sh: Shock, active, per_step, rec, flow, short):
+def _bank_capital_hit(s, p, sh: Shock, active, per_step, rec, short):
     cut = s.external * per_step * _target_banks(s, sh, active)
     s.external -= cut
     return cut.sum(axis=1), np.zeros(len(active))
 
 
-def _deposit_run(s, p, sh: Shock, active, per_step, rec, flow, short):
+def _deposit_run(s, p, sh: Shock, active, per_step, rec, short):
     hit = _target_banks(s, sh, active)
     demand = s.deposits * per_step * hit
-    paid = raise_cash(s, demand, flow, rec, "deposit_run")
+    paid = raise_cash(s, p, demand, rec, "deposit_run")
     s.deposits -= paid
     s.outside += paid.sum(axis=1)
     short |= hit & (demand - paid > TOL * np.maximum(1.0, demand))
     return np.zeros(len(active)), paid.sum(axis=1)
 
 
-def _funding_freeze(s, p, sh: Shock, active, per_step, rec, flow, short):
+def _funding_freeze(s, p, sh: Shock, active, per_step, rec, short):
     # Acts through the LEND mask (``funding_frozen``); nothing moves.
     return np.zeros(len(active)), np.zeros(len(active))
 

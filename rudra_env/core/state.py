@@ -72,7 +72,7 @@ class SlotIndex:
 class NetworkState:
     """State of B worlds (arrays with a leading world axis; B = 1 for the PettingZoo env).
 
-    Balance sheet of bank i: assets ``cash + sum_j loans[i, j] + sum_m units[i, m] * price[m] +
+    Balance sheet of bank i: assets ``cash + sum_j loans[i, j] + sum_m units[i, m] * mark[m] +
     external``; liabilities ``deposits + sum_j loans[j, i]``; equity = assets - liabilities.
     A defaulted bank's books are settled and zeroed, so it holds nothing and owes nothing.
     """
@@ -92,13 +92,13 @@ class NetworkState:
     alive: np.ndarray
     """(B, N) bool: not defaulted nor removed."""
     price: np.ndarray
-    """(B, M) market prices."""
+    """(B, M) market prices (the fundamental displaced by the transient impact of trading)."""
     price0: np.ndarray
     """(B, M) initial prices."""
     depth: np.ndarray
-    """(B, M) market depth in currency units (the ``depth`` of price impact and fire sales)."""
+    """(B, M) market depth in currency units at the initial price (the scale of price impact)."""
     last_return: np.ndarray
-    """(B, M) last step's log return of each market."""
+    """(B, M) the last step's log return of each market price, start of step to end."""
     vol2: np.ndarray
     """(B, M) EWMA of squared log returns (realised variance per step)."""
     slots: np.ndarray
@@ -120,6 +120,9 @@ class NetworkState:
     Conservation: ``cash.sum(-1) + outside`` is constant."""
     t: np.ndarray
     """(B,) int step counter (0 after reset)."""
+    fundamental: np.ndarray = None  # type: ignore[assignment]
+    """(B, M) fundamental prices: what market prices revert to (drift, volatility and shocks
+    move them; trading does only by the permanent share of its impact). Default: ``price``."""
     ib_assets: np.ndarray = field(default=None, metadata=_DERIVED)  # type: ignore[assignment]
     """(B, N) derived: ``loans.sum(axis=2)``, kept in sync by the core (see ``resync``)."""
     ib_liab: np.ndarray = field(default=None, metadata=_DERIVED)  # type: ignore[assignment]
@@ -130,8 +133,15 @@ class NetworkState:
     """(B, N, K) derived: ``loans[b, slots[b, i, k], i]`` (0 for padded slots), kept in sync."""
 
     def __post_init__(self) -> None:
+        if self.fundamental is None:
+            self.fundamental = self.price.copy()
         if self.ib_assets is None:
             self.resync()
+
+    def marks(self) -> np.ndarray:
+        """(B, M) the price positions are valued at: the lower of the market price and the
+        fundamental (``rudra_env.core.markets`` says why)."""
+        return np.minimum(self.price, self.fundamental)
 
     # ------------------------------------------------------------------ the declared fields
     def arrays(self, *, derived: bool = True) -> dict[str, np.ndarray]:
@@ -277,9 +287,10 @@ def interbank_totals(loans: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def balance_sheet(s: NetworkState) -> dict[str, np.ndarray]:
-    """Derived (B, N) quantities: interbank assets/liabilities, market value, assets, equity."""
+    """Derived (B, N) quantities: interbank assets/liabilities, market value (at the marks),
+    assets, equity."""
     ib_assets, ib_liab = s.ib_assets, s.ib_liab
-    mv = (s.units @ s.price[..., None])[..., 0]
+    mv = (s.units @ s.marks()[..., None])[..., 0]
     assets = s.cash + ib_assets + mv + s.external
     liabilities = s.deposits + ib_liab
     return {

@@ -37,7 +37,7 @@ from rudra_env.core.events import StepRecord
 from rudra_env.core.execution import execute
 from rudra_env.core.interest import pay_interest
 from rudra_env.core.margin import margin_calls
-from rudra_env.core.markets import reprice
+from rudra_env.core.markets import reprice, step_variance
 from rudra_env.core.params import Params
 from rudra_env.core.resolution import remove_banks, resolve_defaults
 from rudra_env.core.reward import utility
@@ -145,25 +145,28 @@ def transition(s: NetworkState, actions: np.ndarray, p: Params, noise: StepNoise
     step_no = s.t + 1
     rec = StepRecord(step=step_no)
     rec.add_world("step_start", every_world(b), scenario=np.full(b, p.scenario_name))
-    flow = np.zeros((b, m))  # net order flow of the step, buys - sells, per market
+    price_start = s.price.copy()  # the step's return runs from here to the end of the step
     alive_before = s.alive.copy()
-    fell_early = linked_early = run_short = None
+    fell_early = linked_early = None
+    illiquid = np.zeros((b, n), dtype=bool)  # could not pay a call, a run or interest
     if p.shocks or p.interventions:  # 1. scenario
-        removed, run_short = apply_scenario(s, p, rec, flow)
+        removed, illiquid = apply_scenario(s, p, rec)
         if np.count_nonzero(removed & s.alive):  # removals resolve before anyone acts
             fell_early, linked_early = remove_banks(s, p, removed, rec)
-    ex = execute(s, p, actions, rec, flow)  # 2. actions
-    illiquid = ex.illiquid if run_short is None else ex.illiquid | run_short
-    reprice(s, p, flow, noise.market)  # 3. markets
-    pay_interest(s, p, rec)  # 4. interest, overdrafts
+    ex = execute(s, p, actions, rec)  # 2. actions
+    illiquid |= ex.illiquid
+    reprice(s, p, noise.market)  # 3. markets
+    illiquid |= pay_interest(s, p, rec)  # 4. interest
     due = booking_due(s, p)  # 5. profit booking
     if np.count_nonzero(due):
-        book_profits(s, rec, due)
-    margin_calls(s, p, rec)  # 6. margin
+        book_profits(s, p, rec, due)
+    margin_calls(s, p, rec, step_variance(s, p, price_start))  # 6. margin
     fallen, rounds, linked, bs = resolve_defaults(s, p, illiquid, rec)  # 7. cascade
     if fell_early is not None:
         fallen |= fell_early
         linked |= linked_early
+    s.last_return = np.log(s.price / price_start)
+    s.vol2 = step_variance(s, p, price_start)
     alive_count = s.alive.sum(axis=1)  # 8. beliefs
     cascade = update_beliefs(s, p, bs, linked & s.alive, noise.signal, rec, alive_count)
     defaulted_now = alive_before & ~s.alive  # 9. rewards

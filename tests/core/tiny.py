@@ -29,7 +29,7 @@ BASE: dict[str, Any] = {
     "profit_booking_interval": 1000,
     "interest_rate": 0.0,
     "topology": {"kind": "complete"},
-    "contagion": {"alpha": 1.0, "beta": 1.0, "fire_sale_impact": 0.0},
+    "contagion": {"alpha": 1.0, "beta": 1.0},
     "margin": {"enabled": False},
 }
 
