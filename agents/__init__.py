@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from agents.base import Agent, EnvView, ObservationAgent, read_only
+from agents.episodes import EpisodeStats, run_episodes
 from agents.equilibrium import (
     Equilibrium,
     SolverOptions,
@@ -24,18 +25,21 @@ from agents.equilibrium import (
 from agents.equilibrium_agent import EquilibriumAgent, EquilibriumOptions
 from agents.games import CoreGame, Game, MatrixGame, median_noise
 from agents.population import Population
-from agents.simple import HeuristicAgent, RandomAgent
+from agents.simple import HeuristicAgent, HoldAgent, RandomAgent
 from agents.torch_policy import PolicyArch, TorchPolicyAgent
 
 __all__ = [
+    "run_episodes",
     "Agent",
     "CoreGame",
     "EnvView",
     "Equilibrium",
+    "EpisodeStats",
     "EquilibriumAgent",
     "EquilibriumOptions",
     "Game",
     "HeuristicAgent",
+    "HoldAgent",
     "MatrixGame",
     "ObservationAgent",
     "PolicyArch",

@@ -1,4 +1,5 @@
-"""Observation-only baselines: ``RandomAgent`` and the seed's target-leverage ``HeuristicAgent``.
+"""Observation-only baselines: ``HoldAgent``, ``RandomAgent`` and the seed's target-leverage
+``HeuristicAgent``.
 
 Both act on the env's observations and action masks alone (no ``EnvView`` needed), batched over
 worlds and banks with array operations.
@@ -14,13 +15,20 @@ from rudra_env.core.observe import ObservationLayout
 from rudra_env.core.params import Params
 from rudra_env.errors import ConfigError, InputError
 
-__all__ = ["RandomAgent", "HeuristicAgent"]
+__all__ = ["HoldAgent", "RandomAgent", "HeuristicAgent"]
 
 
 def _masked_choice(rng: np.random.Generator, masks: np.ndarray) -> np.ndarray:
     """(B, n) uniform draw among the legal actions of each (B, n, A) mask; HOLD if none."""
     keys = np.where(masks > 0, rng.random(masks.shape), -1.0)
     return keys.argmax(axis=-1).astype(np.int64)
+
+
+class HoldAgent(ObservationAgent):
+    """Every bank HOLDs every step: the do-nothing baseline (what the system does on its own)."""
+
+    def act_arrays(self, obs: np.ndarray, masks: np.ndarray, params: Params | None) -> np.ndarray:
+        return np.zeros(masks.shape[:-1], dtype=np.int64)
 
 
 class RandomAgent(ObservationAgent):

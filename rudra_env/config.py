@@ -417,7 +417,11 @@ class RewardConfig:
     gamma: float = 0.5
     """Weight of Regulatory (leverage above target, capital ratio below min_capital_ratio)."""
     default_penalty: float = 10.0
-    """Subtracted once from the reward of a bank at the step it defaults."""
+    """Reward of a bank at the step it defaults, on top of the cost of the steps it leaves
+    (``remaining steps * the largest cost of one step``, so defaulting never beats surviving)."""
+    term_cap: float = 1.0
+    """Largest value of Risk and of each of the two parts of Regulatory in one step, > 0
+    (bounds the cost of one step: ``rho * cap + lam * liquidity_floor + 2 * gamma * cap``)."""
     liquidity_floor: float = 0.05
     """Minimum cash / total liabilities before the Liquidity term bites."""
     min_capital_ratio: float = 0.04
@@ -426,6 +430,7 @@ class RewardConfig:
     def validate(self, path: str, n: int) -> None:
         for name in ("rho", "lam", "gamma", "default_penalty"):
             _num(f"{path}.{name}", getattr(self, name), 0.0)
+        _num(f"{path}.term_cap", self.term_cap, 0.0, lo_open=True)
         _num(f"{path}.liquidity_floor", self.liquidity_floor, 0.0, 1.0)
         _num(f"{path}.min_capital_ratio", self.min_capital_ratio, 0.0, 1.0)
 

@@ -98,7 +98,9 @@ class Params:
     gamma: float
     """Weight of Regulatory in the utility."""
     default_penalty: float
-    """Reward of a bank at the step it defaults is ``-default_penalty``."""
+    """One-off part of the reward of a bank at the step it defaults."""
+    term_cap: float
+    """Cap on Risk and on each part of Regulatory in one step."""
     liquidity_floor: float
     """Cash / liabilities floor of the Liquidity term."""
     min_capital_ratio: float
@@ -146,6 +148,7 @@ class Params:
             lam=rc.lam,
             gamma=rc.gamma,
             default_penalty=rc.default_penalty,
+            term_cap=rc.term_cap,
             liquidity_floor=rc.liquidity_floor,
             min_capital_ratio=rc.min_capital_ratio,
             scenario_name=config.scenario.name,
@@ -164,6 +167,16 @@ class Params:
             slot=np.where(aims == "slot", target, 0),
             market=np.where(aims == "market", target, 0),
             fraction=np.where(aims == "none", 0.0, self.size_levels[size]),
+        )
+
+    @property
+    def step_cost_cap(self) -> float:
+        """The largest cost of one step's utility terms: ``rho * cap + lam * liquidity_floor +
+        gamma * 2 * cap``."""
+        return (
+            self.rho * self.term_cap
+            + self.lam * self.liquidity_floor
+            + self.gamma * 2.0 * self.term_cap
         )
 
     @cached_property

@@ -3,12 +3,18 @@
 ``U_i = Revenue_i - rho * Risk_i - lam * Liquidity_i - gamma * Regulatory_i`` with
 
 * Revenue = (E_i - E_i^prev) / E_i^0 — equity gained this step, per unit of initial equity;
-* Risk = (sum_k loans[i, slot_k] * belief[i, k] + VaR_i) / E_i^0, VaR_i = z * sum_m sigma_m *
-  units[i, m] * mark[m] — belief-weighted counterparty exposure plus one-step market VaR;
-* Liquidity = max(0, floor - cash_i / liabilities_i);
-* Regulatory = clip(leverage_i / target_leverage_i - 1, 0, 10) + max(0, c_min - E_i / A_i) / c_min.
+* Risk = min(cap, (sum_k loans[i, slot_k] * belief[i, k] + VaR_i) / E_i^0), VaR_i = z *
+  sum_m sigma_m * units[i, m] * mark[m] — belief-weighted counterparty exposure plus one-step
+  market VaR;
+* Liquidity = max(0, floor - cash_i / liabilities_i)  (at most ``floor``);
+* Regulatory = clip(leverage_i / target_leverage_i - 1, 0, cap)
+  + min(cap, max(0, c_min - E_i / A_i) / c_min).
 
-A bank that defaults this step gets ``-default_penalty`` instead; banks already dead get 0.
+So one step costs a live bank at most ``c = rho * cap + lam * floor + 2 * gamma * cap``
+(``Params.step_cost_cap``). A bank that defaults at step t gets ``-(default_penalty + (T - t) * c)``
+instead (T = ``max_steps``): the one-off penalty plus the most the steps it leaves could have
+cost, so ending the episode early by defaulting never pays better than surviving it. Banks
+already dead get 0.
 """
 
 from __future__ import annotations
@@ -31,16 +37,15 @@ def utility_terms(
     slot_loans = slot_exposures(s, bs)[0]
     var = p.margin_z * (s.units @ (s.marks() * p.sigma)[..., None])[..., 0]
     exposure = (slot_loans[..., None, :] @ s.belief[..., :, None])[..., 0, 0]
-    risk = (exposure + var) / e0
+    risk = np.minimum((exposure + var) / e0, p.term_cap)
     liq_ratio = s.cash / np.maximum(bs["liabilities"], 1e-9)
     liquidity = np.maximum(0.0, p.liquidity_floor - liq_ratio)
     leverage = assets / np.maximum(equity, 1e-9)
     cap_ratio = equity / np.maximum(assets, 1e-9)
-    regulatory = np.minimum(np.maximum(leverage / s.target_leverage - 1.0, 0.0), 10.0)
+    regulatory = np.minimum(np.maximum(leverage / s.target_leverage - 1.0, 0.0), p.term_cap)
     if p.min_capital_ratio > 0:
-        regulatory = (
-            regulatory + np.maximum(0.0, p.min_capital_ratio - cap_ratio) / p.min_capital_ratio
-        )
+        shortfall = np.maximum(0.0, p.min_capital_ratio - cap_ratio) / p.min_capital_ratio
+        regulatory = regulatory + np.minimum(shortfall, p.term_cap)
     return {"revenue": revenue, "risk": risk, "liquidity": liquidity, "regulatory": regulatory}
 
 
@@ -62,4 +67,5 @@ def utility(
     if np.count_nonzero(s.alive) == s.alive.size and not np.count_nonzero(defaulted_now):
         return u  # the masks below change nothing
     u = np.where(s.alive, u, 0.0)
-    return np.where(defaulted_now, -p.default_penalty, u)
+    left = np.maximum(p.max_steps - s.t - 1, 0)[:, None]  # steps after this one (t not advanced)
+    return np.where(defaulted_now, -(p.default_penalty + left * p.step_cost_cap), u)
