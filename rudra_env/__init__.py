@@ -6,7 +6,7 @@ reinforcement-learning environment (PettingZoo).
     observations, infos = env.reset(seed=0)
 
 The same factories, with ``raw_env``, in PettingZoo's module form: ``from rudra_env import
-rudra_v0``.
+rudra_v1``.
 """
 
 from __future__ import annotations
@@ -32,15 +32,15 @@ __version__ = "0.1.0"
 
 
 def parallel_env(config: Any = None, render_mode: str | None = None, **overrides: Any):
-    """The PettingZoo ParallelEnv ``rudra_v0`` (see ``rudra_env.environment``)."""
-    from rudra_env.rudra_v0 import parallel_env
+    """The PettingZoo ParallelEnv ``rudra_v1`` (see ``rudra_env.environment``)."""
+    from rudra_env.rudra_v1 import parallel_env
 
     return parallel_env(config, render_mode=render_mode, **overrides)
 
 
 def env(config: Any = None, render_mode: str | None = None, **overrides: Any):
-    """The AEC version of ``rudra_v0`` (PettingZoo's ``parallel_to_aec`` converter, with each
-    action checked at its own agent's turn; see ``rudra_env.rudra_v0``)."""
-    from rudra_env.rudra_v0 import env
+    """The AEC version of ``rudra_v1`` (PettingZoo's ``parallel_to_aec`` converter, with each
+    action checked at its own agent's turn; see ``rudra_env.rudra_v1``)."""
+    from rudra_env.rudra_v1 import env
 
     return env(config, render_mode=render_mode, **overrides)

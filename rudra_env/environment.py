@@ -1,12 +1,13 @@
 """RUDRA as a PettingZoo ``ParallelEnv`` — a thin face over the batched core (B = 1).
 
-Environment ``rudra_v0``
+Environment ``rudra_v1``
 ========================
 
 Banks of an interbank network are agents. Each step every live bank picks one action; the core
-(``rudra_env.core.step``) executes them, reprices markets, pays interest, books profits,
-applies margin calls, resolves defaults and cascades, updates beliefs and scores every bank with
-its utility.
+(``rudra_env.core.step``) executes them (market orders meet in one auction per market), reprices
+markets, collects interest, books profits, applies margin calls, resolves defaults and cascades,
+updates beliefs and scores every bank with its utility. Positions are marked at the lower of the
+market and the fundamental price (``rudra_env.core.markets``).
 
 Agents
     ``bank_0 .. bank_{N-1}``. A bank that defaults (or is removed) terminates and leaves
@@ -33,7 +34,8 @@ State space
 
 Rewards
     The bank's utility ``U = Revenue - rho*Risk - lam*Liquidity - gamma*Regulatory``
-    (``rudra_env.core.reward``); ``-default_penalty`` at the step a bank defaults.
+    (``rudra_env.core.reward``); at the step a bank defaults, ``-(default_penalty + remaining
+    steps * the largest cost of one step)``, so defaulting early never beats surviving.
 
 Episode end
     Termination per bank on default; truncation of all at ``max_steps``; the episode is over when
@@ -53,6 +55,13 @@ Arguments
     ``ConfigError``.
 
 Version history
+    v1: trades fill in one batch auction per market at the VWAP of a linear, symmetric impact
+    that decays towards a fundamental price; positions marked at min(market, fundamental);
+    booking, margin and every forced sale trade through the same auction; failed banks'
+    estates are cleared on what they realised (nobody outside pays for a default); interest is
+    paid out of what borrowers can raise; returns and volatility see the whole step's move;
+    Risk and Regulatory capped per step and the default penalty covers the remaining steps;
+    initial borrowing capped at target leverage; a removal's cascade stays in its world.
     v0: initial release.
 """
 
@@ -164,7 +173,7 @@ class RudraParallelEnv(ParallelEnv):
     """The interbank network as a PettingZoo ParallelEnv (see the module docstring)."""
 
     metadata = {
-        "name": "rudra_v0",
+        "name": "rudra_v1",
         "render_modes": ["human", "ansi", "rgb_array"],
         "is_parallelizable": True,
         "render_fps": 4,

@@ -7,7 +7,7 @@ import pytest
 from pettingzoo.utils.conversions import aec_to_parallel
 
 import rudra_env
-from rudra_env import ActionError, ResetNeeded, rudra_v0
+from rudra_env import ActionError, ResetNeeded, rudra_v1
 
 
 @pytest.mark.parametrize(
@@ -49,7 +49,7 @@ def test_a_whole_episode_with_numpy_and_0d_actions_and_dead_steps():
 
 
 def test_raw_env_steps_out_of_order_raise_reset_needed():
-    raw = rudra_v0.raw_env(num_banks=3)
+    raw = rudra_v1.raw_env(num_banks=3)
     with pytest.raises(ResetNeeded, match="before reset"):
         raw.step(0)
 

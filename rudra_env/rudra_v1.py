@@ -1,10 +1,10 @@
-"""``rudra_v0`` in PettingZoo's module form: ``env``, ``parallel_env`` and ``raw_env``.
+"""``rudra_v1`` in PettingZoo's module form: ``env``, ``parallel_env`` and ``raw_env``.
 
-    from rudra_env import rudra_v0
+    from rudra_env import rudra_v1
 
-    par = rudra_v0.parallel_env("configs/env/small.yaml")  # the ParallelEnv (RudraParallelEnv)
-    aec = rudra_v0.env("configs/env/small.yaml")  # AEC, wrapped in OrderEnforcingWrapper
-    raw = rudra_v0.raw_env("configs/env/small.yaml")  # AEC, unwrapped (RudraAECEnv)
+    par = rudra_v1.parallel_env("configs/env/small.yaml")  # the ParallelEnv (RudraParallelEnv)
+    aec = rudra_v1.env("configs/env/small.yaml")  # AEC, wrapped in OrderEnforcingWrapper
+    raw = rudra_v1.raw_env("configs/env/small.yaml")  # AEC, unwrapped (RudraAECEnv)
 
 Every factory takes ``(config=None, render_mode=None, **overrides)`` as described in
 ``rudra_env.environment``, which holds the env's specification. ``rudra_env.parallel_env`` and
@@ -26,7 +26,7 @@ __all__ = ["RudraAECEnv", "env", "parallel_env", "raw_env"]
 
 
 class RudraAECEnv(parallel_to_aec_wrapper):
-    """The AEC version of ``rudra_v0``: PettingZoo's ``parallel_to_aec`` converter, which buffers
+    """The AEC version of ``rudra_v1``: PettingZoo's ``parallel_to_aec`` converter, which buffers
     each agent's action and steps the parallel env at the last agent's turn, plus a check of
     each action at its own agent's turn (``check_action``, the parallel env's rule), so that a
     bad action raises ``ActionError`` for the agent that submitted it, before it is buffered.
@@ -51,18 +51,18 @@ class RudraAECEnv(parallel_to_aec_wrapper):
 def parallel_env(
     config: Any = None, render_mode: str | None = None, **overrides: Any
 ) -> RudraParallelEnv:
-    """The PettingZoo ParallelEnv ``rudra_v0`` (see ``rudra_env.environment``)."""
+    """The PettingZoo ParallelEnv ``rudra_v1`` (see ``rudra_env.environment``)."""
     return RudraParallelEnv(config, render_mode=render_mode, **overrides)
 
 
 def raw_env(config: Any = None, render_mode: str | None = None, **overrides: Any) -> RudraAECEnv:
-    """The AEC version of ``rudra_v0``, unwrapped."""
+    """The AEC version of ``rudra_v1``, unwrapped."""
     return RudraAECEnv(parallel_env(config, render_mode=render_mode, **overrides))
 
 
 def env(
     config: Any = None, render_mode: str | None = None, **overrides: Any
 ) -> OrderEnforcingWrapper:
-    """The AEC version of ``rudra_v0`` in PettingZoo's ``OrderEnforcingWrapper`` (what
+    """The AEC version of ``rudra_v1`` in PettingZoo's ``OrderEnforcingWrapper`` (what
     ``parallel_to_aec`` returns for other parallel envs)."""
     return OrderEnforcingWrapper(raw_env(config, render_mode=render_mode, **overrides))
