@@ -1,17 +1,31 @@
 """Known answers for the equilibrium functions and the EquilibriumAgent.
 
-The hand-solved games are market-entry games played in the env's own core: banks with no loans
-and no market units choose between HOLD and INVEST (buy half their cash of one market at price 1);
-every other action is masked. With interest, margin, profit booking, liquidity and regulatory
-terms switched off, zero market noise and drift = sigma^2 / 2, one step gives
+The hand-solved games are market-entry (congestion) games played in the env's own core: banks
+with no loans and no market units choose between HOLD and INVEST (spend half their cash, x_i =
+0.5 c_i, on the one market); every other action is masked. The market starts at price =
+fundamental = 1 with impact kappa = 0.01 and depth 1, so lambda = 0.01 per unit; it has no
+noise (sigma = 0) and drift mu = ln 1.05; interest, margin, profit booking and the liquidity and
+regulatory terms are off. One step then goes:
 
-    P1 = exp(kappa * F),   F = 0.5 * sum of investors' cash (the step's net flow),
-    U_i(HOLD) = 0 exactly (nothing on the balance sheet moves),
-    U_i(INVEST) = (0.5 c_i / E0_i) * (P1 * (1 - rho z sigma) - 1)
+* all INVEST orders meet in one auction: the buyers spend X = sum of the investors' x_i and fill
+  at the VWAP p, which solves p = 1 + lambda (X / p) / 2, so p(X) = (1 + sqrt(1 + 2 lambda X)) / 2;
+  investor i gets x_i / p units;
+* the market price rises to 1 + lambda X / p, the fundamental does not (no permanent share);
+  repricing multiplies the fundamental by e^mu = 1.05 and leaves part of the displacement, so
+  the mark, min(market, fundamental), is the fundamental 1.05;
+* revenue = (1.05 x_i / p - x_i) / E0_i; risk = 0 (no loans, and VaR = 0 with sigma = 0).
 
-(revenue = units * (P1 - 1) / E0, risk = rho * z * sigma * units * P1 / E0). Investing pays iff
-kappa * F > theta = -ln(1 - rho z sigma); with rho = 0.5, z = 2.33, sigma = 0.1,
-rho z sigma = 0.1165 and theta = 0.12386.
+So U_i(HOLD) = 0 exactly and
+
+    U_i(INVEST) = (x_i / E0_i) r(X),   r(X) = 1.05 / p(X) - 1:
+
+every investor of the step earns the same return r on what it spends, and r > 0 iff p(X) < 1.05
+iff X < X* = 2 * 1.05 * 0.05 / lambda = 10.5. Investing pays while the auction's total stays
+below 10.5, and each order lowers every investor's return. The auction totals the tests use:
+
+    X     4       6       8       12       16       18
+    p     1.0196  1.0292  1.0385  1.0568   1.0745   1.0831
+    r     0.0298  0.0203  0.0111  -0.0064  -0.0228  -0.0306
 """
 
 from __future__ import annotations
@@ -41,14 +55,15 @@ from rudra_env.core.network import initial_state
 from rudra_env.core.params import Params
 from rudra_env.errors import ConfigError, InputError
 
-RHO, Z, SIGMA = 0.5, 2.33, 0.1
-THETA = -math.log(1 - RHO * Z * SIGMA)
+KAPPA = 0.01  # lambda, the price move per unit bought (price0 = depth = 1)
+GROWTH = 1.05  # e^mu: the fundamental's growth over the step
+ENTRY = 2 * GROWTH * (GROWTH - 1) / KAPPA  # X* = 10.5: investing pays iff the total is below it
 ONE_BY_ONE = SolverOptions(block_banks=1)  # classical sequential best responses
 INVEST = 3  # flat index of INVEST(market 0, size 0) with K = M = S = 1: HOLD, LEND, BORROW, INVEST
 
 
-def market_game(cash, equity, kappa):
-    """The env's one-step game for banks with ``cash`` and ``equity`` (see module docstring)."""
+def market_game(cash, equity):
+    """The env's one-step entry game for banks with ``cash`` and ``equity`` (module docstring)."""
     n = len(cash)
     cfg = rudra_env.EnvConfig.from_dict(
         {
@@ -62,14 +77,14 @@ def market_game(cash, equity, kappa):
                 {
                     "name": "M",
                     "price0": 1.0,
-                    "impact": kappa,
+                    "impact": KAPPA,
                     "depth": 1.0,
-                    "volatility": SIGMA,
-                    "drift": SIGMA**2 / 2,
+                    "volatility": 0.0,
+                    "drift": math.log(GROWTH),
                 }
             ],
             "margin": {"enabled": False},
-            "reward": {"rho": RHO, "lam": 0.0, "gamma": 0.0, "min_capital_ratio": 0.0},
+            "reward": {"rho": 0.5, "lam": 0.0, "gamma": 0.0, "min_capital_ratio": 0.0},
         }
     )
     params = Params.from_config(cfg)
@@ -88,11 +103,30 @@ def market_game(cash, equity, kappa):
     s.equity0 = s.equity()
     s.equity_prev = s.equity0.copy()
     assert np.allclose(s.equity0, equity)
+    assert s.price.tolist() == s.fundamental.tolist() == [[1.0]]
     return CoreGame(s, params, median_noise(1, n, 1, 1)), params
 
 
-def u_invest(c, e0, kappa, flow):
-    return 0.5 * c / e0 * (math.exp(kappa * flow) * (1 - RHO * Z * SIGMA) - 1)
+def fill_price(total):
+    """p(X): the VWAP at which the step's buyers fill when they spend ``total`` in all."""
+    return (1 + math.sqrt(1 + 2 * KAPPA * total)) / 2
+
+
+def u_invest(spend, e0, total):
+    """U_i(INVEST) of a bank spending ``spend`` with equity ``e0`` in an auction of ``total``."""
+    return spend / e0 * (GROWTH / fill_price(total) - 1)
+
+
+def entry_epsilon(cash, equity, invest):
+    """epsilon of the 0/1 profile ``invest`` in the closed form: each bank's gain from switching
+    alone (HOLD pays 0; an investor's payoff depends on the auction's total only)."""
+    spend = [0.5 * c for c in cash]
+    total = sum(x for x, a in zip(spend, invest, strict=True) if a)
+    gains = [
+        -u_invest(x, e, total) if a else u_invest(x, e, total + x)
+        for x, e, a in zip(spend, equity, invest, strict=True)
+    ]
+    return max(0.0, *gains)
 
 
 def profile_of(game, actions):
@@ -100,81 +134,104 @@ def profile_of(game, actions):
 
 
 def test_two_bank_game_solved_by_iterated_dominance():
-    """Bank 0 (cash 30, equity 10) and bank 1 (cash 10, equity 5), kappa = 0.01.
+    """Bank 0 (cash 12, equity 10: x = 6) and bank 1 (cash 24, equity 30: x = 12).
 
-    Bank 0 investing alone moves F = 15, kappa F = 0.15 > theta: INVEST strictly dominates HOLD
-    for bank 0 (it pays even more when bank 1 invests too). Given bank 0 invests, bank 1
-    investing gives F = 20, 0.2 > theta, so bank 1 invests; alone it would lose (0.05 < theta).
-    Unique pure equilibrium: (INVEST, INVEST). Deviation gains by hand:
-    epsilon(HOLD, HOLD) = U_0(I, H) = 1.5 (e^0.15 (1 - 0.1165) - 1) = 0.0397 (bank 1's gain there
-    is negative); epsilon(I, H) = U_1(I, I) = e^0.2 (1 - 0.1165) - 1 = 0.0791; epsilon(I, I) = 0.
+    Bank 1's order alone is above X* = 10.5, so INVEST loses whatever bank 0 does (0.4 r(12) and
+    0.4 r(18) < 0): HOLD strictly dominates for bank 1. Bank 0 has no dominant action: alone it
+    earns 0.6 r(6) > 0, beside bank 1 it loses 0.6 r(18) < 0. With bank 1's INVEST removed, bank
+    0 invests. Unique pure equilibrium: (INVEST, HOLD). Deviation gains by hand:
+    epsilon(H, H) = 0.6 r(6) = 0.01216 (bank 1's gain there, 0.4 r(12), is negative);
+    epsilon(H, I) = -0.4 r(12) = 0.00256 (bank 0 joining would get 0.6 r(18) < 0);
+    epsilon(I, I) = -0.6 r(18) = 0.01833 (bank 1's gain, -0.4 r(18), is smaller); epsilon(I, H) = 0.
     """
-    game, _ = market_game([30.0, 10.0], [10.0, 5.0], kappa=0.01)
+    game, _ = market_game([12.0, 24.0], [10.0, 30.0])
     assert game.candidates[:, :2].tolist() == [[0, INVEST], [0, INVEST]]
     assert game.valid.sum() == 4
-    assert THETA < 0.15 and 0.05 < THETA < 0.2
-    hh, ih, ii = (profile_of(game, a) for a in ([0, 0], [INVEST, 0], [INVEST, INVEST]))
-    pay = game.payoffs(ii)
-    assert pay == pytest.approx([u_invest(30, 10, 0.01, 20), u_invest(10, 5, 0.01, 20)], rel=1e-9)
+    assert ENTRY == pytest.approx(10.5) and 6 < ENTRY < 12
+    hh, ih, hi, ii = (
+        profile_of(game, a) for a in ([0, 0], [INVEST, 0], [0, INVEST], [INVEST, INVEST])
+    )
     assert game.payoffs(hh).tolist() == [0.0, 0.0]
-    assert epsilon(game, hh) == pytest.approx(u_invest(30, 10, 0.01, 15), rel=1e-9)
-    assert epsilon(game, ih) == pytest.approx(u_invest(10, 5, 0.01, 20), rel=1e-9)
-    assert epsilon(game, ii) == 0.0
+    assert game.payoffs(ih) == pytest.approx([u_invest(6, 10, 6), 0.0], rel=1e-9, abs=0)
+    assert game.payoffs(hi) == pytest.approx([0.0, u_invest(12, 30, 12)], rel=1e-9, abs=0)
+    pay = game.payoffs(ii)
+    assert pay == pytest.approx([u_invest(6, 10, 18), u_invest(12, 30, 18)], rel=1e-9, abs=0)
+    assert u_invest(12, 30, 12) < 0 and u_invest(6, 10, 18) < 0 < u_invest(6, 10, 6)
+    assert epsilon(game, hh) == pytest.approx(u_invest(6, 10, 6), rel=1e-9)
+    assert epsilon(game, hi) == pytest.approx(-u_invest(12, 30, 12), rel=1e-9)
+    assert epsilon(game, ii) == pytest.approx(-u_invest(6, 10, 18), rel=1e-9)
+    assert epsilon(game, ih) == 0.0
 
     res = stage_equilibrium(game, hh, rng=np.random.default_rng(0))
     assert res.kind == "pure" and res.converged
-    assert res.actions.tolist() == [INVEST, INVEST]
+    assert res.actions.tolist() == [INVEST, 0]
     assert res.epsilon == 0.0
     assert res.iterations >= 1
+    for start in (ih, hi, ii):  # the equilibrium is unique: every start ends there
+        assert stage_equilibrium(game, start).actions.tolist() == [INVEST, 0]
     best, gain = best_response(game, hh)
-    assert best.tolist() == [1, 0] and gain[0] == pytest.approx(u_invest(30, 10, 0.01, 15))
+    assert best.tolist() == [1, 0]
+    assert gain[0] == pytest.approx(u_invest(6, 10, 6), rel=1e-9) and gain[1] == 0.0
 
 
-def test_three_bank_coordination_sweep_order_picks_the_equilibrium():
-    """Three banks with cash 10 and equity 5, kappa = 0.01: k investors move F = 5k and each
-    investor gets U(k) = e^{0.05 k}(1 - 0.1165) - 1 = -0.0712, -0.0236, +0.0265 for k = 1, 2, 3.
-    Pure equilibria: all HOLD (a lone deviator gets U(1) < 0) and all INVEST (a deviator to HOLD
-    gives up U(3) > 0). From (I, I, H) sequential best responses go to all-INVEST iff the holder
-    (bank 2) moves first (it gains U(3)); if an investor moves first it drops out (gain -U(2)),
-    then the last investor drops out (gain -U(1)) and all HOLD. epsilon(I, I, H) =
-    max(-U(2), U(3)) = 0.0265; epsilon(I, H, H) = -U(1) = 0.0712.
+def test_three_bank_entry_game_sweep_order_picks_the_equilibrium():
+    """Banks 0 and 1 (cash 8, equity 5: x = 4 each) and bank 2 (cash 16, equity 10: x = 8), so
+    an investor earns 0.8 r(X) whoever it is.
+
+    One small bank, both small banks, or bank 2 alone (X = 4, 8, 8) stay below X* = 10.5 and
+    earn; bank 2 beside anybody (X = 12, 16) loses. Pure equilibria: (I, I, H) — the small banks
+    earn 0.8 r(8) > 0 and bank 2 joining would get 0.8 r(16) < 0 — and (H, H, I) — bank 2 earns
+    0.8 r(8) and a small bank joining would get 0.8 r(12) < 0; every other profile leaves some
+    bank a gain (all eight checked against the closed form). From all HOLD everybody gains by
+    entering, and sequential best responses end at (H, H, I) iff bank 2 moves first: after
+    bank 2 nobody else enters; after a small bank the other small bank enters (X = 8) and bank 2
+    stays out (X = 12). epsilon(H, H, H) = 0.8 r(4) = 0.0238 (a small bank entering alone;
+    bank 2 would gain 0.8 r(8) = 0.0088).
     """
-    game, _ = market_game([10.0] * 3, [5.0] * 3, kappa=0.01)
-    u = {k: u_invest(10, 5, 0.01, 5 * k) for k in (1, 2, 3)}
-    assert u[1] < u[2] < 0 < u[3]
-    iih = profile_of(game, [INVEST, INVEST, 0])
-    assert epsilon(game, iih) == pytest.approx(max(-u[2], u[3]), rel=1e-9)
-    assert epsilon(game, profile_of(game, [INVEST, 0, 0])) == pytest.approx(-u[1], rel=1e-9)
-    assert epsilon(game, profile_of(game, [0, 0, 0])) == 0.0
-    assert epsilon(game, profile_of(game, [INVEST] * 3)) == 0.0
+    cash, equity = [8.0, 8.0, 16.0], [5.0, 5.0, 10.0]
+    game, _ = market_game(cash, equity)
+    equilibria = set()
+    for bits in np.ndindex(2, 2, 2):
+        eps = epsilon(game, profile_of(game, [INVEST * b for b in bits]))
+        assert eps == pytest.approx(entry_epsilon(cash, equity, bits), rel=1e-9, abs=0), bits
+        if eps == 0.0:
+            equilibria.add(bits)
+    assert equilibria == {(1, 1, 0), (0, 0, 1)}
+    assert epsilon(game, profile_of(game, [0, 0, 0])) == pytest.approx(u_invest(4, 5, 4), rel=1e-9)
     outcomes = set()
     for seed in range(12):
-        res = stage_equilibrium(game, iih, rng=np.random.default_rng(seed), options=ONE_BY_ONE)
+        res = stage_equilibrium(game, rng=np.random.default_rng(seed), options=ONE_BY_ONE)
         first = np.random.default_rng(seed).permutation(3)[0]
-        expected = [INVEST] * 3 if first == 2 else [0, 0, 0]
+        expected = [0, 0, INVEST] if first == 2 else [INVEST, INVEST, 0]
         assert res.converged and res.epsilon == 0.0
         assert res.actions.tolist() == expected, f"seed {seed}: first mover {first}"
-        again = stage_equilibrium(game, iih, rng=np.random.default_rng(seed), options=ONE_BY_ONE)
+        again = stage_equilibrium(game, rng=np.random.default_rng(seed), options=ONE_BY_ONE)
         assert again.actions.tolist() == res.actions.tolist()
         outcomes.add(tuple(res.actions.tolist()))
     assert len(outcomes) == 2
 
 
 def test_simultaneous_updates_cycle_then_oscillating_banks_are_isolated():
-    """Two banks with cash 10 and equity 5, kappa = 0.015: alone kappa F = 0.075 < theta, both
-    0.15 > theta — equilibria (H, H) and (I, I). From (I, H), updating both at once swaps to
-    (H, I) and back forever; the repeat is detected, both banks are isolated (one switch at a
-    time), and sequential best responses settle on an equilibrium."""
-    game, _ = market_game([10.0, 10.0], [5.0, 5.0], kappa=0.015)
-    ih = profile_of(game, [INVEST, 0])
-    res = stage_equilibrium(game, ih, rng=np.random.default_rng(1))
+    """Two banks with cash 16 and equity 10 (x = 8 each): an investor alone earns 0.8 r(8) =
+    0.0088, both together lose 0.8 r(16) = -0.0182 — an entry game with room for one, equilibria
+    (I, H) and (H, I). From (H, H), updating both at once enters together, leaves together and
+    enters again (the sweeps' switched gains are 2 * 0.0088, 2 * 0.0182, 2 * 0.0088); the
+    repeat is detected, both banks are isolated (one switch at a time), one of them leaves, and
+    that is an equilibrium. With one sweep only, the iteration stops at (I, I), where leaving
+    gains 0.0182."""
+    game, _ = market_game([16.0, 16.0], [10.0, 10.0])
+    alone, both = u_invest(8, 10, 8), u_invest(8, 10, 16)
+    assert both < 0 < alone
+    res = stage_equilibrium(game, rng=np.random.default_rng(1))
+    assert res.history[:3] == pytest.approx([2 * alone, -2 * both, 2 * alone], rel=1e-9)
     assert res.converged and res.epsilon == 0.0
-    assert res.actions.tolist() in ([0, 0], [INVEST, INVEST])
+    assert res.actions.tolist() in ([0, INVEST], [INVEST, 0])
     assert res.isolated == 2
     stuck = stage_equilibrium(
-        game, ih, rng=np.random.default_rng(1), options=SolverOptions(max_sweeps=1, mixed="none")
+        game, rng=np.random.default_rng(1), options=SolverOptions(max_sweeps=1, mixed="none")
     )
-    assert not stuck.converged and stuck.epsilon > 0
+    assert not stuck.converged and stuck.actions.tolist() == [INVEST, INVEST]
+    assert stuck.epsilon == pytest.approx(-both, rel=1e-9)
 
 
 def test_prisoners_dilemma_matrix_game():
@@ -243,13 +300,17 @@ def small_env_game(seed=0, n=6, **kw):
 
 def test_no_unilateral_deviation_gains_more_than_epsilon():
     """Every (bank, candidate) deviation, stepped one world at a time with the same noise, gains
-    at most epsilon, and the largest gain is epsilon — for random profiles and the equilibrium."""
-    game, state, params = small_env_game(seed=3)
+    at most epsilon, and the largest gain is epsilon — for random profiles (where some bank
+    gains) and the equilibrium (a converged one, where nobody does). At this state the banks'
+    equilibrium actions differ (several kinds of action), so the check is not about HOLD."""
+    game, state, params = small_env_game(seed=5)
     rng = np.random.default_rng(0)
     n = len(game.valid)
     profiles = [np.array([rng.choice(np.nonzero(v)[0]) for v in game.valid]) for _ in range(3)]
-    profiles.append(stage_equilibrium(game, rng=np.random.default_rng(1)).profile)
-    for prof in profiles:
+    res = stage_equilibrium(game, rng=np.random.default_rng(1))
+    assert res.converged and len(set(res.actions.tolist())) > 2
+    profiles.append(res.profile)
+    for k, prof in enumerate(profiles):
         eps = epsilon(game, prof)
         base = game.actions(prof)
         _, ref = step(state, base[None], params, noise=game.noise)
@@ -263,6 +324,7 @@ def test_no_unilateral_deviation_gains_more_than_epsilon():
                 assert gain <= eps + 1e-12
                 largest = max(largest, gain)
         assert largest == pytest.approx(eps, abs=1e-12)
+        assert (eps > 0) == (k < 3), f"profile {k}: epsilon {eps}"
     assert epsilon(game, profiles[-1]) == 0.0
 
 
@@ -347,13 +409,18 @@ def test_equilibrium_agent_in_env_respects_fixed_banks_and_reports():
 
 
 def test_equilibrium_agent_batched_and_heuristic_start():
+    """Two worlds in one act_batch, each solved from the heuristic's actions (not HOLD) to an
+    exact equilibrium away from them; the worlds' equilibria differ; the same seed repeats."""
     cfg = rudra_env.EnvConfig.from_yaml("configs/env/small.yaml")
     params = Params.from_config(cfg)
-    state = initial_state(cfg, np.random.default_rng(5), worlds=2)
+    state = initial_state(cfg, np.random.default_rng(2), worlds=2)
     agent = EquilibriumAgent(start="heuristic", seed=3)
     acts = agent.act_batch(state, params)
     assert acts.shape == (2, cfg.num_banks)
     assert len(agent.last_results) == 2 and all(r.converged for r in agent.last_results)
+    start = agent.heuristic.act_batch(state, params)
+    assert (start != 0).all() and (acts != start).any(axis=1).all()
+    assert (acts[0] != acts[1]).any()
     for w in range(2):
         game = agent.game(state.take(np.array([w])), params)
         assert epsilon(game, game.indices(acts[w])) == 0.0
@@ -365,9 +432,11 @@ def test_warm_start_from_the_previous_decision_is_cheaper_and_still_exact():
     """start="previous" (the default) begins at the last decision's equilibrium with its
     shortlists, so its first sweep scores shortlists only; the answer is still verified by a full
     sweep, so it is an exact equilibrium of the new game. Over three decisions after the first it
-    scores fewer worlds than cold starts from HOLD at the same states."""
+    scores fewer worlds than cold starts from HOLD at the same states (both converge at every
+    decision here, so neither count includes a sweep cap or a mixed fallback; the worlds are
+    counted before the test's own epsilon check scores more)."""
     env = rudra_env.parallel_env("configs/env/small.yaml")
-    obs, _ = env.reset(seed=0)
+    obs, _ = env.reset(seed=6)
     warm = EquilibriumAgent(seed=0)
     warm_worlds = cold_worlds = 0
     for d in range(4):
@@ -376,11 +445,12 @@ def test_warm_start_from_the_previous_decision_is_cheaper_and_still_exact():
         cold.act(obs, view)
         acts = warm.act(obs, view)
         res = warm.last_result
-        assert res.converged and res.shortlists is not None
-        assert epsilon(warm.last_game, res.profile) == res.epsilon == 0.0
+        assert res.converged and cold.last_result.converged, f"decision {d}"
+        assert res.shortlists is not None
         if d > 0:
             warm_worlds += warm.last_game.worlds
             cold_worlds += cold.last_game.worlds
+        assert epsilon(warm.last_game, res.profile) == res.epsilon == 0.0
         obs, *_ = env.step(acts)
     assert warm_worlds < cold_worlds
     warm.reset(seed=0)
