@@ -77,11 +77,10 @@ def test_chain_cascade_must_happen(tmp_path):
     s = env.core_state
     assert s.loans[0, 2, 1] == 0
     assert s.equity()[0, 2] == pytest.approx(10 - 40 * (1 - defaults[1]["recovery"]))
-    assert rew["bank_0"] == rew["bank_1"] == -cfg_penalty(env)
-
-
-def cfg_penalty(env) -> float:
-    return env.config.reward.default_penalty
+    # The default charge: the penalty plus the 4 steps left (of 5) at the largest cost of one
+    # step, c = rho * cap + lam * floor + 2 * gamma * cap = 0.5 + 0.05 + 1.0 = 1.55.
+    assert env.params.step_cost_cap == pytest.approx(1.55)
+    assert rew["bank_0"] == rew["bank_1"] == pytest.approx(-(10.0 + 4 * 1.55))
 
 
 def test_complete_network_absorbs_the_same_shock(tmp_path):

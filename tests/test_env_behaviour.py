@@ -129,7 +129,7 @@ def test_mask_agrees_with_what_the_core_executes():
     from rudra_env.core import action_masks, step
 
     env = rudra_env.parallel_env("configs/env/bank_run.yaml")
-    _random_episode(env, seed=5, steps=6)  # funding freeze active: LEND masked
+    _random_episode(env, seed=5, steps=10)  # step 11: funding freeze on (LEND masked), run over
     s, p = env.core_state, env.params
     mask = action_masks(s, p)[0]
     n, a_n = mask.shape
