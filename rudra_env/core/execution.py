@@ -287,6 +287,11 @@ if set(RULES) != {k.code for k in KINDS} or {r.execute for r in RULES.values()} 
 ):
     raise ImportError("every action kind needs a rule in RULES whose executor is in PHASES")
 
+_PHASE_OF_KIND = np.array(
+    [PHASES.index(RULES[k.code].execute) if RULES[k.code].execute else -1 for k in KINDS]
+)
+"""Index in ``PHASES`` of each kind's executor (-1 for HOLD)."""
+
 
 # ------------------------------------------------------------------------------ step 2
 def execute(s: NetworkState, p: Params, actions: np.ndarray, rec: StepRecord) -> Execution:
@@ -311,9 +316,9 @@ def execute(s: NetworkState, p: Params, actions: np.ndarray, rec: StepRecord) ->
         invalid=invalid,
         executed=executed,
     )
-    for executor in PHASES:
-        kinds = [k for k, rule in RULES.items() if rule.execute is executor]
-        rows = np.flatnonzero(np.isin(orders.kind, kinds))
+    phase = _PHASE_OF_KIND[orders.kind]
+    for i, executor in enumerate(PHASES):
+        rows = np.flatnonzero(phase == i)
         if len(rows):
             executor(s, p, ex, rows, rec)
     s.outside += np.bincount(orders.bank // n, weights=ex.outside_flow, minlength=b)
@@ -354,24 +359,25 @@ def action_masks(s: NetworkState, p: Params, bs: dict[str, np.ndarray] | None = 
         counterparty_live=si.valid & alive.ravel()[si.bank],
         frozen=frozen,
     )
-    b, n, _ = s.shape
-    blocks = [
-        np.broadcast_to(
-            RULES[k.code].valid(facts) & alive[..., None], (b, n, p.layout.targets(k.code))
+    starts, spread = _blocks(p.layout)
+    blocks = np.empty((*alive.shape, starts[-1]), dtype=bool)  # one column per (kind, target)
+    for k in KINDS:
+        np.logical_and(
+            RULES[k.code].valid(facts),
+            alive[..., None],
+            out=blocks[..., starts[k.code] : starts[k.code + 1]],
         )
-        for k in KINDS
-    ]
-    return np.concatenate(blocks, axis=-1)[..., _spread(p.layout)].view(np.int8)
+    return blocks[..., spread].view(np.int8)
 
 
 @functools.cache
-def _spread(layout) -> np.ndarray:
-    """Block column behind each flat action: one column per (kind, target), repeated over the
-    S size levels (HOLD once)."""
-    cols, start = [], 0
+def _blocks(layout) -> tuple[list[int], np.ndarray]:
+    """First block column of each kind (one column per target; a final end), and the block
+    column behind each flat action (each column repeated over the S size levels, HOLD once)."""
+    starts, cols = [0], []
     for k in KINDS:
         t = layout.targets(k.code)
         reps = 1 if k.target == "none" else layout.S
-        cols.append(np.repeat(np.arange(start, start + t), reps))
-        start += t
-    return np.concatenate(cols)
+        cols.append(np.repeat(np.arange(starts[-1], starts[-1] + t), reps))
+        starts.append(starts[-1] + t)
+    return starts, np.concatenate(cols)

@@ -86,6 +86,11 @@ def _vwap(price: np.ndarray, floor: np.ndarray, lam: np.ndarray, q: np.ndarray):
     return fill, after
 
 
+def _settled(new: np.ndarray, old: np.ndarray, tol: np.ndarray | float) -> bool:
+    """A fixed-point iteration has settled: no entry moved by more than ``tol``."""
+    return bool((np.abs(new - old) <= tol).all())
+
+
 def auction(
     s: NetworkState, p: Params, buy_value: np.ndarray, sell_units: np.ndarray
 ) -> np.ndarray:
@@ -104,7 +109,7 @@ def auction(
         fill = 0.5 * (a + np.sqrt(a * a + 2.0 * lam * buy_value))
         for _ in range(_ITERATIONS):  # only where the floor binds does this iterate
             new, after = _vwap(price, floor, lam, buy_value / fill - sell_units)
-            if np.allclose(new, fill, rtol=1e-13, atol=0.0):
+            if _settled(new, fill, 1e-13 * price):
                 break
             fill = new
     moved = after - price
@@ -136,7 +141,7 @@ def sell_pro_rata(
     for _ in range(_ITERATIONS):
         fill, _after = _vwap(s.price, floor, lam, -over_banks(phi, units))
         new = phi_at(fill)
-        if np.allclose(new, phi, rtol=1e-13, atol=1e-15):
+        if _settled(new, phi, 1e-13):
             break
         phi = new
     fill = auction(s, p, np.zeros_like(s.price), over_banks(phi, units))
