@@ -4,58 +4,71 @@
 step, one world at a time, with Python loops over banks, counterparty slots and markets and the
 balance-sheet arithmetic spelled out. It reads every model parameter from the ``EnvConfig`` and
 touches nothing of ``rudra_env`` beyond the state's public fields: it decodes the flat actions
-itself and clears the interbank network with its own fictitious-default algorithm.
+itself, runs its own batch auctions (solving their fixed points by bisection and by plain
+iteration) and clears the interbank network with its own fictitious-default algorithm.
 
 It is the specification the fast core (``rudra_env.core.step``) must match: a differential test
 (``tests/core/test_reference_step.py``) runs both on fuzzed states and compares every field of
 the new state, the step outputs and the events. Optimise the core freely; when the two disagree,
 decide here, in plain code, which behaviour is the model.
 
+Markets. Each market has a fundamental price ``F`` and a market price ``P = F * (1 + d)``.
+Every trade goes through one batch auction per market: a net order of ``q`` units (buys - sells)
+moves the price along ``P + lambda * q`` (``lambda = impact * price0^2 / depth``), stopping at
+the floor ``PRICE_FLOOR * F``; everyone fills at the average price of that path (the VWAP). A
+share ``permanent_share`` of the move shifts ``F`` too. Positions are marked at
+``min(P, F)``. Banks that must sell "the same fraction of each position" sell a fraction found
+jointly with the auction's fill (``sell_pro_rata``); debtors pay from cash, then that way
+(``raise_cash``).
+
 Step order (one world; ``t`` is the state's step counter and the step taken is ``t + 1``):
 
-1. Scenario: shocks active at step ``t + 1`` (market crash, capital hit, deposit run, funding
-   freeze) and interventions scheduled for it (capital injection, bank removal). A removal runs
-   the whole cascade of step 7 at once, in that world.
+1. Scenario: shocks active at step ``t + 1`` (market crash on price and fundamental, capital
+   hit, deposit run paid through ``raise_cash``, funding freeze) and interventions scheduled for
+   it (capital injection, bank removal). A removal runs the whole cascade of step 7 at once, in
+   that world.
 2. Actions: one per live bank, simultaneous. Masked-out actions execute as HOLD and are flagged
-   invalid. DIVEST sells; LEND and INVEST spend a fraction of the bank's cash; then every
-   BORROW calls back a fraction of a loan and each debtor pays all calls on it from cash, then
-   by selling units pro rata at the current price; a debtor that still falls short pays every
-   caller the same fraction and is in liquidity default.
-3. Markets reprice on the step's net order flow, with a circuit breaker on the log return.
-4. Interest on interbank loans; overdrawn banks sell units (fire-sale price impact).
-5. Profit booking every ``profit_booking_interval`` steps: gains sold at the market price,
-   losses booked; basis reset to market value.
-6. Margin calls with a volatility term; short banks sell units (fire-sale price impact).
-7. Defaults and cascade rounds: clear the network (Eisenberg–Noe with Rogers–Veraart costs),
-   resolve the failed banks (fire sale, external assets at alpha, recoveries to creditors and
-   depositors, loans to survivors called, default costs and residual to the outside, books
-   zeroed), re-mark, repeat until no bank fails.
+   invalid. INVEST (a fraction of cash) and DIVEST (a fraction of units) of one market meet in
+   one auction; LEND moves a fraction of cash to the counterparty; then every BORROW calls back
+   a fraction of a loan and each debtor pays all calls on it through ``raise_cash``; a debtor
+   that still falls short pays every caller the same fraction and is in liquidity default.
+3. Markets reprice: ``F *= exp(clip(drift + sigma * eps - sigma^2 / 2))`` (circuit breaker), the
+   displacement ``d`` decays by ``0.5^(1 / half_life)``.
+4. Interest on interbank loans through ``raise_cash``; lenders get the share paid; a borrower
+   that cannot pay it all is in liquidity default.
+5. Profit booking every ``profit_booking_interval`` steps: gains (at the marks) sold through an
+   auction, losses booked; basis reset to the value at the new marks.
+6. Margin calls with a volatility term that already counts this step's price move; short banks
+   sell ``phi = min(1, gap / (v + req))`` of each position, jointly with the fill.
+7. Defaults and cascade rounds: who fails by the Rogers–Veraart clearing at the marks; the
+   failed banks' units sold in one auction; their loans to survivors called (``raise_cash``);
+   the estates cleared among the failed banks on what they realised; recoveries paid; books
+   zeroed; re-mark, repeat until no bank fails.
 8. Beliefs: Bayes on a noisy distress signal per slot, leak to the prior, contagion push for
    neighbours of fallen banks, dead counterparties at 1; belief cascade detection.
-9. Rewards (the utility of ``rudra_env.core.reward``, recomputed here) and ``equity_prev``.
+9. Rewards (the utility of ``rudra_env.core.reward``, recomputed here at the marks),
+   ``equity_prev``, and ``last_return = log(P_end / P_start)``, ``vol2`` updated with it.
 
-Orderings the core must keep (each is stated again where it happens):
+Orderings and choices the core makes where its docstrings leave room (each is stated again where
+it happens):
 
-* loan calls are paid from cash *after* every LEND and INVEST of the step (a debtor can pay
-  with money lent to it this step); callers are paid after all debtors have paid;
-* forced sales for loan calls and deposit runs join the step's order flow (repricing, step 3);
-  overdraft and margin sales move prices like fire sales, right away; sales to pay a failed
-  bank's called loans and the gains sold at a booking move no price at all;
-* ``last_return`` and ``vol2`` see only the repricing of step 3 (not a market_crash shock, fire
-  sales or margin sales);
-* a failed bank's units are fire-sold and the price falls *before* the proceeds are valued;
-  the clearing of that round used the marks before the fire sale (the difference is the
-  estate's residual, settled with the outside, so proceeds and default costs cancel out of
-  ``outside`` and show only in the core's event data);
-* overdrafts are covered only when interest is charged (``interest_rate > 0``);
+* INVEST and LEND spend a fraction of the cash each bank held when step 2 began; loan calls are
+  paid *after* every trade and LEND of the step (a debtor can pay with money lent to it);
+* in ``raise_cash`` the sale's proceeds land in the debtor's cash first and it then pays
+  ``min(need, max(cash, 0))``: an overdrawn debtor's sale covers its overdraft before its debt;
+* an auction's fill with buyers is the solution of ``fill = VWAP(buy_value / fill - sell)``;
+* margin requirements are computed once, at the marks before the sale (the joint fixed point
+  is in ``phi`` only); the variance they read counts the move since the start of the step;
+* in a cascade round the liquidation auction comes before the survivors' forced sales that pay
+  the failed banks' calls; who fails was decided on the marks at the start of the round;
+* an estate's value is ``alpha * (cash + proceeds + external) + beta * collected``, with
+  ``alpha`` applied to the cash even when it is negative (an overdrawn failed bank);
 * the rounds of a removal's cascade are not counted in ``cascade_rounds``.
 
-Tolerances mirrored from the core: ``TOL = 1e-9`` (a shortfall, overdraft or margin gap counts
-only above it, scaled by ``max(1, amount)`` where the core scales it), ``CLEARING_TOL = 1e-10``
-(the clearing's default test) and ``PRICE_FLOOR = 0.01`` (one fire sale or margin round cuts a
-price to at most 1% of itself). The core gates overdraft cover and margin calls on "some live
-bank short by more than TOL" over the whole batch; here over the world (the two differ only by
-amounts below TOL).
+Tolerances mirrored from the core: ``TOL = 1e-9`` (a shortfall or margin gap counts only above
+it, scaled by ``max(1, amount)`` where the core scales it) and ``CLEARING_TOL = 1e-10`` (the
+clearing's default test). The fixed points here are solved to about 1e-15; the core stops its
+own at a relative change of 1e-13.
 
 A removal's cascade runs only in the world that removes a bank
 (``test_removal_does_not_leak_into_other_worlds``).
@@ -63,7 +76,9 @@ A removal's cascade runs only in the world that removes a bank
 
 from __future__ import annotations
 
+import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -85,6 +100,8 @@ TOL = 1e-9
 CLEARING_TOL = 1e-10
 PRICE_FLOOR = 0.01
 KIND_NAMES = ("HOLD", "LEND", "BORROW", "INVEST", "DIVEST")
+_MAX_ITERATIONS = 10_000
+"""Cap on the plain fixed-point iterations (they converge monotonically; a handful is usual)."""
 
 
 # ----------------------------------------------------------------------------- actions
@@ -149,7 +166,8 @@ class World:
     external: np.ndarray
     deposits: np.ndarray
     alive: np.ndarray
-    price: np.ndarray
+    price: np.ndarray  # market prices
+    fundamental: np.ndarray  # fundamental prices
     price0: np.ndarray
     depth: np.ndarray
     last_return: np.ndarray
@@ -187,8 +205,13 @@ class World:
         """Interbank liabilities of bank i: everything it borrowed."""
         return float(self.loans[:, i].sum())
 
+    def mark(self, m: int) -> float:
+        """The price positions in market m are valued at: the lower of market and fundamental."""
+        return min(self.price[m], self.fundamental[m])
+
     def market_value(self, i: int) -> float:
-        return sum(self.units[i, m] * self.price[m] for m in range(self.m))
+        """Bank i's positions at the marks."""
+        return sum(self.units[i, m] * self.mark(m) for m in range(self.m))
 
     def assets(self, i: int) -> float:
         return self.cash[i] + self.lent(i) + self.market_value(i) + self.external[i]
@@ -213,6 +236,7 @@ def world_of(state: NetworkState, b: int) -> World:
         deposits=state.deposits[b].copy(),
         alive=state.alive[b].copy(),
         price=state.price[b].copy(),
+        fundamental=state.fundamental[b].copy(),
         price0=state.price0[b].copy(),
         depth=state.depth[b].copy(),
         last_return=state.last_return[b].copy(),
@@ -229,64 +253,145 @@ def world_of(state: NetworkState, b: int) -> World:
     )
 
 
-# ----------------------------------------------------------------------------- selling units
-def sell_pro_rata(w: World, i: int, sell: float, sold_units: np.ndarray) -> None:
-    """Bank i sells ``sell`` of its market value, the same fraction of every position, at the
-    current price to the outside (the caller decides where the money goes and whether prices
-    react). Adds the units sold per market to ``sold_units``.
+# ----------------------------------------------------------------------------- the auction
+def impact_per_unit(w: World, cfg: EnvConfig, m: int) -> float:
+    """lambda of market m: the price move per unit of net buying."""
+    return cfg.markets[m].impact * w.price0[m] ** 2 / w.depth[m]
 
-    A bank asked for all of its market value (``sell >= value``) sells everything.
-    """
-    value = w.market_value(i)
-    frac = sell / value if sell < value else 1.0
+
+def path_fill(w: World, cfg: EnvConfig, m: int, q: float) -> tuple[float, float]:
+    """(fill, price after) of a net order of ``q`` units (buys - sells) in market m: the price
+    walks linearly from ``P`` to ``P + lambda * q`` and everybody fills at the path's average;
+    a path that would go below the floor ``PRICE_FLOOR * F`` stops there, and the units beyond
+    the floor fill at the floor."""
+    price, lam = w.price[m], impact_per_unit(w, cfg, m)
+    floor = PRICE_FLOOR * w.fundamental[m]
+    after = price + lam * q
+    if after >= floor:
+        return price + 0.5 * lam * q, after
+    units_to_floor = (floor - price) / lam  # negative: the units sold down to the floor
+    fill = (units_to_floor * 0.5 * (price + floor) + (q - units_to_floor) * floor) / q
+    return fill, floor
+
+
+def auction(w: World, cfg: EnvConfig, buy_value: np.ndarray, sell_units: np.ndarray) -> np.ndarray:
+    """One batch auction per market: buyers spend ``buy_value[m]`` currency in all, sellers
+    deliver ``sell_units[m]`` units in all, and everybody fills at one price. Moves the market
+    price to the end of the path and the fundamental by ``permanent_share`` of the move.
+    Returns the fill price per market; the caller moves units and cash."""
+    fills = np.zeros(w.m)
     for m in range(w.m):
-        sold_units[m] += frac * w.units[i, m]
-        w.units[i, m] -= w.units[i, m] * frac
-        w.basis[i, m] -= w.basis[i, m] * frac
-    w.outside -= sell
+        buy, sell = buy_value[m], sell_units[m]
+        if buy > 0 and sell > 0:
+            w.stats["auction_two_sided"] += 1
+        if buy > 0:
+            # The buyers get buy / fill units, so the fill solves fill = VWAP(buy / fill - sell).
+            # The right side falls as the fill rises: bisect fill - VWAP(buy / fill - sell).
+            def excess(x: float, m=m, buy=buy, sell=sell) -> float:
+                return x - path_fill(w, cfg, m, buy / x - sell)[0]
+
+            lo = path_fill(w, cfg, m, -sell)[0]  # the fill if the buyers bought nothing
+            hi = max(lo, 1e-300) * 2.0
+            while excess(hi) < 0:
+                hi *= 2.0
+            while True:
+                mid = 0.5 * (lo + hi)
+                if mid in (lo, hi):
+                    break
+                if excess(mid) < 0:
+                    lo = mid
+                else:
+                    hi = mid
+            fill = hi
+            _, after = path_fill(w, cfg, m, buy / fill - sell)
+        else:
+            fill, after = path_fill(w, cfg, m, -sell)
+        if after == PRICE_FLOOR * w.fundamental[m] and (buy > 0 or sell > 0):
+            w.stats["price_floor"] += 1
+        moved = after - w.price[m]
+        if cfg.markets[m].permanent_share > 0 and moved != 0:
+            w.stats["fundamental_moved"] += 1
+        w.fundamental[m] += cfg.markets[m].permanent_share * moved
+        w.price[m] = after
+        fills[m] = fill
+    return fills
 
 
-def raise_cash(
-    w: World, need: np.ndarray, reason: str, flow: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each bank pays ``need[i]``: from its cash (if positive), the rest by selling units pro
-    rata at the current price (a ``forced_sale`` when something is sold). The sale proceeds go
-    straight to whoever is paid, never through the bank's cash.
+def sell_pro_rata(
+    w: World, cfg: EnvConfig, sellers: list[int], fraction: Callable[[int, float], float]
+) -> dict[int, float]:
+    """The ``sellers`` each sell the same fraction ``phi_i`` of every position in one auction,
+    ``phi_i = fraction(i, v_i)`` clipped to [0, 1], ``v_i`` the value of bank i's whole
+    portfolio at the auction's fill prices. The fill depends on what everybody sells, so the
+    fractions are found by iterating from the fractions at the current prices: sell, fill,
+    re-value, repeat (the fractions only rise). Proceeds go to the sellers' cash, paid by the
+    outside. Returns the proceeds per seller."""
 
-    Returns (paid per bank, value sold per market at the current price). Sales are subtracted
-    from ``flow`` (the step's order flow) when it is given; prices are not touched here.
+    def fractions_at(prices: list[float]) -> dict[int, float]:
+        out = {}
+        for i in sellers:
+            v = sum(w.units[i, m] * prices[m] for m in range(w.m))
+            out[i] = min(1.0, max(0.0, fraction(i, v)))
+        return out
+
+    def sold_units(phi: dict[int, float]) -> np.ndarray:
+        return np.array([sum(phi[i] * w.units[i, m] for i in sellers) for m in range(w.m)])
+
+    phi = fractions_at([w.price[m] for m in range(w.m)])
+    for _ in range(_MAX_ITERATIONS):
+        sold = sold_units(phi)
+        fills = [path_fill(w, cfg, m, -sold[m])[0] for m in range(w.m)]
+        new = fractions_at(fills)
+        converged = all(abs(new[i] - phi[i]) <= 1e-15 for i in sellers)
+        phi = new
+        if converged:
+            break
+    else:
+        raise AssertionError(f"the pro-rata sale did not converge: {phi}")
+    fills = auction(w, cfg, np.zeros(w.m), sold_units(phi))
+    proceeds = {}
+    for i in sellers:
+        proceeds[i] = phi[i] * sum(w.units[i, m] * fills[m] for m in range(w.m))
+        for m in range(w.m):
+            w.units[i, m] -= w.units[i, m] * phi[i]
+            w.basis[i, m] -= w.basis[i, m] * phi[i]
+        w.cash[i] += proceeds[i]
+        w.outside -= proceeds[i]
+    return proceeds
+
+
+def raise_cash(w: World, cfg: EnvConfig, need: np.ndarray, reason: str) -> np.ndarray:
+    """Each bank pays ``need[i]``: from its cash, and what its cash does not cover by selling
+    the same fraction of each position (``sell_pro_rata``; a ``forced_sale`` when something is
+    sold). Returns what each paid; the cash leaves the payer (the caller says where it goes).
+
+    As the core does, the sale's proceeds land in the bank's cash first and the bank then pays
+    ``min(need, max(cash, 0))``: an overdrawn bank's sale covers its overdraft before its debt.
     """
-    paid = np.zeros(w.n)
-    sold_units = np.zeros(w.m)
+    short = {}
     for i in range(w.n):
         from_cash = min(need[i], max(w.cash[i], 0.0))
-        rest = need[i] - from_cash
-        sell = 0.0
-        if rest > 0:
-            sell = min(rest, w.market_value(i))
-            sell_pro_rata(w, i, sell, sold_units)
-            if sell > 0:
-                w.event("forced_sale", bank=i, reason=reason)
+        if need[i] - from_cash > 0:
+            short[i] = need[i] - from_cash
+    if short:
+
+        def to_sell(i: int, v: float) -> float:
+            return short[i] / v if v > short[i] else 1.0
+
+        proceeds = sell_pro_rata(w, cfg, list(short), to_sell)
+        for i, got in proceeds.items():
+            if got > 0:
+                w.event("forced_sale", bank=i, reason=reason, sold=got)
                 w.stats[f"forced_sale:{reason}"] += 1
-        w.cash[i] -= from_cash
-        paid[i] = from_cash + sell
-    sold_value = sold_units * w.price
-    if flow is not None:
-        flow -= sold_value
-    return paid, sold_value
-
-
-def fire_sale_prices(w: World, cfg: EnvConfig, sold_value: np.ndarray) -> None:
-    """``price *= max(PRICE_FLOOR, 1 - fire_sale_impact * sold / depth)`` per market."""
-    for m in range(w.m):
-        factor = 1.0 - cfg.contagion.fire_sale_impact * sold_value[m] / w.depth[m]
-        if factor < PRICE_FLOOR:
-            w.stats["price_floor"] += 1
-        w.price[m] *= max(PRICE_FLOOR, factor)
+    paid = np.zeros(w.n)
+    for i in range(w.n):
+        paid[i] = min(need[i], max(w.cash[i], 0.0))
+        w.cash[i] -= paid[i]
+    return paid
 
 
 # ----------------------------------------------------------------------------- 1. scenario
-def apply_scenario(w: World, cfg: EnvConfig, flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def apply_scenario(w: World, cfg: EnvConfig) -> tuple[np.ndarray, np.ndarray]:
     """Shocks and interventions of step ``t + 1``, in config order.
 
     Returns (banks to remove now, banks that could not pay a deposit run: liquidity default).
@@ -300,27 +405,34 @@ def apply_scenario(w: World, cfg: EnvConfig, flow: np.ndarray) -> tuple[np.ndarr
         # The magnitude compounds over the duration: (1 - per_step)^duration = 1 - magnitude.
         per_step = 1.0 - (1.0 - sh.magnitude) ** (1.0 / sh.duration)
         targets = [b for b in range(w.n) if not sh.targets or b in sh.targets]
-        if sh.type == "market_crash":
+        loss = outside_flow = 0.0
+        if sh.type == "market_crash":  # both prices fall: the crash is news, not order flow
+            before = sum(w.market_value(i) for i in range(w.n))
             for m, mk in enumerate(cfg.markets):
                 if not sh.targets or mk.name in sh.targets:
                     w.price[m] *= 1.0 - per_step
+                    w.fundamental[m] *= 1.0 - per_step
+            loss = before - sum(w.market_value(i) for i in range(w.n))
         elif sh.type == "bank_capital_hit":
             for i in targets:
                 if w.alive[i]:
-                    w.external[i] -= w.external[i] * per_step
+                    cut = w.external[i] * per_step
+                    w.external[i] -= cut
+                    loss += cut
         elif sh.type == "deposit_run":
             demand = np.zeros(w.n)
             for i in targets:
                 if w.alive[i]:
                     demand[i] = w.deposits[i] * per_step
-            paid, _ = raise_cash(w, demand, "deposit_run", flow)  # sales join the order flow
+            paid = raise_cash(w, cfg, demand, "deposit_run")
             for i in range(w.n):
                 w.deposits[i] -= paid[i]
                 w.outside += paid[i]
+                outside_flow += paid[i]
                 if demand[i] - paid[i] > TOL * max(1.0, demand[i]):
                     run_short[i] = True
         # funding_freeze acts through the LEND mask only.
-        w.event("shock", kind=sh.type)
+        w.event("shock", kind=sh.type, loss=loss, outside_flow=outside_flow)
     for iv in cfg.scenario.interventions:
         if iv.step != step_no:
             continue
@@ -328,7 +440,7 @@ def apply_scenario(w: World, cfg: EnvConfig, flow: np.ndarray) -> tuple[np.ndarr
             if w.alive[iv.bank]:
                 w.cash[iv.bank] += iv.amount
                 w.outside -= iv.amount
-                w.event("capital_added", bank=iv.bank)
+                w.event("capital_added", bank=iv.bank, amount=float(iv.amount))
         elif w.alive[iv.bank]:  # remove_bank
             remove[iv.bank] = True
     return remove, run_short
@@ -355,13 +467,11 @@ def valid_action(w: World, i: int, a: int, cfg: EnvConfig) -> bool:
 
 
 def execute_actions(
-    w: World, cfg: EnvConfig, actions: np.ndarray, flow: np.ndarray
+    w: World, cfg: EnvConfig, actions: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Step 2. Returns (executed action per bank, invalid mask, liquidity-default mask).
 
-    Validity is judged on the books before anything executes. (The core re-runs the whole
-    execution with the invalid actions replaced by HOLD; since a bank's mask depends only on
-    the state before the step, that is the same as skipping them.)
+    Validity is judged on the books before anything executes.
     """
     n = w.n
     executed = np.zeros(n, dtype=np.int64)
@@ -377,41 +487,43 @@ def execute_actions(
             continue
         executed[i] = a
         plan.append((i, *decode_action(a, cfg)))
-    cash_before = w.cash.copy()  # LEND and INVEST spend a fraction of this
-    outside_flow = 0.0
-    # DIVEST: sell a fraction of one position at the current price.
+    cash_before = w.cash.copy()  # INVEST and LEND spend a fraction of this
+    units_before = w.units.copy()  # DIVEST sells a fraction of this
+    # INVEST and DIVEST: every order of a market meets in one auction at one fill price.
+    buy_value, sell_units = np.zeros(w.m), np.zeros(w.m)
     for i, kind, m, fr in plan:
-        if kind == "DIVEST":
-            sold = fr * w.units[i, m]
-            amount = sold * w.price[m]
+        if kind == "INVEST":
+            buy_value[m] += fr * cash_before[i]
+        elif kind == "DIVEST":
+            sell_units[m] += fr * units_before[i, m]
+    fills = auction(w, cfg, buy_value, sell_units)
+    for i, kind, m, fr in plan:
+        if kind == "INVEST":
+            spend = fr * cash_before[i]
+            w.cash[i] -= spend
+            w.units[i, m] += spend / fills[m]
+            w.basis[i, m] += spend
+            w.outside += spend
+            w.event("transaction", bank=i, kind=kind, amount=spend)
+        elif kind == "DIVEST":
+            sold = fr * units_before[i, m]
+            got = sold * fills[m]
             w.units[i, m] -= sold
             w.basis[i, m] *= 1.0 - fr
-            w.cash[i] += amount
-            flow[m] -= amount
-            outside_flow -= amount
-            w.event("transaction", bank=i, kind=kind)
-    # LEND and INVEST: a fraction of the bank's cash (one action per bank, so its own DIVEST
-    # cannot have added to it).
-    for i, kind, target, fr in plan:
+            w.cash[i] += got
+            w.outside -= got
+            w.event("transaction", bank=i, kind=kind, amount=got)
+    # LEND: a fraction of the bank's cash to the slot's counterparty.
+    for i, kind, k, fr in plan:
         if kind == "LEND":
-            j = w.slot_bank(i, target)
+            j = w.slot_bank(i, k)
             amount = fr * cash_before[i]
             w.cash[i] -= amount
             w.cash[j] += amount
             w.loans[i, j] += amount
-            w.event("transaction", bank=i, kind=kind)
-        elif kind == "INVEST":
-            amount = fr * cash_before[i]
-            w.cash[i] -= amount
-            w.units[i, target] += amount / w.price[target]
-            w.basis[i, target] += amount
-            flow[target] += amount
-            outside_flow += amount
-            w.event("transaction", bank=i, kind=kind)
-    w.outside += outside_flow
+            w.event("transaction", bank=i, kind=kind, amount=amount)
     # BORROW: every caller demands a fraction of its loan; each debtor pays the sum of the calls
-    # on it from cash (after everybody's LEND and INVEST), then by forced sales at the current
-    # price, which join the order flow.
+    # on it (after every trade and LEND of the step) through raise_cash.
     illiquid = np.zeros(n, dtype=bool)
     calls = []  # (caller, debtor, amount called)
     for i, kind, k, fr in plan:
@@ -422,7 +534,7 @@ def execute_actions(
         demand = np.zeros(n)
         for _, j, due in calls:
             demand[j] += due
-        paid, _ = raise_cash(w, demand, "loan_call", flow)
+        paid = raise_cash(w, cfg, demand, "loan_call")
         for j in range(n):
             if demand[j] - paid[j] > TOL * max(1.0, demand[j]):
                 illiquid[j] = True  # every caller of j gets the same fraction
@@ -430,126 +542,145 @@ def execute_actions(
             share = paid[j] / demand[j] if demand[j] > 0 else 1.0
             w.cash[i] += due * share
             w.loans[i, j] -= due * share
-            w.event("transaction", bank=i, kind="BORROW")
+            w.event("transaction", bank=i, kind="BORROW", amount=due * share)
     return executed, invalid, illiquid
 
 
-# ----------------------------------------------------------------------------- 3.-6. markets
-def reprice(w: World, cfg: EnvConfig, flow: np.ndarray, eps: np.ndarray) -> None:
-    """Step 3: ``r = impact * flow / depth + drift + sigma * eps - sigma^2 / 2``, clipped to
-    ``+-max_move`` (circuit breaker); ``price *= exp(r)``; ``r`` is the observed last return and
-    feeds the EWMA of squared returns ``vol2`` (the margin's realised volatility)."""
-    lam = cfg.margin.ewma
+# ----------------------------------------------------------------------------- 3.-6.
+def reprice(w: World, cfg: EnvConfig, eps: np.ndarray) -> None:
+    """Step 3: ``g = clip(drift + sigma * eps - sigma^2 / 2, +-max_move)`` (circuit breaker);
+    ``F *= exp(g)``; the displacement ``d = P / F - 1`` left by trading decays by
+    ``0.5^(1 / half_life)``; ``P = F * (1 + d)``."""
     for m, mk in enumerate(cfg.markets):
         sigma = mk.volatility
-        # flow: buys - sells of this step (actions, loan-call and deposit-run forced sales).
-        r = mk.impact * flow[m] / w.depth[m] + mk.drift + sigma * eps[m] - 0.5 * sigma**2
-        if abs(r) > mk.max_move:
+        g = mk.drift + sigma * eps[m] - 0.5 * sigma**2
+        if abs(g) > mk.max_move:
             w.stats["circuit_breaker"] += 1
-        r = min(max(r, -mk.max_move), mk.max_move)
-        w.price[m] *= np.exp(r)
-        w.last_return[m] = r
-        w.vol2[m] = lam * w.vol2[m] + (1.0 - lam) * r**2
+        g = min(max(g, -mk.max_move), mk.max_move)
+        displacement = w.price[m] / w.fundamental[m] - 1.0
+        w.fundamental[m] *= math.exp(g)
+        w.price[m] = w.fundamental[m] * (1.0 + displacement * 0.5 ** (1.0 / mk.half_life))
 
 
-def pay_interest(w: World, cfg: EnvConfig) -> None:
-    """Step 4a: each borrower pays ``rate * loan`` to its lender, in cash (netted per bank)."""
+def step_variance(w: World, cfg: EnvConfig, price_start: np.ndarray) -> np.ndarray:
+    """The EWMA of squared log returns with this step's return so far (start of step to now):
+    ``ewma * vol2 + (1 - ewma) * log(P / P_start)^2``."""
+    lam = cfg.margin.ewma
+    out = np.zeros(w.m)
+    for m in range(w.m):
+        r = math.log(w.price[m] / price_start[m])
+        out[m] = lam * w.vol2[m] + (1.0 - lam) * r * r
+    return out
+
+
+def pay_interest(w: World, cfg: EnvConfig) -> np.ndarray:
+    """Step 4: borrower i owes ``rate * sum_j loans[j, i]`` and pays it through raise_cash;
+    lender j gets ``rate * loans[j, i] * paid_i / due_i``. Returns the borrowers that could not
+    pay it all (liquidity default)."""
+    short = np.zeros(w.n, dtype=bool)
+    rate = cfg.interest_rate
+    if rate <= 0:
+        return short
+    due = np.array([rate * w.borrowed(i) for i in range(w.n)])
+    share = np.ones(w.n)
+    paid = raise_cash(w, cfg, due, "interest")
     for i in range(w.n):
-        w.cash[i] += cfg.interest_rate * (w.lent(i) - w.borrowed(i))
+        if due[i] > 0:
+            share[i] = paid[i] / due[i]
+        if due[i] - paid[i] > TOL * max(1.0, due[i]):
+            short[i] = True
+            w.stats["interest_short"] += 1
+    for j in range(w.n):
+        w.cash[j] += rate * sum(w.loans[j, i] * share[i] for i in range(w.n))
+    return short
 
 
-def cover_overdrafts(w: World, cfg: EnvConfig) -> None:
-    """Step 4b: live banks with negative cash sell units pro rata to get back to zero; the
-    sales move prices like a fire sale. Nothing happens unless some live bank is overdrawn by
-    more than TOL (then every overdrawn live bank covers, however little it is short)."""
-    if not any(w.alive[i] and w.cash[i] < -TOL for i in range(w.n)):
-        return
-    need = np.array([max(0.0, -w.cash[i]) if w.alive[i] else 0.0 for i in range(w.n)])
-    paid, sold_value = raise_cash(w, need, "overdraft")
+def book_profits(w: World, cfg: EnvConfig) -> None:
+    """Step 5 (due steps only): per position of a live bank, ``pnl = units * mark - basis``; a
+    gain is realised by selling ``gain / mark`` units in one auction per market (at the fill,
+    a little below the mark), a loss is booked without a trade; then ``basis = units * mark``
+    at the marks after the sales."""
+    marks = [w.mark(m) for m in range(w.m)]
+    pnl = np.zeros((w.n, w.m))
+    sold = np.zeros((w.n, w.m))
     for i in range(w.n):
-        w.cash[i] += paid[i]  # what it could not raise leaves it illiquid (step 7)
-    fire_sale_prices(w, cfg, sold_value)
-
-
-def book_profits(w: World) -> None:
-    """Step 5 (due steps only): per position, gain ``units * price - basis`` is sold at the
-    market price (no price impact, no order flow), a loss is booked without a trade; then
-    ``basis = units * price`` for every position."""
-    for i in range(w.n):
-        realised = pnl_total = pnl_abs = 0.0
+        if not w.alive[i]:
+            continue
         for m in range(w.m):
-            pnl = w.units[i, m] * w.price[m] - w.basis[i, m] if w.alive[i] else 0.0
-            gain = max(pnl, 0.0)
-            w.units[i, m] -= gain / w.price[m]
-            realised += gain
-            pnl_total += pnl
-            pnl_abs += abs(pnl)
+            pnl[i, m] = w.units[i, m] * marks[m] - w.basis[i, m]
+            if marks[m] > 0:
+                sold[i, m] = max(pnl[i, m], 0.0) / marks[m]
+    fills = auction(w, cfg, np.zeros(w.m), sold.sum(axis=0))
+    for i in range(w.n):
+        if not w.alive[i]:
+            continue
+        realised = sum(sold[i, m] * fills[m] for m in range(w.m))
+        for m in range(w.m):
+            w.units[i, m] -= sold[i, m]
         w.cash[i] += realised
         w.outside -= realised
         for m in range(w.m):
-            w.basis[i, m] = w.units[i, m] * w.price[m]
-        if w.alive[i] and pnl_abs > 0:
-            w.event("profit_booking", bank=i)
+            w.basis[i, m] = w.units[i, m] * w.mark(m)
+        if sum(abs(x) for x in pnl[i]) > 0:
+            w.event("profit_booking", bank=i, pnl=pnl[i].sum(), realised=realised)
             w.stats["profit_booking"] += 1
 
 
-def margin_calls(w: World, cfg: EnvConfig) -> None:
-    """Step 6: requirement ``z * sigma_m * (1 + vol_sensitivity * vol_t) * value`` summed over
-    positions, ``vol_t = max(0, sqrt(vol2) / sigma - 1)``. A live bank whose positive cash falls
-    short by ``gap`` sells ``gap / (1 + req / value)`` pro rata — exactly enough, as selling also
-    cuts the requirement — capped at all it holds. Sales move prices like a fire sale.
-
-    Nothing happens unless some live bank's gap exceeds TOL (then every live bank with a
-    positive gap sells); a ``margin_call`` event is recorded for sales above TOL only.
-    """
+def margin_calls(w: World, cfg: EnvConfig, vol2: np.ndarray) -> None:
+    """Step 6: requirement ``req_i = sum_m units * mark * z * sigma_m * (1 + vol_sensitivity *
+    vol_t)``, ``vol_t = max(0, sqrt(vol2) / sigma - 1)`` with ``vol2`` counting this step's move
+    so far. A live bank with ``gap = req - max(cash, 0) > TOL`` sells the fraction
+    ``phi = min(1, gap / (v + req))`` of each position, ``v`` its portfolio at the fill, jointly
+    with the other callees (``req`` stays at the marks before the sale)."""
     mc = cfg.margin
+    if not mc.enabled:
+        return
     rate = np.zeros(w.m)
     for m, mk in enumerate(cfg.markets):
         sigma = mk.volatility
-        vol_t = max(0.0, np.sqrt(w.vol2[m]) / max(sigma, 1e-12) - 1.0)
+        vol_t = max(0.0, math.sqrt(vol2[m]) / max(sigma, 1e-12) - 1.0)
         rate[m] = mc.z * sigma * (1.0 + mc.vol_sensitivity * vol_t)
-    req = np.array(
-        [sum(w.units[i, m] * (w.price[m] * rate[m]) for m in range(w.m)) for i in range(w.n)]
-    )
-    gap = np.array([req[i] - max(w.cash[i], 0.0) for i in range(w.n)])
-    if not any(w.alive[i] and gap[i] > TOL for i in range(w.n)):
-        return
-    sold_units = np.zeros(w.m)
+    req = np.zeros(w.n)
+    gap = np.zeros(w.n)
+    callees = []
     for i in range(w.n):
-        short = max(0.0, gap[i]) if w.alive[i] else 0.0
-        value = w.market_value(i)
-        c = req[i] / value if value > 0 else 0.0
-        sell = min(value, short / (1.0 + c))
-        sell_pro_rata(w, i, sell, sold_units)
-        w.cash[i] += sell
-        if sell > TOL:
-            w.event("margin_call", bank=i)
+        req[i] = sum(w.units[i, m] * (w.mark(m) * rate[m]) for m in range(w.m))
+        gap[i] = req[i] - max(w.cash[i], 0.0)
+        if w.alive[i] and gap[i] > TOL:
+            callees.append(i)
+    if not callees:
+        return
+
+    def to_sell(i: int, v: float) -> float:
+        return gap[i] / (v + req[i]) if v + req[i] > 0 else 1.0
+
+    proceeds = sell_pro_rata(w, cfg, callees, to_sell)
+    for i in callees:
+        if proceeds[i] > 0:
+            w.event("margin_call", bank=i, requirement=req[i], shortfall=gap[i], sold=proceeds[i])
             w.stats["margin_call"] += 1
-    fire_sale_prices(w, cfg, sold_units * w.price)
 
 
 # ----------------------------------------------------------------------------- 7. clearing
-def clear_network(w: World, cfg: EnvConfig) -> tuple[np.ndarray, np.ndarray]:
+def clearing_vector(
+    owes: np.ndarray, e: np.ndarray, pbar: np.ndarray, alpha: float, beta: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Greatest clearing vector (Eisenberg–Noe with Rogers–Veraart default costs) by fictitious
-    default. Returns (in default, recovery ``p_i / pbar_i``, 1 for a bank that owes nothing).
+    default. Returns (in default, payments ``p``).
 
-    Bank i owes ``pbar_i = sum_j loans[j, i] + deposits_i`` (interbank debt and deposits rank
-    pari passu), holds ``e_i = cash + market value + external`` outside the interbank market
-    and receives ``x_i = sum_j loans[i, j] * p_j / pbar_j``. A solvent bank pays ``pbar_i``; a
-    defaulter pays ``max(0, e~_i + beta * x_i)`` with ``e~_i = alpha * e_i`` if ``e_i >= 0``
-    (else ``e_i``). Fictitious default: start with nobody in default; a bank defaults when
-    ``pbar_i - e_i - x_i > CLEARING_TOL * max(1, pbar_i)``; solve the defaulters' payments
-    exactly; repeat until no new default.
+    Bank i owes ``owes[i, j]`` to bank j and ``pbar_i`` in all (other creditors pari passu),
+    holds ``e_i`` outside the network and receives ``x_i = sum_j owes[j, i] * p_j / pbar_j``. A
+    solvent bank pays ``pbar_i``; a defaulter pays ``max(0, e~_i + beta * x_i)`` with
+    ``e~_i = alpha * e_i`` if ``e_i >= 0`` (else ``e_i``). Fictitious default: start with
+    nobody in default; a bank defaults when ``pbar_i - e_i - x_i > CLEARING_TOL * max(1,
+    pbar_i)``; solve the defaulters' payments exactly; repeat until no new default.
     """
-    alpha, beta = cfg.contagion.alpha, cfg.contagion.beta
-    n = w.n
-    pbar = np.array([w.borrowed(i) + w.deposits[i] for i in range(n)])
-    e = np.array([w.cash[i] + w.market_value(i) + w.external[i] for i in range(n)])
+    n = len(e)
     e_cost = np.array([alpha * e[i] if e[i] >= 0 else e[i] for i in range(n)])
 
     def receipts(p: np.ndarray) -> np.ndarray:
         share = np.array([p[j] / pbar[j] if pbar[j] > 0 else 0.0 for j in range(n)])
-        return np.array([float(w.loans[i, :] @ share) for i in range(n)])
+        return np.array([float(owes[:, i] @ share) for i in range(n)])
 
     def defaulters_pay(defaulted: np.ndarray) -> np.ndarray:
         """Payments with this default set: solvent banks pay pbar; defaulters solve
@@ -565,7 +696,7 @@ def clear_network(w: World, cfg: EnvConfig) -> tuple[np.ndarray, np.ndarray]:
                 break
             paying[joins] = True
             # p_a = e~_a + beta * (what a gets from banks paying a fixed amount)
-            #           + beta * sum_{c paying} loans[a, c] / pbar_c * p_c
+            #           + beta * sum_{c paying} owes[c, a] / pbar_c * p_c
             fixed = np.where(defaulted, 0.0, pbar)
             x_fixed = receipts(fixed)
             group = [i for i in range(n) if paying[i]]
@@ -574,7 +705,7 @@ def clear_network(w: World, cfg: EnvConfig) -> tuple[np.ndarray, np.ndarray]:
             for r, a in enumerate(group):
                 rhs[r] = e_cost[a] + beta * x_fixed[a]
                 for c_col, c in enumerate(group):
-                    system[r, c_col] -= beta * w.loans[a, c] / pbar[c]
+                    system[r, c_col] -= beta * owes[c, a] / pbar[c]
             try:
                 solved = np.linalg.solve(system, rhs)
             except np.linalg.LinAlgError:  # a closed cycle with beta = 1: any solution will do
@@ -598,18 +729,29 @@ def clear_network(w: World, cfg: EnvConfig) -> tuple[np.ndarray, np.ndarray]:
             break
         defaulted[new] = True
         payments = defaulters_pay(defaulted)
-    recovery = np.array([payments[i] / pbar[i] if pbar[i] > 0 else 1.0 for i in range(n)])
-    return defaulted, recovery
+    return defaulted, payments
+
+
+def who_fails(w: World, cfg: EnvConfig) -> np.ndarray:
+    """The banks in default at the greatest clearing vector of the whole network: interbank
+    debts and deposits pari passu, ``e_i = cash + positions at the marks + external``, with the
+    config's Rogers–Veraart alpha and beta."""
+    n = w.n
+    owes = w.loans.T.copy()  # owes[i, j] = loans[j, i]: what i borrowed from j
+    pbar = np.array([w.borrowed(i) + w.deposits[i] for i in range(n)])
+    e = np.array([w.cash[i] + w.market_value(i) + w.external[i] for i in range(n)])
+    defaulted, _ = clearing_vector(owes, e, pbar, cfg.contagion.alpha, cfg.contagion.beta)
+    return defaulted
 
 
 # ----------------------------------------------------------------------------- 7. cascade
 def resolve_defaults(
     w: World, cfg: EnvConfig, forced: np.ndarray, cause_forced: str
 ) -> tuple[np.ndarray, int, np.ndarray]:
-    """Cascade rounds until no live bank fails. A live bank fails when its equity is below
-    ``-TOL * max(1, equity0)``, its cash below ``-TOL``, it is ``forced`` (round 1: liquidity
-    defaults or removals; later rounds: survivors that could not pay a failed bank's call) or
-    the round's clearing puts it in default (credit contagion). At most ``max_rounds`` rounds.
+    """Cascade rounds until no live bank fails. A round starts when a live bank's equity at the
+    marks is below ``-TOL * max(1, equity0)`` or it is ``forced`` (round 1: liquidity defaults
+    or removals; later rounds: survivors that could not pay a failed bank's call); then those
+    banks fail together with every bank the clearing puts in default. At most ``max_rounds``.
 
     Returns (banks that fell, rounds with a failure, banks linked by a loan to a fallen bank
     and still alive).
@@ -619,87 +761,151 @@ def resolve_defaults(
     linked = np.zeros(n, dtype=bool)
     rounds = 0
     forced = forced.copy()
+    marks_before = None  # the marks when the previous round started, if it liquidated units
     for rnd in range(1, cfg.contagion.max_rounds + 1):
         equity = [w.equity(i) for i in range(n)]
         insolvent = [equity[i] < -TOL * max(1.0, w.equity0[i]) for i in range(n)]
-        illiquid = [w.cash[i] < -TOL for i in range(n)]
-        new = [w.alive[i] and (insolvent[i] or illiquid[i] or forced[i]) for i in range(n)]
+        new = [bool(w.alive[i] and (insolvent[i] or forced[i])) for i in range(n)]
         if not any(new):
             break
         rounds = rnd
-        in_default, recovery = clear_network(w, cfg)
-        fell = np.array([w.alive[i] and (in_default[i] or new[i]) for i in range(n)])
+        if marks_before is not None:
+            _count_failures_by_marks(w, insolvent, new, forced, marks_before)
+        marks_before = None
+        in_default = who_fails(w, cfg)
+        fell = np.array([bool(w.alive[i] and (in_default[i] or new[i])) for i in range(n)])
         causes = {}
         for q in np.flatnonzero(fell):
-            if forced[q]:
-                causes[q] = cause_forced
+            if forced[q]:  # after round 1 only survivors short on a failed bank's call
+                causes[q] = cause_forced if rnd == 1 else "illiquid"
             elif insolvent[q]:
                 causes[q] = "insolvent"
-            elif illiquid[q]:
-                causes[q] = "illiquid"
             else:
                 causes[q] = "contagion"
-        recovery = np.where(fell, recovery, 1.0)
-        forced, linked_now = settle(w, cfg, fell, recovery, equity)
-        for q in np.flatnonzero(fell):
-            w.event("default", bank=int(q), round=rnd, cause=causes[q])
-        w.event("cascade", round=rnd)
+        if any(w.units[q, m] > 0 for q in np.flatnonzero(fell) for m in range(w.m)):
+            marks_before = [w.mark(m) for m in range(w.m)]  # this round liquidates units
+        forced, linked_now = settle(w, cfg, fell, equity, rnd, causes)
+        w.event("cascade", round=rnd, prices=w.price.copy())
         fallen |= fell
         linked |= linked_now
     return fallen, rounds, linked & w.alive
 
 
+def _count_failures_by_marks(
+    w: World, insolvent: list[bool], new: list[bool], forced: np.ndarray, marks_before: list[float]
+) -> None:
+    """Coverage: a survivor pushed into insolvency by the marks falling during the last round,
+    whose liquidation sold units (at the previous round's marks, with its books as they are
+    now, it would be solvent)."""
+    for i in range(w.n):
+        if not (new[i] and insolvent[i] and not forced[i]):
+            continue
+        at_old_marks = w.equity(i) + sum(
+            w.units[i, m] * (marks_before[m] - w.mark(m)) for m in range(w.m)
+        )
+        if at_old_marks >= -TOL * max(1.0, w.equity0[i]):
+            w.stats["insolvent_by_marks"] += 1
+
+
 def settle(
-    w: World, cfg: EnvConfig, fell: np.ndarray, recovery: np.ndarray, equity: list[float]
+    w: World,
+    cfg: EnvConfig,
+    fell: np.ndarray,
+    equity: list[float],
+    rnd: int,
+    causes: dict[int, str],
 ) -> tuple[np.ndarray, np.ndarray]:
     """Resolve the failed banks of one cascade round. Returns (survivors that could not pay a
     failed bank's call: they fail next round, banks linked by a loan either way to a failed
     bank)."""
-    cc = cfg.contagion
+    alpha, beta = cfg.contagion.alpha, cfg.contagion.beta
     n = w.n
-    failed = [q for q in range(n) if fell[q]]
-    survivor = np.array([w.alive[i] and not fell[i] for i in range(n)])
-    debts = np.array([w.borrowed(q) for q in range(n)])  # before anything is zeroed
-    claims_on_failed = np.array([sum(w.loans[i, q] for q in failed) for i in range(n)])
-    debts_to_failed = np.array([sum(w.loans[q, k] for q in failed) for k in range(n)])
-    linked = (claims_on_failed + debts_to_failed) > 0
-    # 1. The failed banks' units are fire-sold; the price falls first, and the estate is paid
-    #    the fallen price (proceeds at the post-impact price).
-    units_sold = np.array([sum(w.units[q, m] for q in failed) for m in range(w.m)])
-    fire_sale_prices(w, cfg, units_sold * w.price)
-    proceeds = {q: w.market_value(q) for q in failed}
-    # 2. External assets go to the outside at alpha of book.
-    external_realised = {q: cc.alpha * w.external[q] for q in failed}
-    # 3. Creditors of failed banks get recovery * claim in cash (survivors now; failed creditors
-    #    count it in their estate); depositors likewise.
-    received = np.array([sum(w.loans[i, q] * recovery[q] for q in failed) for i in range(n)])
-    for i in range(n):
-        if survivor[i]:
-            w.cash[i] += received[i]
-    # 4. Loans of failed banks to survivors are called in full: survivors pay from cash, then
-    #    forced sales at the current (already fire-sold) price, without further price impact.
-    demand = np.where(survivor, debts_to_failed, 0.0)
-    paid, _ = raise_cash(w, demand, "resolution")
-    share = np.array([paid[k] / demand[k] if demand[k] > 0 else 1.0 for k in range(n)])
+    failed = [int(q) for q in range(n) if fell[q]]
+    survivor = [bool(w.alive[i] and not fell[i]) for i in range(n)]
+    claims_on_failed = [sum(w.loans[i, q] for q in failed) for i in range(n)]
+    debts_to_failed = [sum(w.loans[q, k] for q in failed) for k in range(n)]
+    linked = np.array([claims_on_failed[i] + debts_to_failed[i] > 0 for i in range(n)])
+    # 1. Liquidation: the failed banks' units are sold in one auction per market (the fire
+    #    sale: prices fall, and the survivors' marks with them).
+    sell_units = np.array([sum(w.units[q, m] for q in failed) for m in range(w.m)])
+    fills = auction(w, cfg, np.zeros(w.m), sell_units)
+    proceeds = {}
+    for q in failed:
+        proceeds[q] = sum(w.units[q, m] * fills[m] for m in range(w.m))
+        w.cash[q] += proceeds[q]
+        w.units[q, :] = 0.0
+        w.basis[q, :] = 0.0
+    # 2. The failed banks' loans to survivors are called in full: survivors pay through
+    #    raise_cash (after the liquidation auction); each pays every failed creditor the same
+    #    fraction; one that falls short fails next round (the rest is lost to the estates).
+    demand = np.array([debts_to_failed[k] if survivor[k] else 0.0 for k in range(n)])
+    paid = raise_cash(w, cfg, demand, "resolution")
+    share = [paid[k] / demand[k] if demand[k] > 0 else 1.0 for k in range(n)]
     short = np.array(
         [survivor[k] and demand[k] - paid[k] > TOL * max(1.0, demand[k]) for k in range(n)]
     )
-    # 5. The estate: Rogers-Veraart costs take (1 - alpha) of its cash and sale proceeds and
-    #    (1 - beta) of its interbank collections; the clearing payment recovery * (debts +
-    #    deposits) goes to creditors and depositors; whatever is left over (or missing) goes to
-    #    (or comes from) the outside. Proceeds and external assets were paid by the outside.
+    collected = {q: sum(w.loans[q, k] * share[k] for k in range(n) if survivor[k]) for q in failed}
     for q in failed:
-        collected = sum(w.loans[q, k] * share[k] for k in range(n) if survivor[k])
-        liquid = w.cash[q] + proceeds[q]
-        interbank_in = collected + received[q]
-        costs = (1.0 - cc.alpha) * max(liquid, 0.0) + (1.0 - cc.beta) * interbank_in
-        estate_in = liquid + external_realised[q] + interbank_in - costs
-        estate_out = recovery[q] * (debts[q] + w.deposits[q])
-        residual = estate_in - estate_out
-        deposits_paid = recovery[q] * w.deposits[q]
-        # Net, this is cash + interbank_in - recovery * debts: proceeds, external assets and
-        # default costs cancel (they reach the state only through the clearing's recovery).
-        w.outside += costs + deposits_paid + residual - proceeds[q] - external_realised[q]
+        w.cash[q] += collected[q]
+    # 3. The estates: what each failed bank realised, before what other failed banks pay it.
+    #    The core applies alpha to the whole cash, also when it is negative.
+    liquid = {q: w.cash[q] - collected[q] for q in failed}  # cash, sale proceeds included
+    value = {q: alpha * (liquid[q] + w.external[q]) + beta * collected[q] for q in failed}
+    debts = {q: w.borrowed(q) + w.deposits[q] for q in failed}
+    # Cleared among the failed banks: p_a = min(pbar_a, max(0, value_a + beta * sum_c
+    # loans[a, c] p_c / pbar_c)), i.e. the clearing on beta-scaled liabilities, alpha = beta = 1.
+    f = len(failed)
+    owes = np.zeros((f, f))
+    for a_row, a in enumerate(failed):
+        for c_col, c in enumerate(failed):
+            owes[a_row, c_col] = beta * w.loans[c, a]
+    _, payments = clearing_vector(
+        owes,
+        np.array([value[q] for q in failed]),
+        np.array([debts[q] for q in failed]),
+        1.0,
+        1.0,
+    )
+    recovery = np.ones(n)
+    for row, q in enumerate(failed):
+        if debts[q] > 0:
+            recovery[q] = payments[row] / debts[q]
+    # 4. Every creditor of a failed bank is paid recovery * claim; survivors get it in cash,
+    #    failed creditors count it in their estate; depositors get it from outside the system.
+    received = [sum(w.loans[i, q] * recovery[q] for q in failed) for i in range(n)]
+    for i in range(n):
+        if survivor[i]:
+            w.cash[i] += received[i]
+    # 5. The estates' accounts: what is left beyond the payments goes to the shareholders
+    #    outside; the default costs go outside; the outside paid for units and external assets.
+    for q in failed:
+        from_failed = received[q]
+        paid_out = recovery[q] * debts[q]
+        residual = value[q] + beta * from_failed - paid_out
+        costs_cash = (1.0 - alpha) * liquid[q] + (1.0 - beta) * (collected[q] + from_failed)
+        outside_flow = (
+            costs_cash
+            + recovery[q] * w.deposits[q]
+            + residual
+            - alpha * w.external[q]
+            - proceeds[q]
+        )
+        w.outside += outside_flow
+        if residual > TOL:
+            w.stats["residual_positive"] += 1
+        w.event(
+            "default",
+            bank=q,
+            round=rnd,
+            cause=causes[q],
+            equity=equity[q],
+            recovery=recovery[q],
+            creditor_loss=debts[q] - paid_out,
+            fire_sale_proceeds=proceeds[q],
+            default_costs=costs_cash + (1.0 - alpha) * w.external[q],
+            residual=residual,
+            outside_flow=outside_flow,
+        )
     # 6. Zero the failed banks' books.
     for q in failed:
         w.loans[q, :] = 0.0
@@ -718,10 +924,10 @@ def settle(
 # ----------------------------------------------------------------------------- 8. beliefs
 def update_beliefs(w: World, cfg: EnvConfig, linked: np.ndarray, u: np.ndarray) -> bool:
     """Bernoulli posterior per slot on 'the counterparty is distressed' (dead, or equity /
-    assets below the threshold). The signal says 'distressed' when ``u < q`` for a distressed
-    counterparty and when ``u >= q`` for a healthy one, q the reliability. Returns whether a
-    belief cascade happened (a share of live banks whose mean belief moved by more than
-    ``cascade_shift`` of at least ``cascade_fraction``)."""
+    assets at the marks below the threshold). The signal says 'distressed' when ``u < q`` for a
+    distressed counterparty and when ``u >= q`` for a healthy one, q the reliability. Returns
+    whether a belief cascade happened (a share of live banks whose mean belief moved by more
+    than ``cascade_shift`` of at least ``cascade_fraction``)."""
     bc = cfg.beliefs
     n, k_slots = w.belief.shape
     distressed = []
@@ -762,7 +968,8 @@ def update_beliefs(w: World, cfg: EnvConfig, linked: np.ndarray, u: np.ndarray) 
 
 # ----------------------------------------------------------------------------- 9. rewards
 def utility(w: World, cfg: EnvConfig, i: int) -> float:
-    """``U = Revenue - rho * Risk - lam * Liquidity - gamma * Regulatory`` of a live bank."""
+    """``U = Revenue - rho * Risk - lam * Liquidity - gamma * Regulatory`` of a live bank, with
+    positions (equity and VaR) at the marks."""
     rc = cfg.reward
     e0 = max(w.equity0[i], 1e-9)
     equity, assets, liab = w.equity(i), w.assets(i), w.liabilities(i)
@@ -773,7 +980,7 @@ def utility(w: World, cfg: EnvConfig, i: int) -> float:
         if (j := w.slot_bank(i, k)) is not None
     )
     var = cfg.margin.z * sum(
-        w.units[i, m] * (w.price[m] * mk.volatility) for m, mk in enumerate(cfg.markets)
+        w.units[i, m] * (w.mark(m) * mk.volatility) for m, mk in enumerate(cfg.markets)
     )
     risk = (exposure + var) / e0
     liquidity = max(0.0, rc.liquidity_floor - w.cash[i] / max(liab, 1e-9))
@@ -803,36 +1010,39 @@ def step_world(
     step_no = w.t + 1
     w.event("step_start")
     alive_before = w.alive.copy()
-    flow = np.zeros(w.m)  # net order flow per market: buys - sells, forced sales included
+    price_start = w.price.copy()  # the step's return runs from here to the end of the step
     # 1. Scenario; removals are resolved before anyone acts.
     fallen_removed = np.zeros(w.n, dtype=bool)
     linked_removed = np.zeros(w.n, dtype=bool)
     run_short = np.zeros(w.n, dtype=bool)
     if cfg.scenario.shocks or cfg.scenario.interventions:
-        remove, run_short = apply_scenario(w, cfg, flow)
+        remove, run_short = apply_scenario(w, cfg)
         if remove.any():
             for i in np.flatnonzero(remove):
                 w.event("bank_removed", bank=int(i))
             fallen_removed, _, linked_removed = resolve_defaults(w, cfg, remove, "removed")
     # 2. Actions.
-    executed, invalid, illiquid = execute_actions(w, cfg, actions, flow)
+    executed, invalid, illiquid = execute_actions(w, cfg, actions)
     illiquid |= run_short
     # 3. Markets.
-    reprice(w, cfg, flow, eps)
-    # 4. Interest, then overdrafts (only when interest is charged at all).
-    if cfg.interest_rate > 0:
-        pay_interest(w, cfg)
-        cover_overdrafts(w, cfg)
+    reprice(w, cfg, eps)
+    # 4. Interest.
+    illiquid |= pay_interest(w, cfg)
     # 5. Profit booking.
     if step_no % cfg.profit_booking_interval == 0:
-        book_profits(w)
-    # 6. Margin.
-    if cfg.margin.enabled:
-        margin_calls(w, cfg)
+        book_profits(w, cfg)
+    # 6. Margin, on the variance that counts the step's move so far.
+    margin_calls(w, cfg, step_variance(w, cfg, price_start))
     # 7. Defaults and cascade (the rounds of a removal are not counted).
     fallen, rounds, linked = resolve_defaults(w, cfg, illiquid, "illiquid")
     fallen |= fallen_removed
     linked = (linked | linked_removed) & w.alive
+    # The step's return and variance see the whole move: shocks, trades, sales, repricing.
+    w.vol2 = step_variance(w, cfg, price_start)
+    w.last_return = np.array([math.log(w.price[m] / price_start[m]) for m in range(w.m)])
+    for m in range(w.m):
+        if w.price[m] > w.fundamental[m]:
+            w.stats["marked_at_fundamental"] += 1
     # 8. Beliefs.
     cascade = update_beliefs(w, cfg, linked, u)
     if cascade:
@@ -876,8 +1086,8 @@ class ReferenceOutput:
 
 
 _STATE_FIELDS = (
-    "cash loans units basis external deposits alive price price0 depth last_return vol2 slots "
-    "belief equity0 equity_prev target_leverage risk_factor default_step"
+    "cash loans units basis external deposits alive price fundamental price0 depth last_return "
+    "vol2 slots belief equity0 equity_prev target_leverage risk_factor default_step"
 ).split()
 
 
