@@ -23,7 +23,13 @@ R = 1e-12
 FP = 1e-10  # where the core solves a fixed point (a pro-rata sale)
 
 
-def _run(vol2: float, beta: float = 1.0, depth: float = 250.0, enabled: bool = True):
+def _run(
+    vol2: float,
+    beta: float = 1.0,
+    depth: float = 250.0,
+    enabled: bool = True,
+    cash0: float = 25.0,
+):
     p = params(
         config(
             n=2,
@@ -33,7 +39,7 @@ def _run(vol2: float, beta: float = 1.0, depth: float = 250.0, enabled: bool = T
     )
     s = state(
         p,
-        cash=[25.0, 10.0],
+        cash=[cash0, 10.0],
         units=[[10.0], [0.0]],
         external=[100.0, 10.0],
         deposits=[100.0, 0.0],
@@ -74,6 +80,19 @@ def test_low_volatility_calls_nothing():
     assert s2.units[0, 0, 0] == 10.0 and s2.cash[0, 0] == 25.0 and s2.price[0, 0] == 10.0
     assert s2.vol2[0, 0] == pytest.approx(0.09, rel=R)
     assert events(out, "margin_call") == []
+
+
+def test_low_volatility_still_requires_the_base_rate():
+    # vol2 0.18 -> 0.09: vol_t = 0, not -0.4: rate 0.2 (not 0.12), requirement 20 (not 12).
+    # Cash 15: shortfall 5; phi (10 (10 - phi) + 20) = 5, phi^2 - 12 phi + 0.5 = 0,
+    # phi = 6 - sqrt 35.5; the sale raises 5 - 20 phi.
+    s2, out = _run(0.18, cash0=15.0)
+    phi = 6.0 - np.sqrt(35.5)
+    (mc,) = events(out, "margin_call")
+    assert mc["requirement"] == pytest.approx(20.0, rel=R)
+    assert mc["shortfall"] == pytest.approx(5.0, rel=R)
+    assert mc["sold"] == pytest.approx(5.0 - 20.0 * phi, rel=FP)
+    assert s2.units[0, 0, 0] == pytest.approx(10.0 * (1.0 - phi), rel=FP)
 
 
 def test_vol_sensitivity_scales_the_volatility_term():

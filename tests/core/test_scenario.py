@@ -127,7 +127,10 @@ def test_runs_on_two_banks_sell_in_one_auction_at_one_price():
 
 
 def test_unpaid_deposit_run_is_a_liquidity_default():
-    # bank 1: cash 2, nothing to sell, demand 20: pays 2 and defaults (cause illiquid) at step 2.
+    # bank 1: cash 2, nothing to sell, demand 20: pays 2 (deposits 40 - 2 = 38) and defaults
+    # (cause illiquid) at step 2 with equity 60 - 38 = 22. Its estate (external 60 at alpha 1)
+    # pays the 38 in full: residual 22; outside flow 38 + 22 - 60 = 0; the run's shock event
+    # moved 2 to the outside.
     run_ = {"type": "deposit_run", "magnitude": 0.5, "start": 2, "targets": [1]}
     p = params(config(**_scenario([run_])))
     s = state(p, cash=[5.0, 2.0, 5.0], external=[10.0, 60.0, 10.0], deposits=[5.0, 40.0, 5.0])
@@ -135,6 +138,10 @@ def test_unpaid_deposit_run_is_a_liquidity_default():
     assert [o.defaulted[0, 1] for _, o in got] == [False, True]
     (d,) = events(got[1][1], "default")
     assert (d["bank"], d["cause"]) == (1, "illiquid")
+    assert d["equity"] == pytest.approx(22.0, rel=R)
+    assert d["residual"] == pytest.approx(22.0, rel=R)
+    assert d["outside_flow"] == pytest.approx(0.0, abs=1e-12)
+    assert events(got[1][1], "shock")[0]["outside_flow"] == pytest.approx(2.0, rel=R)
 
 
 def test_funding_freeze_blocks_lending_on_its_steps_only():
