@@ -1,11 +1,15 @@
 """Step 7: defaults, clearing, resolution and the cascade, numbers worked out by hand.
 
-Clearing is Eisenberg-Noe with Rogers-Veraart costs: a defaulted bank pays
-``p = min(pbar, alpha * e + beta * received)`` (``e`` = cash + market value + external),
-creditors and depositors get ``recovery = p / pbar`` of their claims in cash. The failed bank's
-units are fire-sold (``price *= 1 - fire_sale_impact * value / depth``), its external assets go
-to the outside at alpha of book; ``default_costs = (1 - alpha) * (cash + proceeds) + (1 - beta) *
-interbank collections``; the residual of the estate goes to (or comes from) the outside.
+Who fails: Eisenberg-Noe / Rogers-Veraart clearing at the marks. The failed banks are then
+liquidated: their units sold in one auction (VWAP of linear impact), their external assets to the
+outside at alpha of book, their loans to survivors called. Each estate is cleared on what it
+realised: ``e = alpha * (cash + proceeds + external) + beta * collected``, it pays
+``p = min(pbar, e + beta * what other failed banks pay it)`` and its creditors and depositors get
+``recovery = p / pbar`` of their claims in cash. ``default_costs = (1 - alpha) * (cash + proceeds
++ external) + (1 - beta) * interbank collections``; ``residual = e + ... - p >= 0`` goes to the
+shareholders outside. The ``default`` event's ``outside_flow`` is the net cash to the outside:
+``(1 - alpha) * (cash + proceeds) + (1 - beta) * collections`` (the costs paid in cash)
+``+ recovery * deposits + residual - proceeds - alpha * external``; ``cash + outside`` is conserved.
 """
 
 from __future__ import annotations
@@ -68,13 +72,14 @@ def test_insolvent_bank_is_cleared_and_its_books_zeroed():
 
 def test_alpha_cuts_the_estate_and_is_a_default_cost():
     # alpha 0.5: bank 1 pays 0.5 * 7 = 3.5, recovery 3.5/13 = 7/26; bank 0 gets 10 * 7/26.
-    # Costs (1 - 0.5) * cash 2 = 1; external sold at 0.5 * 5 = 2.5; estate 2 + 2.5 - 1 = 3.5
-    # = paid out, residual 0. Outside flow = 1 + 3 * 7/26 - 2.5 = -9/13.
+    # Costs (1 - 0.5) * cash 2 = 1 paid in cash, plus (1 - 0.5) * 5 = 2.5 lost selling the
+    # external assets at 0.5 * 5 = 2.5: default costs 3.5. Estate 2 + 2.5 - 1 = 3.5 = paid
+    # out, residual 0. Outside flow = 1 + 3 * 7/26 - 2.5 = -9/13.
     _, _, s2, out = _insolvent(alpha=0.5)
     assert s2.cash[0, 0] == pytest.approx(5.0 + 70.0 / 26.0, rel=R)
     (d,) = events(out, "default")
     assert d["recovery"] == pytest.approx(7.0 / 26.0, rel=R)
-    assert d["default_costs"] == pytest.approx(1.0, rel=R)
+    assert d["default_costs"] == pytest.approx(3.5, rel=R)
     assert d["residual"] == pytest.approx(0.0, abs=1e-12)  # external counted at 2.5, not 5
     assert d["creditor_loss"] == pytest.approx(13.0 - 3.5, rel=R)
     assert d["outside_flow"] == pytest.approx(-9.0 / 13.0, rel=R)
@@ -115,18 +120,19 @@ def test_credit_contagion_in_the_same_round_with_beta():
 
 
 def test_fire_sale_of_the_failed_bank_brings_down_a_second_round():
-    # fire_sale_impact 0.5, depth 50, price 10.
+    # impact 0.5, depth 50: lambda = 0.5 * 100 / 50 = 1; price 10, floor 0.01 * 10 = 0.1.
     #   bank 0: cash 5, external 10, deposits 5                  -> equity  10 (bystander)
     #   bank 1: cash 1, 4 units (40), deposits 50                -> equity  -9
     #   bank 2: cash 10, 10 units (100), deposits 100            -> equity  10
-    # Round 1: bank 1 pays e = 41 (recovery 0.82); its 4 units (value 40) are fire-sold:
-    #   price 10 * (1 - 0.5 * 40 / 50) = 6, proceeds 24, residual 1 + 24 - 41 = -16;
-    #   outside flow 41 - 16 - 24 = 1.
-    # Re-marked at 6, bank 2 has 10 + 60 - 100 = -30: round 2 (cause insolvent). It pays
-    #   e = 70 (recovery 0.7); its 10 units (value 60): price 6 * (1 - 0.5 * 60 / 50) = 2.4,
-    #   proceeds 24, residual 10 + 24 - 70 = -36, outside flow 70 - 36 - 24 = 10.
+    # Round 1: bank 1's 4 units move the price to 10 - 4 = 6 and fill at 8: proceeds 32.
+    #   Estate 1 + 32 = 33 of pbar 50: recovery 0.66, residual 0; outside flow
+    #   0.66 * 50 - 32 = 1.
+    # Re-marked at min(6, 10) = 6, bank 2 has 10 + 60 - 100 = -30: round 2 (insolvent). Its
+    #   10 units would take the price to 6 - 10 < 0.1: (6 - 0.1) / 1 = 5.9 units fill at
+    #   (6 + 0.1) / 2 = 3.05 (17.995), the other 4.1 at 0.1 (0.41): proceeds 18.405, price 0.1.
+    #   Estate 10 + 18.405 = 28.405 of 100: recovery 0.28405; outside flow 28.405 - 18.405 = 10.
     # Outside 1 + 10 = 11: the cash the two banks held.
-    p = params(config(markets=[market(depth=50.0)], contagion={"fire_sale_impact": 0.5}))
+    p = params(config(markets=[market(impact=0.5, depth=50.0)]))
     s = state(
         p,
         cash=[5.0, 1.0, 10.0],
@@ -137,22 +143,22 @@ def test_fire_sale_of_the_failed_bank_brings_down_a_second_round():
     s2, out = run(s, p)
     assert out.cascade_rounds[0] == 2
     assert out.defaulted[0].tolist() == [False, True, True]
-    assert s2.price[0, 0] == pytest.approx(2.4, rel=R)
+    assert s2.price[0, 0] == pytest.approx(0.1, rel=R)
     d1, d2 = events(out, "default")
     assert (d1["bank"], d1["round"], d1["cause"]) == (1, 1, "insolvent")
     assert (d2["bank"], d2["round"], d2["cause"]) == (2, 2, "insolvent")
-    assert d1["recovery"] == pytest.approx(0.82, rel=R)
-    assert d1["fire_sale_proceeds"] == pytest.approx(24.0, rel=R)
-    assert d1["residual"] == pytest.approx(-16.0, rel=R)
+    assert d1["recovery"] == pytest.approx(0.66, rel=R)
+    assert d1["fire_sale_proceeds"] == pytest.approx(32.0, rel=R)
+    assert d1["residual"] == pytest.approx(0.0, abs=1e-12)
     assert d1["outside_flow"] == pytest.approx(1.0, rel=R)
     assert d2["equity"] == pytest.approx(-30.0, rel=R)
-    assert d2["recovery"] == pytest.approx(0.7, rel=R)
-    assert d2["fire_sale_proceeds"] == pytest.approx(24.0, rel=R)
-    assert d2["residual"] == pytest.approx(-36.0, rel=R)
+    assert d2["recovery"] == pytest.approx(0.28405, rel=R)
+    assert d2["fire_sale_proceeds"] == pytest.approx(18.405, rel=R)
+    assert d2["residual"] == pytest.approx(0.0, abs=1e-12)
     assert d2["outside_flow"] == pytest.approx(10.0, rel=R)
     c1, c2 = events(out, "cascade")
     assert (c1["round"], c1["banks"]) == (1, [1]) and c1["prices"] == pytest.approx([6.0])
-    assert (c2["round"], c2["banks"]) == (2, [2]) and c2["prices"] == pytest.approx([2.4])
+    assert (c2["round"], c2["banks"]) == (2, [2]) and c2["prices"] == pytest.approx([0.1])
     assert s2.outside[0] == pytest.approx(11.0, rel=R)
     assert s2.units[0].sum() == 0.0 and s2.cash[0].tolist() == [5.0, 0.0, 0.0]
 
@@ -161,12 +167,13 @@ def test_survivor_that_cannot_pay_a_called_loan_defaults_next_round():
     # bank 1 lent 10 to bank 2 and is insolvent; its loan is called in full.
     #   bank 1: cash 1, loan 10, external 2, deposits 20        -> equity -7
     #   bank 2: cash 2, external 20, deposits 5, owes 10        -> equity  7
-    # Round 1: bank 1 e = 3, receives 10 from bank 2 in the clearing: pays 13 of 20 (0.65).
-    #   The call: bank 2 pays its cash 2 (nothing to sell), phi 0.2; the rest is written off.
-    #   Estate 1 + 2 + 2 = 5 in, 13 out: residual -8; outside flow 13 - 8 - 2 = 3.
-    # Round 2: bank 2 (cash 0, external 20, deposits 5) is forced: cause illiquid; pays in
-    #   full (recovery 1), residual 15, outside flow 5 + 15 - 20 = 0. Outside 3 = the cash
-    #   banks 1 and 2 held.
+    # Round 1: bank 1 fails. The call: bank 2 pays its cash 2 (nothing to sell) of 10; the
+    #   other 8 is lost to bank 1's estate, which holds only what it realised:
+    #   1 + 2 (external) + 2 (collected) = 5 of pbar 20: recovery 0.25 (0.65 had bank 2 paid
+    #   all 10). Residual 0; outside flow 0.25 * 20 - 2 (external bought) = 3.
+    # Round 2: bank 2 (cash 0, external 20, deposits 5, its debt to bank 1 closed) is forced:
+    #   cause illiquid; pays in full (recovery 1), residual 15, outside flow 5 + 15 - 20 = 0.
+    # Outside 3 = the cash banks 1 and 2 held: nobody outside paid for the loss.
     p = params(config())
     s = state(
         p,
@@ -177,12 +184,75 @@ def test_survivor_that_cannot_pay_a_called_loan_defaults_next_round():
     )
     s2, out = run(s, p)
     assert out.cascade_rounds[0] == 2
+    assert out.defaulted[0].tolist() == [False, True, True]
     d1, d2 = events(out, "default")
     assert (d1["bank"], d1["round"], d1["cause"]) == (1, 1, "insolvent")
-    assert d1["recovery"] == pytest.approx(0.65, rel=R)
-    assert d1["residual"] == pytest.approx(-8.0, rel=R)
-    assert d1["outside_flow"] == pytest.approx(3.0, rel=R)
+    assert d1["recovery"] == pytest.approx(0.25, rel=R)
+    assert d1["creditor_loss"] == pytest.approx(15.0, rel=R)
+    assert d1["residual"] == pytest.approx(0.0, abs=1e-12)
+    assert d1["outside_flow"] == pytest.approx(0.25 * 20.0 - 2.0, rel=R)
+    assert events(out, "forced_sale") == []  # nothing to sell: no sale covers the shortfall
     assert (d2["bank"], d2["round"], d2["cause"]) == (2, 2, "illiquid")
     assert d2["recovery"] == pytest.approx(1.0, rel=R)
     assert d2["residual"] == pytest.approx(15.0, rel=R)
+    assert d2["outside_flow"] == pytest.approx(0.0, abs=1e-12)
     assert s2.outside[0] == pytest.approx(3.0, rel=R)
+    assert s2.cash[0].sum() + s2.outside[0] == pytest.approx(s.cash[0].sum(), rel=R)
+
+
+# A bank holding half the market's depth fails. Impact 1, depth 100: lambda = 1 * 100 / 100 = 1.
+#   bank 0: cash 5, lent 20 to bank 1, external 30, deposits 10
+#   bank 1: cash 2, 5 units (value 50 = half the depth), external 10, owes 20, deposits dep1
+# Bank 1's 5 units move the price to 10 - 5 = 5 and fill at 7.5: proceeds 37.5; its estate
+# realises alpha * (2 + 37.5 + 10) = 49.5 alpha against pbar = 20 + dep1.
+#   insolvent: dep1 45 (equity 62 - 65 = -3), alpha 0.8: e = 39.6 < 65, recovery 39.6 / 65,
+#     residual 0, cash costs 0.2 * 39.5 = 7.9, default costs 7.9 + 0.2 * 10 = 9.9.
+#   removed: dep1 20 (equity 22), alpha 1, removed at step 1: e = 49.5 >= 40, recovery 1,
+#     residual 9.5 to the shareholders, no costs.
+# The price ends at 5 after the cascade (step 7), or at 10 - 5 / 2 = 7.5 after a removal at the
+# start of the step (repricing halves the displacement).
+# outside_flow = cash costs + recovery * dep1 + residual - 37.5 - alpha * 10; bank 0 receives
+# 20 * recovery.
+HALF_DEPTH = {
+    "insolvent": dict(
+        alpha=0.8, dep1=45.0, recovery=39.6 / 65.0, residual=0.0, costs=7.9, price=5.0
+    ),
+    "removed": dict(alpha=1.0, dep1=20.0, recovery=1.0, residual=9.5, costs=0.0, price=7.5),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HALF_DEPTH))
+def test_a_bank_holding_half_the_depth_pays_what_its_estate_realised(case):
+    c = HALF_DEPTH[case]
+    iv = [{"type": "remove_bank", "step": 1, "bank": 1}] if case == "removed" else []
+    p = params(
+        config(
+            n=2,
+            markets=[market(impact=1.0)],
+            contagion={"alpha": c["alpha"]},
+            scenario={"interventions": iv},
+        )
+    )
+    s = state(
+        p,
+        cash=[5.0, 2.0],
+        loans=[[0, 20], [0, 0]],
+        units=[[0.0], [5.0]],
+        external=[30.0, 10.0],
+        deposits=[10.0, c["dep1"]],
+    )
+    s2, out = run(s, p)
+    assert out.defaulted[0].tolist() == [False, True]
+    (d,) = events(out, "default")
+    assert d["cause"] == case
+    assert d["fire_sale_proceeds"] == pytest.approx(37.5, rel=R)
+    assert s2.price[0, 0] == pytest.approx(c["price"], rel=R)
+    assert d["recovery"] == pytest.approx(c["recovery"], rel=R)
+    assert d["residual"] >= 0.0
+    assert d["residual"] == pytest.approx(c["residual"], rel=R, abs=1e-12)
+    assert d["default_costs"] == pytest.approx(c["costs"] + (1 - c["alpha"]) * 10.0, rel=R)
+    flow = c["costs"] + c["recovery"] * c["dep1"] + c["residual"] - 37.5 - c["alpha"] * 10.0
+    assert d["outside_flow"] == pytest.approx(flow, rel=R)
+    assert s2.cash[0, 0] == pytest.approx(5.0 + 20.0 * c["recovery"], rel=R)
+    assert s2.outside[0] == pytest.approx(flow, rel=R)
+    assert s2.cash[0].sum() + s2.outside[0] == pytest.approx(s.cash[0].sum(), rel=R)

@@ -122,3 +122,19 @@ def test_step_rewards_are_the_utility_of_the_new_state():
     want = -0.25 - 0.3 * 3.75 - 2.0 * (0.05 - 2.0 / 90.0) - 0.7 * 0.25
     assert out.rewards[0].tolist() == pytest.approx([want, 0.0], rel=R, abs=1e-15)
     assert s2.equity_prev[0].tolist() == pytest.approx([10.0, 20.0], rel=R)
+
+
+def test_positions_are_valued_at_the_lower_of_price_and_fundamental():
+    # Bank 0's 2 units: price 10 above a fundamental of 8 -> marked at 8: market value 16,
+    # equity 15 - 4 = 11, risk (10 * 0.3 + 2 * 0.5 * 16) / 20 = 19 / 20. A fundamental of 12
+    # above the price changes nothing (marked at 10).
+    p = _p()
+    s = _s(p)
+    s.fundamental[0, 0] = 8.0
+    bs = balance_sheet(s)
+    assert bs["equity"][0, 0] == pytest.approx(11.0, rel=R)
+    assert utility_terms(s, bs, s.equity_prev, p)["risk"][0, 0] == pytest.approx(0.95, rel=R)
+    s.fundamental[0, 0] = 12.0
+    bs = balance_sheet(s)
+    assert bs["equity"][0, 0] == pytest.approx(15.0, rel=R)
+    assert utility_terms(s, bs, s.equity_prev, p)["risk"][0, 0] == pytest.approx(1.15, rel=R)

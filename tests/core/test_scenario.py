@@ -1,7 +1,9 @@
 """Step 1: scheduled shocks and interventions act on their steps and not before or after.
 
-Each test steps a quiet world (no volatility, impact, interest or margin) three or four times
-with HOLD and checks the books after each step. Steps are 1-based: the first call is step 1.
+Each test steps a quiet world (no volatility, interest or margin; price impact only where a
+forced sale is pinned, lambda 0.5 with half-life 1) a few times with HOLD and checks the books
+after each step. Steps are 1-based: the first call is step 1. A market crash moves the market
+and the fundamental price together.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from tiny import config, events, market, params, run, state
 from rudra_env.actions import BORROW, LEND
 
 R = 1e-12
+FP = 1e-10  # where the core solves a fixed point (a pro-rata sale)
 
 
 def _steps(s, p, n: int, actions=None):
@@ -41,6 +44,7 @@ def test_market_crash_on_its_steps_and_named_market_only():
     got = _steps(s, p, 4)
     assert [st.price[0, 0] for st, _ in got] == pytest.approx([10.0, 9.0, 8.1, 8.1], rel=R)
     assert [st.price[0, 1] for st, _ in got] == [10.0] * 4
+    assert [st.fundamental[0, 0] for st, _ in got] == pytest.approx([10.0, 9.0, 8.1, 8.1], rel=R)
     shocks = [events(o, "shock") for _, o in got]
     assert [len(e) for e in shocks] == [0, 1, 1, 0]
     assert shocks[1][0]["kind"] == "market_crash"
@@ -64,9 +68,12 @@ def test_bank_capital_hit_on_its_step_and_bank_only():
 
 
 def test_deposit_run_paid_from_cash_then_forced_sale():
-    # magnitude 0.5 at step 2 on bank 1: deposits 40 -> demand 20. Cash 12 pays 12; 8 of its
-    # 2 units' value 20 is sold (units 1.2); deposits 20. Outside: +20 paid out, -8 for the
-    # units bought = +12. The sale is flow -8: price 10 * exp(0.5 * -8 / 100) = 10 exp(-0.04).
+    # magnitude 0.5 at step 2 on bank 1: deposits 40 -> demand 20. Cash 12 pays 12; 8 is
+    # raised by selling q units through the auction (impact 0.5, lambda 0.5):
+    # q (10 - 0.5 q / 2) = 8 leaves the price at sqrt(100 - 2 * 0.5 * 8) = sqrt 92, so
+    # q = (10 - sqrt 92) / 0.5 and units 2 - q = 2 sqrt 92 - 18. Deposits 20. Outside: +20
+    # paid out, -8 for the units bought = +12. Repricing halves the displacement each step:
+    # step 2 ends at 10 + (sqrt 92 - 10) / 2, step 3 at 10 + (sqrt 92 - 10) / 4.
     run_ = {"type": "deposit_run", "magnitude": 0.5, "start": 2, "targets": [1]}
     p = params(config(markets=[market(impact=0.5)], **_scenario([run_])))
     s = state(
@@ -77,23 +84,53 @@ def test_deposit_run_paid_from_cash_then_forced_sale():
         deposits=[5.0, 40.0, 5.0],
     )
     got = _steps(s, p, 3)
+    r92 = np.sqrt(92.0)
     assert [st.deposits[0, 1] for st, _ in got] == pytest.approx([40.0, 20.0, 20.0], rel=R)
     st2, out2 = got[1]
-    assert st2.cash[0].tolist() == pytest.approx([5.0, 0.0, 5.0], rel=R, abs=1e-15)
-    assert st2.units[0, 1, 0] == pytest.approx(1.2, rel=R)
-    assert st2.outside[0] == pytest.approx(12.0, rel=R)
-    assert st2.price[0, 0] == pytest.approx(10.0 * np.exp(-0.04), rel=R)
+    assert st2.cash[0].tolist() == pytest.approx([5.0, 0.0, 5.0], rel=FP, abs=1e-12)
+    assert st2.units[0, 1, 0] == pytest.approx(2.0 * r92 - 18.0, rel=FP)
+    assert st2.outside[0] == pytest.approx(12.0, rel=FP)
+    assert [st.price[0, 0] for st, _ in got] == pytest.approx(
+        [10.0, 10.0 + (r92 - 10.0) / 2.0, 10.0 + (r92 - 10.0) / 4.0], rel=FP
+    )
     (fs,) = events(out2, "forced_sale")
     assert (fs["bank"], fs["reason"]) == (1, "deposit_run")
-    assert fs["sold"] == pytest.approx(8.0, rel=R)
+    assert fs["sold"] == pytest.approx(8.0, rel=FP)
     (sh,) = events(out2, "shock")
     assert sh["kind"] == "deposit_run" and sh["outside_flow"] == pytest.approx(20.0, rel=R)
     assert [len(events(o, "shock")) for _, o in got] == [0, 1, 0]
     assert all(st.alive[0].all() for st, _ in got)
 
 
+def test_runs_on_two_banks_sell_in_one_auction_at_one_price():
+    # magnitude 0.5 at step 1 on banks 1 and 2: demands 20 and 15 against cash 12 and 5, so
+    # they raise 8 and 10 by selling, together, 18 / fill units (lambda 0.5): the price goes
+    # to sqrt(100 - 2 * 0.5 * 18) = sqrt 82 and both fill at (10 + sqrt 82) / 2: bank 1 sells
+    # 8 / fill of its 2 units, bank 2 10 / fill of its 3.
+    run_ = {"type": "deposit_run", "magnitude": 0.5, "start": 1, "targets": [1, 2]}
+    p = params(config(markets=[market(impact=0.5)], **_scenario([run_])))
+    s = state(
+        p,
+        cash=[5.0, 12.0, 5.0],
+        units=[[0.0], [2.0], [3.0]],
+        external=[10.0, 30.0, 30.0],
+        deposits=[5.0, 40.0, 30.0],
+    )
+    s2, out = run(s, p)
+    fill = (10.0 + np.sqrt(82.0)) / 2.0
+    assert s2.units[0, :, 0].tolist() == pytest.approx(
+        [0.0, 2.0 - 8.0 / fill, 3.0 - 10.0 / fill], rel=FP, abs=1e-15
+    )
+    assert [e["sold"] for e in events(out, "forced_sale")] == pytest.approx([8.0, 10.0], rel=FP)
+    assert s2.deposits[0].tolist() == pytest.approx([5.0, 20.0, 15.0], rel=R)
+    assert s2.outside[0] == pytest.approx(35.0 - 18.0, rel=FP)
+
+
 def test_unpaid_deposit_run_is_a_liquidity_default():
-    # bank 1: cash 2, nothing to sell, demand 20: pays 2 and defaults (cause illiquid) at step 2.
+    # bank 1: cash 2, nothing to sell, demand 20: pays 2 (deposits 40 - 2 = 38) and defaults
+    # (cause illiquid) at step 2 with equity 60 - 38 = 22. Its estate (external 60 at alpha 1)
+    # pays the 38 in full: residual 22; outside flow 38 + 22 - 60 = 0; the run's shock event
+    # moved 2 to the outside.
     run_ = {"type": "deposit_run", "magnitude": 0.5, "start": 2, "targets": [1]}
     p = params(config(**_scenario([run_])))
     s = state(p, cash=[5.0, 2.0, 5.0], external=[10.0, 60.0, 10.0], deposits=[5.0, 40.0, 5.0])
@@ -101,6 +138,10 @@ def test_unpaid_deposit_run_is_a_liquidity_default():
     assert [o.defaulted[0, 1] for _, o in got] == [False, True]
     (d,) = events(got[1][1], "default")
     assert (d["bank"], d["cause"]) == (1, "illiquid")
+    assert d["equity"] == pytest.approx(22.0, rel=R)
+    assert d["residual"] == pytest.approx(22.0, rel=R)
+    assert d["outside_flow"] == pytest.approx(0.0, abs=1e-12)
+    assert events(got[1][1], "shock")[0]["outside_flow"] == pytest.approx(2.0, rel=R)
 
 
 def test_funding_freeze_blocks_lending_on_its_steps_only():

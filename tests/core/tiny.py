@@ -2,9 +2,13 @@
 
 Every helper builds one world (B = 1) of a few banks whose every number is given by the test, on a
 config that switches off whatever the test does not look at: no volatility, drift or price
-impact, no interest, no margin, no fire-sale impact, profit booking far away, alpha = beta = 1.
+impact, no interest, no margin, profit booking far away, alpha = beta = 1.
 A test turns on only the mechanism it pins (``config(interest_rate=0.01)``,
 ``config(margin={"enabled": True, "z": 0.4})``, ``config(markets=[market(impact=0.5)])``).
+
+The quiet market has price0 10 and depth 100, so with impact ``kappa`` the auction's price
+impact per unit is ``lambda = kappa * 10^2 / 100 = kappa``; its half-life is one step (the
+transient displacement halves at every repricing) and no impact is permanent.
 
 Only the stable public surface of the core is used: ``EnvConfig.from_dict``, ``NetworkState``,
 ``Params.from_config``, ``step`` and ``StepNoise``.
@@ -35,12 +39,15 @@ BASE: dict[str, Any] = {
 
 
 def market(name: str = "A", **over: Any) -> dict[str, Any]:
-    """A market that does nothing on its own: sigma = drift = impact = 0, a wide breaker."""
+    """A market that does nothing on its own: sigma = drift = impact = 0, a wide breaker; with
+    impact, lambda = impact per unit, half-life 1 step (decay 0.5), permanent share 0."""
     out = {
         "name": name,
         "price0": 10.0,
         "impact": 0.0,
         "depth": 100.0,
+        "half_life": 1.0,
+        "permanent_share": 0.0,
         "max_move": 10.0,
         "volatility": 0.0,
         "drift": 0.0,
