@@ -15,16 +15,17 @@ order-free (no bank is favoured); they execute in two phases:
    ``forced_sale``); if it still falls short, every caller gets the same fraction of its call
    and the debtor is in *liquidity default* (it defaults in the cascade).
 
-``f`` is the action's size level. An action is valid when its kind's rule (``RULES``) holds:
+``f`` is the action's size level. An action is valid when its kind's rule (``RULES``) holds
+(``TOL`` = 1e-9: amounts below it are what rounding leaves after paying out everything):
 
 ======  =================================================================================
 kind    valid when (besides the bank being alive)
 ======  =================================================================================
 HOLD    always
-LEND    cash > 0, the slot holds a live counterparty, no funding freeze
-BORROW  something is lent to the slot's counterparty, which is alive
-INVEST  cash > 0
-DIVEST  units held in the market > 0
+LEND    cash > TOL, the slot holds a live counterparty, no funding freeze
+BORROW  more than TOL is lent to the slot's counterparty, which is alive
+INVEST  cash > TOL
+DIVEST  units held in the market > TOL
 ======  =================================================================================
 
 A masked-out action that is submitted anyway executes as HOLD and is flagged ``invalid``. The
@@ -74,19 +75,19 @@ def _always(q: Facts) -> np.ndarray:
 
 
 def _lend_ok(q: Facts) -> np.ndarray:
-    return (q.cash > 0) & q.counterparty_live & ~q.frozen
+    return (q.cash > TOL) & q.counterparty_live & ~q.frozen
 
 
 def _borrow_ok(q: Facts) -> np.ndarray:
-    return (q.lent > 0) & q.counterparty_live
+    return (q.lent > TOL) & q.counterparty_live
 
 
 def _invest_ok(q: Facts) -> np.ndarray:
-    return q.cash > 0
+    return q.cash > TOL
 
 
 def _divest_ok(q: Facts) -> np.ndarray:
-    return q.units > 0
+    return q.units > TOL
 
 
 # ------------------------------------------------------------------------------ orders

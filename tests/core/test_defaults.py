@@ -15,7 +15,7 @@ shareholders outside. The ``default`` event's ``outside_flow`` is the net cash t
 from __future__ import annotations
 
 import pytest
-from tiny import config, events, market, params, run, state
+from tiny import config, default_charge, events, market, params, run, state
 
 R = 1e-12
 
@@ -67,7 +67,7 @@ def test_insolvent_bank_is_cleared_and_its_books_zeroed():
     assert d["outside_flow"] == pytest.approx(-44.0 / 13.0, rel=R)
     (c,) = events(out, "cascade")
     assert c["round"] == 1 and c["banks"] == [1]
-    assert out.rewards[0, 1] == -p.default_penalty
+    assert out.rewards[0, 1] == pytest.approx(default_charge(p, int(s.t[0]) + 1), rel=1e-12)
 
 
 def test_alpha_cuts_the_estate_and_is_a_default_cost():

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tiny import acts, config, events, market, params, run, state
+from tiny import acts, config, default_charge, events, market, params, run, state
 
 from rudra_env.actions import BORROW, DIVEST, HOLD, INVEST, LEND
 from rudra_env.core import action_masks
@@ -144,7 +144,7 @@ def test_borrow_unpaid_is_a_liquidity_default():
     assert d["recovery"] == pytest.approx(1.0, rel=R)
     assert d["residual"] == pytest.approx(1.0, rel=R)
     assert d["outside_flow"] == pytest.approx(-5.0, rel=R)
-    assert out.rewards[0, 1] == -p.default_penalty
+    assert out.rewards[0, 1] == pytest.approx(default_charge(p, int(s.t[0]) + 1), rel=1e-12)
 
 
 def test_invest_buys_units_at_the_vwap_of_its_own_impact():

@@ -2,7 +2,8 @@
 term and coefficient pinned by hand, plus the default penalty and 0 for the already dead.
 
 Coefficients are distinct so that a swapped or dropped one shows: rho 0.3, lam 2, gamma 0.7,
-liquidity floor 0.05, minimum capital ratio 0.04, default penalty 7; VaR z = 2, sigma = 0.5.
+liquidity floor 0.05, minimum capital ratio 0.04, default penalty 7, term cap 3; VaR z = 2,
+sigma = 0.5. One step then costs at most c = 0.3 * 3 + 2 * 0.05 + 2 * 0.7 * 3 = 5.2.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ REWARD = {
     "default_penalty": 7.0,
     "liquidity_floor": 0.05,
     "min_capital_ratio": 0.04,
+    "term_cap": 3.0,
 }
+STEP_COST_CAP = 0.3 * 3.0 + 2.0 * 0.05 + 2.0 * 0.7 * 3.0
 
 
 def _p():
@@ -58,14 +61,15 @@ def _s(p):
 #                (10 * 0.3 + 2 * 0.5 * 20) / 20 = 23 / 20;  0;  5 * 0.4 / 4 = 0.5
 #   liquidity  = max(0, 0.05 - cash / liabilities):
 #                0.05 - 1/85;  3/49 > 0.05 -> 0;  0.05 - 0.5/199.9
-#   regulatory = clip(assets / equity / target - 1, 0, 10) + max(0, 0.04 - E/A) / 0.04:
-#                100/15/5 - 1 = 1/3 (E/A = 0.15);  50/1/10 - 1 = 4 plus (0.04 - 0.02)/0.04
-#                = 0.5;  2000/10 - 1 -> clipped at 10, plus (0.04 - 0.0005)/0.04 = 0.9875
+#   regulatory = clip(assets / equity / target - 1, 0, cap) + min(cap, max(0, 0.04 - E/A) / 0.04):
+#                100/15/5 - 1 = 1/3 (E/A = 0.15);  50/1/10 - 1 = 4 -> capped at 3, plus
+#                (0.04 - 0.02)/0.04 = 0.5;  2000/10 - 1 -> capped at 3, plus
+#                (0.04 - 0.0005)/0.04 = 0.9875
 TERMS = {
     "revenue": [-0.05, 0.0, 0.0],
     "risk": [23.0 / 20.0, 0.0, 0.5],
     "liquidity": [0.05 - 1.0 / 85.0, 0.0, 0.05 - 0.5 / 199.9],
-    "regulatory": [1.0 / 3.0, 4.5, 10.9875],
+    "regulatory": [1.0 / 3.0, 3.5, 3.9875],
 }
 
 
@@ -92,19 +96,24 @@ def test_utility_weighs_the_terms_by_their_coefficients():
 
 
 def test_default_penalty_and_zero_for_the_already_dead():
-    # bank 1 was dead before this step (0); bank 2 defaulted in it (-7); bank 0 unchanged.
+    # bank 1 was dead before this step (0); bank 2 defaulted in it, in step t + 1 = 1 of 100:
+    # the penalty 7 plus 99 steps left at c = 5.2 each; bank 0 unchanged.
     p = _p()
     s = _s(p)
+    assert p.step_cost_cap == pytest.approx(STEP_COST_CAP, rel=R) == 5.2
     s.alive[0] = [True, False, False]
     now = np.array([[False, False, True]])
     u = utility(s, balance_sheet(s), s.equity_prev, p, now)
-    assert u[0].tolist() == pytest.approx([_u(0), 0.0, -7.0], rel=R)
+    assert u[0].tolist() == pytest.approx([_u(0), 0.0, -(7.0 + 99 * 5.2)], rel=R)
+    s.t[:] = 99  # defaulting in the last step (100 of 100) leaves no step: the penalty alone
+    u = utility(s, balance_sheet(s), s.equity_prev, p, now)
+    assert u[0, 2] == pytest.approx(-7.0, rel=R)
 
 
 def test_step_rewards_are_the_utility_of_the_new_state():
     # No loans (beliefs do not enter). sigma 0.5 with eps 0.25: the log return is exactly 0.
     #   bank 0: cash 2, 3 units (30), external 68, deposits 90: equity 10 (prev 12, E0 8,
-    #           target 8). revenue (10 - 12) / 8 = -0.25; risk 2 * 0.5 * 30 / 8 = 3.75;
+    #           target 8). revenue (10 - 12) / 8 = -0.25; risk 2 * 0.5 * 30 / 8 = 3.75 -> cap 3;
     #           liquidity 0.05 - 2/90; regulatory 100/10/8 - 1 = 0.25 (E/A = 0.1 >= 0.04).
     #   bank 1: cash 10, external 10, no debt, equity = prev: every term 0.
     p = params(config(n=2, markets=[market(volatility=0.5)], margin={"z": 2.0}, reward=REWARD))
@@ -119,7 +128,7 @@ def test_step_rewards_are_the_utility_of_the_new_state():
         target_leverage=[8.0, 8.0],
     )
     s2, out = run(s, p, eps=0.25)
-    want = -0.25 - 0.3 * 3.75 - 2.0 * (0.05 - 2.0 / 90.0) - 0.7 * 0.25
+    want = -0.25 - 0.3 * 3.0 - 2.0 * (0.05 - 2.0 / 90.0) - 0.7 * 0.25
     assert out.rewards[0].tolist() == pytest.approx([want, 0.0], rel=R, abs=1e-15)
     assert s2.equity_prev[0].tolist() == pytest.approx([10.0, 20.0], rel=R)
 

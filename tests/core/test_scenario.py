@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tiny import config, events, market, params, run, state
+from tiny import config, default_charge, events, market, params, run, state
 
 from rudra_env.actions import BORROW, LEND
 
@@ -202,5 +202,5 @@ def test_bank_removal_on_its_step_only():
     assert [len(events(o, "bank_removed")) for _, o in got] == [0, 1, 0]
     (d,) = events(got[1][1], "default")
     assert (d["bank"], d["cause"]) == (1, "removed")
-    assert got[1][1].rewards[0, 1] == -p.default_penalty
+    assert got[1][1].rewards[0, 1] == pytest.approx(default_charge(p, 2), rel=1e-12)
     assert got[2][1].rewards[0, 1] == 0.0

@@ -25,7 +25,17 @@ import numpy as np
 from rudra_env.config import EnvConfig
 from rudra_env.core import NetworkState, Params, StepNoise, step
 
-__all__ = ["config", "market", "params", "state", "noise", "run", "events", "acts"]
+__all__ = [
+    "default_charge",
+    "config",
+    "market",
+    "params",
+    "state",
+    "noise",
+    "run",
+    "events",
+    "acts",
+]
 
 BASE: dict[str, Any] = {
     "max_steps": 100,
@@ -187,3 +197,9 @@ def run(
 def events(out, kind: str, world: int = 0) -> list[dict[str, Any]]:
     """The data of this step's events of one type in one world."""
     return [e.data for e in out.record.events(world) if e.type == kind]
+
+
+def default_charge(p: Params, step_no: int) -> float:
+    """The reward of a bank that defaults in step ``step_no``: the penalty plus the most the
+    steps left after it could cost (``Params.step_cost_cap`` each)."""
+    return -(p.default_penalty + max(p.max_steps - step_no, 0) * p.step_cost_cap)

@@ -450,7 +450,7 @@ def apply_scenario(w: World, cfg: EnvConfig) -> tuple[np.ndarray, np.ndarray]:
 def valid_action(w: World, i: int, a: int, cfg: EnvConfig) -> bool:
     """The action mask: what bank i may do. HOLD always; LEND needs cash, a live counterparty in
     the slot and no funding freeze; BORROW a loan to a live counterparty in the slot; INVEST
-    cash; DIVEST units of the market."""
+    cash; DIVEST units of the market ("some" = more than TOL)."""
     kind, target, _ = decode_action(a, cfg)
     if kind == "HOLD":
         return True
@@ -459,11 +459,11 @@ def valid_action(w: World, i: int, a: int, cfg: EnvConfig) -> bool:
         if j is None or not w.alive[j]:
             return False
         if kind == "LEND":
-            return w.cash[i] > 0 and not funding_frozen(cfg, w.t + 1)
-        return w.loans[i, j] > 0
+            return w.cash[i] > TOL and not funding_frozen(cfg, w.t + 1)
+        return w.loans[i, j] > TOL
     if kind == "INVEST":
-        return w.cash[i] > 0
-    return w.units[i, target] > 0  # DIVEST
+        return w.cash[i] > TOL
+    return w.units[i, target] > TOL  # DIVEST
 
 
 def execute_actions(
@@ -982,14 +982,25 @@ def utility(w: World, cfg: EnvConfig, i: int) -> float:
     var = cfg.margin.z * sum(
         w.units[i, m] * (w.mark(m) * mk.volatility) for m, mk in enumerate(cfg.markets)
     )
-    risk = (exposure + var) / e0
+    cap = rc.term_cap
+    risk = min(cap, (exposure + var) / e0)
     liquidity = max(0.0, rc.liquidity_floor - w.cash[i] / max(liab, 1e-9))
     leverage = assets / max(equity, 1e-9)
-    regulatory = min(max(leverage / w.target_leverage[i] - 1.0, 0.0), 10.0)
+    regulatory = min(max(leverage / w.target_leverage[i] - 1.0, 0.0), cap)
     if rc.min_capital_ratio > 0:
         capital_ratio = equity / max(assets, 1e-9)
-        regulatory += max(0.0, rc.min_capital_ratio - capital_ratio) / rc.min_capital_ratio
+        shortfall = max(0.0, rc.min_capital_ratio - capital_ratio) / rc.min_capital_ratio
+        regulatory += min(cap, shortfall)
     return revenue - rc.rho * risk - rc.lam * liquidity - rc.gamma * regulatory
+
+
+def default_charge(cfg: EnvConfig, step_no: int) -> float:
+    """The reward of a bank that defaults at ``step_no``: the penalty plus, for every step left
+    after it, the most one step's utility terms can cost (``rho * cap + lam * floor + 2 * gamma
+    * cap``)."""
+    rc = cfg.reward
+    worst_step = rc.rho * rc.term_cap + rc.lam * rc.liquidity_floor + 2 * rc.gamma * rc.term_cap
+    return -(rc.default_penalty + max(cfg.max_steps - step_no, 0) * worst_step)
 
 
 # ----------------------------------------------------------------------------- the step
@@ -1052,7 +1063,7 @@ def step_world(
     rewards = np.zeros(w.n)
     for i in range(w.n):
         if defaulted_now[i]:
-            rewards[i] = -cfg.reward.default_penalty
+            rewards[i] = default_charge(cfg, step_no)
         elif w.alive[i]:
             rewards[i] = utility(w, cfg, i)
     for i in range(w.n):
