@@ -312,8 +312,8 @@ class MarketConfig:
     half_life: float = 5.0
     """Steps after which half of the transient price displacement left by trading is gone."""
     permanent_share: float = 0.0
-    """Share of each trade's price impact that moves the fundamental price for good, in [0, 1]
-    (positions are marked at the lower of market and fundamental price)."""
+    """Share of each trade's price impact that stays, in [0, 1]: it moves the level the market
+    price reverts to (positions are still marked at most at the fundamental price)."""
     max_move: float = 0.2
     """Circuit breaker: the largest |log move| of one step's drift and volatility."""
     volatility: float = 0.02

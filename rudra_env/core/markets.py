@@ -1,7 +1,9 @@
 """Markets: one batch auction for every trade, transient price impact, and the price marks.
 
-Each market m has a *fundamental* price ``F`` (driven only by drift, volatility and shocks) and
-a *market* price ``P = F * (1 + d)``; ``d`` is the transient displacement left by trading.
+Each market m has a *fundamental* price ``F``, moved only by drift, volatility and shocks, an
+*anchor* ``A = F * (1 + k)`` that the market price reverts to (``k``, the ``permanent`` impact
+trading left, is 0 unless ``permanent_share`` > 0), and a *market* price ``P = A * (1 + d)``;
+``d`` is the transient displacement left by trading.
 
 **Impact, linear in units and symmetric** (Huberman & Stanzl 2004). A net order of ``q`` units
 (buys - sells) moves the market price by ``lambda * q``, with
@@ -11,8 +13,10 @@ a *market* price ``P = F * (1 + d)``; ``d`` is the transient displacement left b
 so net buying worth ``depth`` at the initial price moves the price by ``impact * price0``.
 Every participant of one auction fills at the same price: the average price along the impact
 path (VWAP), ``P + lambda * q / 2``; the path stops at the floor ``PRICE_FLOOR * F``, below which
-the rest fills at the floor. A share ``permanent_share`` of the move shifts the fundamental too;
-the rest is transient: at every repricing ``d <- d * 0.5^(1 / half_life)``. With linear,
+the rest fills at the floor. With buyers, who spend currency, the fill is the fixed point
+``fill = VWAP(buy_value / fill - sell_units)`` (a quadratic without the floor). The anchor
+follows a share ``p = permanent_share`` of the move, ``A <- A * (P_after / P)^p``; the rest of the
+displacement is transient: at every repricing ``d <- d * 0.5^(1 / half_life)``. With linear,
 symmetric impact a round trip earns nothing (buy q at ``P + lambda q/2``; the price is then
 ``P + lambda q``; selling q fills at ``P + lambda q/2``), and decay between the legs only makes
 it lose.
@@ -22,15 +26,15 @@ loan calls, deposit runs and interest (``raise_cash``), margin calls, profit boo
 liquidation of failed banks. Each is a trade with the outside (its cash is an ``outside_flow``).
 
 **Marks.** Positions are valued at ``mark = min(P, F)``, the lower of the market and the
-fundamental price: buying pressure (one's own or one's peers') lifts the market price only
-transiently and never counts as equity, so no sequence of trades books value it could not
-realise; selling pressure — fire sales, margin spirals — marks positions down at once, which is
-how fire-sale contagion travels.
+fundamental price: buying pressure (one's own or one's peers', transient or permanent) never
+lifts a mark above the fundamental, so no sequence of trades books value it could not realise;
+selling pressure — fire sales, margin spirals — marks positions down at once, which is how
+fire-sale contagion travels.
 
 **Repricing** (step 3), with the step's normal draw ``eps``:
 
     g = clip(drift + sigma * eps - sigma^2 / 2, -max_move, +max_move)
-    F <- F * exp(g);   d <- d * decay;   P <- F * (1 + d)
+    F <- F * exp(g);   A <- F * (1 + k);   d <- d * decay;   P <- A * (1 + d)
 
 ``max_move`` is a circuit breaker on the exogenous move. Shapes: (B, N) per bank, (B, M) per
 market, (B, N, M) positions.
@@ -72,10 +76,11 @@ def impact_per_unit(s: NetworkState, p: Params) -> np.ndarray:
 
 def _vwap(price: np.ndarray, floor: np.ndarray, lam: np.ndarray, q: np.ndarray):
     """(fill, price after) of a net order of ``q`` units along the linear impact path that stops
-    at ``floor``; everything (B, M)."""
+    at ``floor`` (or at the price itself if it is already lower); everything (B, M)."""
+    floor = np.minimum(floor, price)
     after = price + lam * q
     fill = price + 0.5 * lam * q
-    below = after < floor
+    below = (after < floor) & (q < 0)
     if np.count_nonzero(below):
         # Units down to the floor fill at the mean of the path's ends, the rest at the floor.
         to_floor = np.where(below, (floor - price) / np.where(lam > 0, lam, 1.0), 0.0)
@@ -97,23 +102,26 @@ def auction(
     """One batch auction per market: buyers spend ``buy_value`` (B, M) currency in all, sellers
     deliver ``sell_units`` (B, M) units in all; everybody fills at one price, the VWAP of the
     net order's impact path. Moves the market price (and, by ``permanent_share``, the
-    fundamental). Returns the (B, M) fill price. Nothing else of the state changes: the caller
+    anchor). Returns the (B, M) fill price. Nothing else of the state changes: the caller
     moves units and cash."""
     lam = impact_per_unit(s, p)
     floor = PRICE_FLOOR * s.fundamental
     price = s.price
     fill, after = _vwap(price, floor, lam, -sell_units)
-    if np.count_nonzero(buy_value):
-        # fill = vwap(buy_value / fill - sell_units): without the floor a quadratic in fill.
+    buying = buy_value > 0
+    if np.count_nonzero(buying):
+        # Without the floor the fixed point is a quadratic in the fill (positive where there are
+        # buyers); markets without buyers keep the sellers' fill.
         a = price - 0.5 * lam * sell_units
-        fill = 0.5 * (a + np.sqrt(a * a + 2.0 * lam * buy_value))
+        fill = np.where(buying, 0.5 * (a + np.sqrt(a * a + 2.0 * lam * buy_value)), fill)
         for _ in range(_ITERATIONS):  # only where the floor binds does this iterate
             new, after = _vwap(price, floor, lam, buy_value / fill - sell_units)
             if _settled(new, fill, 1e-13 * price):
                 break
             fill = new
-    moved = after - price
-    s.fundamental += p.permanent_share * moved
+    if np.count_nonzero(p.permanent_share):
+        anchor = (1.0 + s.permanent) * (after / price) ** p.permanent_share
+        s.permanent[...] = anchor - 1.0
     s.price[...] = after
     return fill
 
@@ -194,11 +202,11 @@ def raise_cash(
 
 def reprice(s: NetworkState, p: Params, eps: np.ndarray) -> None:
     """Step 3: the fundamental moves with drift and noise ``eps`` (B, M); the displacement the
-    trades left decays."""
+    trades left around the anchor decays."""
     g = np.minimum(np.maximum(p.drift + p.sigma * eps - p.half_variance, -p.max_move), p.max_move)
-    displacement = s.price / s.fundamental - 1.0
+    displacement = s.price / (s.fundamental * (1.0 + s.permanent)) - 1.0
     s.fundamental *= np.exp(g)
-    s.price[...] = s.fundamental * (1.0 + displacement * p.impact_decay)
+    s.price[...] = s.fundamental * (1.0 + s.permanent) * (1.0 + displacement * p.impact_decay)
 
 
 def step_variance(s: NetworkState, p: Params, price_start: np.ndarray) -> np.ndarray:

@@ -52,7 +52,7 @@ class Params:
     impact_decay: np.ndarray
     """(M,) share of the transient price displacement left after one step, 0.5^(1/half_life)."""
     permanent_share: np.ndarray
-    """(M,) share of price impact that moves the fundamental."""
+    """(M,) share of price impact that stays (moves the anchor prices revert to)."""
     max_move: np.ndarray
     """(M,) circuit breaker on one step's |log return|."""
     sigma: np.ndarray

@@ -11,11 +11,11 @@ interest; or it is removed):
 2. **Liquidation.** The failed banks' units are sold in one auction per market (the fire sale:
    prices fall, the survivors' marks with them); their external assets are sold to the outside
    at ``alpha`` of book; their loans to survivors are called in full: survivors pay from cash,
-   then by forced sales, and one that cannot pay in full is forced to default next round (what
-   it could not pay is lost to the estate).
+   then by forced sales. A survivor that cannot pay in full fails in the same round (illiquid)
+   and is liquidated in turn; what it still owes stays a claim among the failed banks.
 3. **Estates cleared on what they realised.** Failed bank j holds
    ``e_j = alpha * (cash + sale proceeds + external) + beta * collected`` and owes
-   ``pbar_j`` = interbank liabilities + deposits. The failed banks pay each other and their other
+   ``pbar_j`` = the interbank liabilities it still has + deposits. The failed banks pay each other and their other
    creditors by the greatest clearing vector of ``p_j = min(pbar_j, max(0, e_j + beta *
    sum_k L[k, j] p_k / pbar_k))`` over the failed banks k (``clear`` on the failed banks'
    sub-network). Creditors — survivors, depositors, other failed banks — receive
@@ -101,15 +101,17 @@ def resolve_defaults(
             rows=w,
         )
         fell = (clearing.defaulted | new[w]) & sub.alive
-        # Cause code per bank, an index into the round's cause names; named for the failed only.
-        cause = np.where(forced[w] & sub.alive, 0, np.where(insolvent[w], 1, 2))
-        names = np.array((cause_forced if rnd == 1 else "illiquid", "insolvent", "contagion"))
+        # Cause code per bank, an index into CAUSES; named in the events for the failed only.
+        cause = np.where(
+            forced[w] & sub.alive,
+            CAUSES.index(cause_forced),
+            np.where(insolvent[w], CAUSES.index("insolvent"), CAUSES.index("contagion")),
+        )
         forced[:] = False
-        round_ = _Round(worlds=w, number=rnd, cause=cause, cause_names=names)
-        next_forced, hit_w = settle(sub, s.loans, p, fell, sub_bs, round_, rec)
+        round_ = _Round(worlds=w, number=rnd, cause=cause)
+        fell, hit_w = settle(sub, s.loans, p, fell, sub_bs, round_, rec)
         if not whole:
             s.put(w, sub)
-        forced[w] = next_forced
         fallen[w] |= fell
         hit[w] |= hit_w
     else:
@@ -146,9 +148,8 @@ class _Round:
     number: int
     """Round number, from 1."""
     cause: np.ndarray
-    """(W, N) cause code per bank, an index into ``cause_names``."""
-    cause_names: np.ndarray
-    """Names of the cause codes."""
+    """(W, N) cause code per bank, an index into ``CAUSES`` (updated for banks that fail
+    during the round's liquidation)."""
 
 
 @dataclass(frozen=True)
@@ -191,29 +192,39 @@ def settle(
     """Resolve the failed banks ``fell`` (W, N) of sub-state ``s`` (worlds ``round_.worlds`` of
     the full state, whose (B, N, N) ``loans`` this reads and updates; ``s.loans`` is unused).
 
-    Returns next round's forced defaults (survivors that could not pay a failed bank's called
-    loans) and the banks linked by a loan, either way, to a failed bank (for beliefs). A round
-    with F failures costs O(F N) reads of the loans, not passes over them.
+    Liquidation runs until no debtor fails it: a survivor that cannot pay a failed bank's call
+    in full fails in this round too (illiquid), is liquidated in turn, and what it still owes
+    stays a claim in the failed banks' clearing. Returns every bank that failed this round and
+    the banks linked by a loan, either way, to one of them (for beliefs). A round with F
+    failures costs O(F N) reads of the loans, not passes over them.
     """
     w = len(fell)
+    fell = fell.copy()
+    linked = np.zeros_like(fell)
+    proceeds = np.zeros(fell.shape)
+    collected = np.zeros(fell.shape)
+    newly = fell
+    while np.count_nonzero(newly):
+        batch = _Failed.gather(newly, loans, round_.worlds)
+        linked |= (batch.by_world(batch.lent_to, w) + batch.by_world(batch.lent_by, w)) > 0
+        proceeds += _liquidate(s, p, newly)
+        got, newly = _call_loans(s, p, loans, batch, s.alive & ~fell, rec, round_.worlds)
+        collected += got
+        fell |= newly
+        round_.cause[newly] = CAUSES.index("illiquid")
     f = fell.astype(np.float64)
-    survive = s.alive & ~fell
     failed = _Failed.gather(fell, loans, round_.worlds)
-    lent_to_failed = failed.by_world(failed.lent_to, w)  # each bank's claims on failed banks
-    owed_to_failed = failed.by_world(failed.lent_by, w)  # each bank's debts to failed banks
-    hit = (lent_to_failed + owed_to_failed) > 0
-    proceeds = _liquidate(s, p, fell)
-    collected, short = _call_loans(s, p, failed, owed_to_failed, survive, rec, round_.worlds)
     estate = _Estate.of(s, p, f, proceeds, collected)
     recovery = _clear_estates(s, loans, round_.worlds, fell, estate, p.clearing_beta)
-    received = failed.by_world(failed.lent_to * recovery[failed.sub_world, failed.bank][:, None], w)
-    s.cash += received * survive
+    share = recovery[failed.sub_world, failed.bank][:, None]
+    received = failed.by_world(failed.lent_to * share, w)
+    s.cash += received * ~fell
     columns = estate.close(s, f, recovery, received)
     s.outside += columns["outside_flow"].sum(axis=1)
-    _close_books(s, loans, failed, fell, lent_to_failed, owed_to_failed)
+    _close_books(s, loans, failed, fell)
     s.default_step[failed.sub_world, failed.bank] = s.t[failed.sub_world] + 1
     _record(rec, s, failed, round_, {"equity": bs["equity"], "recovery": recovery, **columns})
-    return short, hit
+    return fell, linked
 
 
 def _liquidate(s: NetworkState, p: Params, fell: np.ndarray) -> np.ndarray:
@@ -231,24 +242,29 @@ def _liquidate(s: NetworkState, p: Params, fell: np.ndarray) -> np.ndarray:
 def _call_loans(
     s: NetworkState,
     p: Params,
-    failed: _Failed,
-    owed_to_failed: np.ndarray,
+    loans: np.ndarray,
+    creditors: _Failed,
     survive: np.ndarray,
     rec: StepRecord,
     worlds: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Survivors repay their loans from failed banks in full, from cash then forced sales.
+    """Survivors repay their loans from the failed ``creditors`` in full, from cash then forced
+    sales; a debtor that cannot pays every such creditor the same fraction of what it owes it.
+    The paid part leaves ``loans`` (and the interbank totals); the rest stays owed.
 
-    Returns (W, N) what each failed bank collected (each debtor pays every failed creditor the
-    same fraction of what it owes it) and the survivors that could not pay in full."""
-    demand = owed_to_failed * survive
+    Returns (W, N) what each failed creditor collected, and the survivors that could not pay
+    in full."""
+    w = len(survive)
+    demand = creditors.by_world(creditors.lent_by, w) * survive
     paid = raise_cash(s, p, demand, rec, "resolution", worlds)
-    share = np.divide(paid, demand, out=np.ones_like(paid), where=demand > 0)
+    share = np.divide(paid, demand, out=np.zeros_like(paid), where=demand > 0)
+    repaid = creditors.lent_by * share[creditors.sub_world]  # (F, N): [q, k] k paid q
     collected = np.zeros_like(demand)
-    collected[failed.sub_world, failed.bank] = (
-        failed.lent_by * (share * survive)[failed.sub_world]
-    ).sum(axis=1)
+    collected[creditors.sub_world, creditors.bank] = repaid.sum(axis=1)
+    loans[creditors.world, creditors.bank, :] -= repaid
     s.cash += collected
+    s.ib_liab -= paid
+    s.ib_assets -= collected
     short = survive & (demand - paid > TOL * np.maximum(1.0, demand))
     return collected, short
 
@@ -352,20 +368,14 @@ def _clear_estates(
     return recovery
 
 
-def _close_books(
-    s: NetworkState,
-    loans: np.ndarray,
-    failed: _Failed,
-    fell: np.ndarray,
-    lent_to_failed: np.ndarray,
-    owed_to_failed: np.ndarray,
-) -> None:
+def _close_books(s: NetworkState, loans: np.ndarray, failed: _Failed, fell: np.ndarray) -> None:
     """Zero the failed banks' books and their loans both ways, keeping the derived interbank
     arrays in sync; mark them dead."""
+    w = len(fell)
+    s.ib_assets -= failed.by_world(failed.lent_to, w)  # survivors' claims on failed banks
+    s.ib_liab -= failed.by_world(failed.lent_by, w)  # what is still owed to failed banks
     loans[failed.world, failed.bank, :] = 0.0
     loans[failed.world, :, failed.bank] = 0.0
-    s.ib_assets -= lent_to_failed
-    s.ib_liab -= owed_to_failed
     s.ib_assets[fell] = 0.0
     s.ib_liab[fell] = 0.0
     if len(fell) == len(loans):  # the whole state: its cached slot index
@@ -391,7 +401,7 @@ def _record(
     columns: dict[str, np.ndarray],
 ) -> None:
     """One ``default`` event per failed bank (its (W, N) ``columns``), one ``cascade`` per world."""
-    at = {"cause": round_.cause_names[round_.cause.ravel()[failed.flat]]}
+    at = {"cause": np.array(CAUSES)[round_.cause.ravel()[failed.flat]]}
     for name in (
         "equity",
         "recovery",

@@ -121,8 +121,11 @@ class NetworkState:
     t: np.ndarray
     """(B,) int step counter (0 after reset)."""
     fundamental: np.ndarray = None  # type: ignore[assignment]
-    """(B, M) fundamental prices: what market prices revert to (drift, volatility and shocks
-    move them; trading does only by the permanent share of its impact). Default: ``price``."""
+    """(B, M) fundamental prices, moved only by drift, volatility and shocks (positions are
+    marked at ``min(price, fundamental)``). Default: ``price``."""
+    permanent: np.ndarray = None  # type: ignore[assignment]
+    """(B, M) the permanent impact trading left: market prices revert to the anchor
+    ``fundamental * (1 + permanent)`` (0 unless ``permanent_share`` > 0). Default: zeros."""
     ib_assets: np.ndarray = field(default=None, metadata=_DERIVED)  # type: ignore[assignment]
     """(B, N) derived: ``loans.sum(axis=2)``, kept in sync by the core (see ``resync``)."""
     ib_liab: np.ndarray = field(default=None, metadata=_DERIVED)  # type: ignore[assignment]
@@ -135,6 +138,8 @@ class NetworkState:
     def __post_init__(self) -> None:
         if self.fundamental is None:
             self.fundamental = self.price.copy()
+        if self.permanent is None:
+            self.permanent = np.zeros_like(self.price)
         if self.ib_assets is None:
             self.resync()
 

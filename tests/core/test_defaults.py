@@ -163,17 +163,19 @@ def test_fire_sale_of_the_failed_bank_brings_down_a_second_round():
     assert s2.units[0].sum() == 0.0 and s2.cash[0].tolist() == [5.0, 0.0, 0.0]
 
 
-def test_survivor_that_cannot_pay_a_called_loan_defaults_next_round():
+def test_survivor_that_cannot_pay_a_called_loan_fails_with_its_creditor():
     # bank 1 lent 10 to bank 2 and is insolvent; its loan is called in full.
     #   bank 1: cash 1, loan 10, external 2, deposits 20        -> equity -7
     #   bank 2: cash 2, external 20, deposits 5, owes 10        -> equity  7
-    # Round 1: bank 1 fails. The call: bank 2 pays its cash 2 (nothing to sell) of 10; the
-    #   other 8 is lost to bank 1's estate, which holds only what it realised:
-    #   1 + 2 (external) + 2 (collected) = 5 of pbar 20: recovery 0.25 (0.65 had bank 2 paid
-    #   all 10). Residual 0; outside flow 0.25 * 20 - 2 (external bought) = 3.
-    # Round 2: bank 2 (cash 0, external 20, deposits 5, its debt to bank 1 closed) is forced:
-    #   cause illiquid; pays in full (recovery 1), residual 15, outside flow 5 + 15 - 20 = 0.
-    # Outside 3 = the cash banks 1 and 2 held: nobody outside paid for the loss.
+    # Round 1: bank 1 fails. The call: bank 2 pays its cash 2 (nothing to sell) of 10 and fails
+    #   in the same round (illiquid); the other 8 stays owed, a claim in the failed banks'
+    #   clearing. Estates: bank 1 holds 1 + 2 (external) + 2 (collected) = 5, owes 20; bank 2
+    #   holds its external 20, owes 8 + 5 = 13. Bank 2 pays in full (recovery 1: 8 to bank 1,
+    #   5 to its depositors), so bank 1 pays min(20, 5 + 8) = 13: recovery 0.65 — what bank 1
+    #   would have got had bank 2 paid the whole call. Residuals: bank 1 0; bank 2 20 - 13 = 7
+    #   to its shareholders, after its creditors are paid in full.
+    # Outside flows: bank 1 0.65 * 20 - 2 (external bought) = 11; bank 2 5 + 7 - 20 = -8;
+    #   in all 3 = the cash banks 1 and 2 held: nobody outside paid for the loss.
     p = params(config())
     s = state(
         p,
@@ -183,19 +185,20 @@ def test_survivor_that_cannot_pay_a_called_loan_defaults_next_round():
         deposits=[5.0, 20.0, 5.0],
     )
     s2, out = run(s, p)
-    assert out.cascade_rounds[0] == 2
+    assert out.cascade_rounds[0] == 1
     assert out.defaulted[0].tolist() == [False, True, True]
     d1, d2 = events(out, "default")
     assert (d1["bank"], d1["round"], d1["cause"]) == (1, 1, "insolvent")
-    assert d1["recovery"] == pytest.approx(0.25, rel=R)
-    assert d1["creditor_loss"] == pytest.approx(15.0, rel=R)
+    assert d1["recovery"] == pytest.approx(0.65, rel=R)
+    assert d1["creditor_loss"] == pytest.approx(7.0, rel=R)
     assert d1["residual"] == pytest.approx(0.0, abs=1e-12)
-    assert d1["outside_flow"] == pytest.approx(0.25 * 20.0 - 2.0, rel=R)
+    assert d1["outside_flow"] == pytest.approx(11.0, rel=R)
     assert events(out, "forced_sale") == []  # nothing to sell: no sale covers the shortfall
-    assert (d2["bank"], d2["round"], d2["cause"]) == (2, 2, "illiquid")
+    assert (d2["bank"], d2["round"], d2["cause"]) == (2, 1, "illiquid")
     assert d2["recovery"] == pytest.approx(1.0, rel=R)
-    assert d2["residual"] == pytest.approx(15.0, rel=R)
-    assert d2["outside_flow"] == pytest.approx(0.0, abs=1e-12)
+    assert d2["creditor_loss"] == pytest.approx(0.0, abs=1e-12)
+    assert d2["residual"] == pytest.approx(7.0, rel=R)
+    assert d2["outside_flow"] == pytest.approx(-8.0, rel=R)
     assert s2.outside[0] == pytest.approx(3.0, rel=R)
     assert s2.cash[0].sum() + s2.outside[0] == pytest.approx(s.cash[0].sum(), rel=R)
 

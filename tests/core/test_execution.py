@@ -257,13 +257,14 @@ def test_buying_alone_creates_no_value():
 
 # ------------------------------------------------------------------ trading creates no value
 # One buyer (bank 0: cash 10, no units), lambda 0.5. Buying V = 5 leaves the price at
-# sqrt(105) and fills q = 5 / fill units at fill = (10 + sqrt 105) / 2; the fundamental moves by
-# ps * lambda * q (ps = permanent share). Repricing (sigma 0) keeps F1 = 10 + ps lambda q and
-# leaves P2 = F1 + (1 - ps) lambda q * decay. Selling the q units back fills at
-# P2 - lambda q / 2, so the round trip's cash gain is
-#   q (P2 - lambda q / 2) - q (10 + lambda q / 2) = -lambda q^2 (1 - ps) (1 - decay) <= 0.
+# P1 = sqrt(105) and fills q = 5 / fill units at fill = (10 + sqrt 105) / 2. The anchor follows
+# the permanent share ps of the move in logs, A = 10 (P1 / 10)^ps; the fundamental stays 10.
+# Repricing (sigma 0) leaves P2 = A + (P1 - A) * decay. Selling the q units back fills at
+# P2 - lambda q / 2 = P2 - (P1 - 10) / 2, so the round trip's cash gain is
+#   q (P2 - lambda q / 2) - q (10 + lambda q / 2) = q (P2 - P1) = -q (P1 - A) (1 - decay) <= 0.
 FILL1 = (10.0 + np.sqrt(105.0)) / 2.0
 Q = 5.0 / FILL1
+P1 = np.sqrt(105.0)
 
 
 def _one_buyer(half_life: float, ps: float):
@@ -285,36 +286,21 @@ def test_a_round_trip_never_gains_cash(half_life, ps):
     s, _ = run(s, p, acts(p, b0=p.layout.encode(DIVEST, 0, 1)))
     assert s.units[0, 0, 0] == 0.0
     decay = 0.5 ** (1.0 / half_life)
+    anchor = 10.0 * (P1 / 10.0) ** ps
     gain = s.cash[0, 0] - 10.0
-    assert gain == pytest.approx(-0.5 * Q * Q * (1.0 - ps) * (1.0 - decay), rel=1e-6, abs=1e-13)
+    assert gain == pytest.approx(-Q * (P1 - anchor) * (1.0 - decay), rel=1e-6, abs=1e-13)
     assert gain <= 1e-13
 
 
-@pytest.mark.parametrize(
-    "ps",
-    [
-        0.0,
-        0.5,
-        pytest.param(
-            1.0,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="core bug vs rudra_env.core.markets docstring ('buying pressure ... never "
-                "counts as equity'): with permanent_share > 1/2 the fundamental, hence the "
-                "mark, rises above the buyer's fill, so a buy books lambda q^2 (ps - 1/2) of "
-                "equity it could not realise (ps = 1: +0.0610 on 5 spent)",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("ps", [0.0, 0.5, 1.0])
 def test_buying_never_marks_the_units_above_the_cash_spent(ps):
-    # Marks at min(P, F) = F1 = 10 + ps lambda q: the buyer's equity changes by
-    # q F1 - 5 = q (10 + ps lambda q) - q (10 + lambda q / 2) = lambda q^2 (ps - 1/2);
-    # bank 1's 1 unit gains ps lambda q (the permanent share is the fundamental's move).
+    # Marks at min(P, F) = F = 10 whatever the permanent share (it moves only the anchor): the
+    # buyer's equity changes by q 10 - 5 = q (10 - fill) = -lambda q^2 / 2; bank 1's unit
+    # keeps its mark.
     p, s = _one_buyer(1.0, ps)
     before = s.equity()[0]
     s2, out = run(s, p, acts(p, b0=p.layout.encode(INVEST, 0, 0)))
     change = out.balance["equity"][0] - before
-    assert change[0] == pytest.approx(0.5 * Q * Q * (ps - 0.5), rel=1e-9, abs=1e-13)
-    assert change[1] == pytest.approx(ps * 0.5 * Q, rel=1e-9, abs=1e-13)
+    assert change[0] == pytest.approx(-0.5 * Q * Q / 2.0, rel=1e-9, abs=1e-13)
+    assert change[1] == pytest.approx(0.0, abs=1e-13)
     assert change[0] <= 1e-13

@@ -117,17 +117,19 @@ def test_buyers_and_sellers_fill_at_one_price():
 
 def test_transient_impact_decays_and_the_permanent_share_stays():
     # lambda 0.5, half-life 2 (decay sqrt 0.5), permanent share 0.5. bank 0 sells 2 units at
-    # step 1: price 10 - 1 = 9, fill 9.5 (cash +19), F = 10 - 0.5 * 1 = 9.5, d = -1/19.
-    # End of step t (HOLD after step 1): P = 9.5 (1 - 0.5^(t/2) / 19) = 9.5 - 0.5 * 0.5^(t/2).
-    # Marks are the lower price, P; last_return of step 1 = log(P_1 / 10), then
-    # log(P_t / P_{t-1}).
+    # step 1: price 10 - 1 = 9, fill 9.5 (cash +19). The anchor follows half the move in logs:
+    # A = 10 * (9 / 10)^0.5 = sqrt 90, so permanent = sqrt 0.9 - 1; the fundamental stays 10.
+    # End of step t (HOLD after step 1): P = A + (9 - A) * 0.5^(t/2). Marks are the lower
+    # price, P; last_return of step 1 = log(P_1 / 10), then log(P_t / P_{t-1}).
     p = params(config(n=2, markets=[market(impact=0.5, half_life=2.0, permanent_share=0.5)]))
     s = state(p, cash=[0.0, 10.0], units=[[2.0], [0.0]], external=[10.0, 10.0])
     s, out = run(s, p, acts(p, b0=p.layout.encode(DIVEST, 0, 1)))
     assert s.cash[0, 0] == pytest.approx(19.0, rel=R)
-    want = [9.5 - 0.5 * 0.5 ** (t / 2.0) for t in (1, 2, 3)]
+    anchor = np.sqrt(90.0)
+    want = [anchor + (9.0 - anchor) * 0.5 ** (t / 2.0) for t in (1, 2, 3)]
     got, returns = [s.price[0, 0]], [s.last_return[0, 0]]
-    assert s.fundamental[0, 0] == pytest.approx(9.5, rel=R)
+    assert s.fundamental[0, 0] == 10.0
+    assert s.permanent[0, 0] == pytest.approx(np.sqrt(0.9) - 1.0, rel=R)
     assert s.marks()[0, 0] == s.price[0, 0]
     for _ in range(2):
         s, _ = run(s, p)
@@ -135,7 +137,7 @@ def test_transient_impact_decays_and_the_permanent_share_stays():
         returns.append(s.last_return[0, 0])
     assert got == pytest.approx(want, rel=R)
     assert returns == pytest.approx(np.diff(np.log([10.0, *want])).tolist(), rel=1e-10)
-    assert s.fundamental[0, 0] == pytest.approx(9.5, rel=R)
+    assert s.fundamental[0, 0] == 10.0
 
 
 def _fire_sale(depth: float):

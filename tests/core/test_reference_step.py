@@ -160,12 +160,10 @@ def fuzz_batch(
         rough = heat > 0.1
         # Markets: prices away from their start, realised volatility above sigma.
         s.price[b] *= np.exp(rng.normal(0.0, 0.3 * heat, m))
-        # Transient displacement left by earlier trades, either way (marks at the fundamental
-        # where the market price is above it). Trading keeps P <= F / permanent_share (trades
-        # move F by that share of P's move; decay and news move P towards F or both alike), so
-        # F stays positive however far a sale pushes P: a fuzzed state must keep that too.
-        fundamental = s.price[b] * np.exp(rng.normal(0.0, 0.1 * heat, m))
-        s.fundamental[b] = np.maximum(fundamental, permanent * s.price[b])
+        # Displacement left by earlier trades, either way (marks at the fundamental where the
+        # market price is above it), part of it permanent (the anchor prices revert to).
+        s.fundamental[b] = s.price[b] * np.exp(rng.normal(0.0, 0.1 * heat, m))
+        s.permanent[b] = np.where(permanent > 0, rng.normal(0.0, 0.05 * heat, m), 0.0)
         s.vol2[b] *= rng.uniform(0.5, 1.0 + 8.0 * heat, m)
         s.last_return[b] = rng.normal(0.0, 0.05, m)
         pick = rng.random((6, n)) < heat * np.array([[0.3, 0.25, 0.15, 0.12, 0.08, 0.1]]).T
@@ -378,7 +376,7 @@ REGIMES = (
     "circuit_breaker",
     "auction_two_sided",  # buyers and sellers in one market's auction
     "price_floor",  # an auction's path stopped at PRICE_FLOOR * F
-    "fundamental_moved",  # the permanent share of an auction's move
+    "anchor_moved",  # the permanent share of an auction's move
     "marked_at_fundamental",  # a market price above its fundamental at the end of a step
     "belief_cascade",
     "default:insolvent",
@@ -503,18 +501,6 @@ def test_reference_matches_core_when_buyers_meet_a_sale_through_the_floor(big):
         assert result["regimes"]["price_floor"] and result["regimes"]["auction_two_sided"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "core bug: markets.auction starts the buyers' fixed point from the no-floor quadratic "
-        "fill = (a + sqrt(a^2 + 2 lambda B)) / 2, a = P - lambda S / 2, in every market of the "
-        "batch once any market has buyers. A market with no buyers (B = 0) and a sale past "
-        "twice the price (lambda S >= 2P, so a <= 0) starts at fill = 0, and B / fill = 0 / 0 "
-        "makes its fill, price and fundamental NaN; the docstring's fill is the VWAP down to "
-        "the floor (what the same sale gets when nobody buys anywhere)."
-    ),
-)
 def test_a_huge_sale_in_one_market_while_another_market_has_buyers():
     cfg, s, actions, noise = _big_sale_case(50.0, buyer_market=0)
     with np.errstate(invalid="ignore"):

@@ -12,14 +12,16 @@ It is the specification the fast core (``rudra_env.core.step``) must match: a di
 the new state, the step outputs and the events. Optimise the core freely; when the two disagree,
 decide here, in plain code, which behaviour is the model.
 
-Markets. Each market has a fundamental price ``F`` and a market price ``P = F * (1 + d)``.
+Markets. Each market has a fundamental price ``F`` (moved only by drift, noise and shocks), an
+anchor ``A = F * (1 + k)`` the market price reverts to (``k``: the ``permanent`` impact) and a
+market price ``P = A * (1 + d)``.
 Every trade goes through one batch auction per market: a net order of ``q`` units (buys - sells)
 moves the price along ``P + lambda * q`` (``lambda = impact * price0^2 / depth``), stopping at
-the floor ``PRICE_FLOOR * F``; everyone fills at the average price of that path (the VWAP). A
-share ``permanent_share`` of the move shifts ``F`` too. Positions are marked at
-``min(P, F)``. Banks that must sell "the same fraction of each position" sell a fraction found
-jointly with the auction's fill (``sell_pro_rata``); debtors pay from cash, then that way
-(``raise_cash``).
+the floor ``PRICE_FLOOR * F``; everyone fills at the average price of that path (the VWAP). The
+anchor follows a share ``p = permanent_share`` of the move: ``A *= (P_after / P)^p``. Positions
+are marked at ``min(P, F)``. Banks that must sell "the same fraction of each position" sell a
+fraction found jointly with the auction's fill (``sell_pro_rata``); debtors pay from cash, then
+that way (``raise_cash``).
 
 Step order (one world; ``t`` is the state's step counter and the step taken is ``t + 1``):
 
@@ -168,6 +170,7 @@ class World:
     alive: np.ndarray
     price: np.ndarray  # market prices
     fundamental: np.ndarray  # fundamental prices
+    permanent: np.ndarray  # permanent impact: prices revert to fundamental * (1 + permanent)
     price0: np.ndarray
     depth: np.ndarray
     last_return: np.ndarray
@@ -237,6 +240,7 @@ def world_of(state: NetworkState, b: int) -> World:
         alive=state.alive[b].copy(),
         price=state.price[b].copy(),
         fundamental=state.fundamental[b].copy(),
+        permanent=state.permanent[b].copy(),
         price0=state.price0[b].copy(),
         depth=state.depth[b].copy(),
         last_return=state.last_return[b].copy(),
@@ -263,9 +267,11 @@ def path_fill(w: World, cfg: EnvConfig, m: int, q: float) -> tuple[float, float]
     """(fill, price after) of a net order of ``q`` units (buys - sells) in market m: the price
     walks linearly from ``P`` to ``P + lambda * q`` and everybody fills at the path's average;
     a path that would go below the floor ``PRICE_FLOOR * F`` stops there, and the units beyond
-    the floor fill at the floor."""
+    the floor fill at the floor (a price already at or below the floor is the floor)."""
     price, lam = w.price[m], impact_per_unit(w, cfg, m)
-    floor = PRICE_FLOOR * w.fundamental[m]
+    floor = min(PRICE_FLOOR * w.fundamental[m], price)
+    if q == 0:
+        return price, price
     after = price + lam * q
     if after >= floor:
         return price + 0.5 * lam * q, after
@@ -277,7 +283,7 @@ def path_fill(w: World, cfg: EnvConfig, m: int, q: float) -> tuple[float, float]
 def auction(w: World, cfg: EnvConfig, buy_value: np.ndarray, sell_units: np.ndarray) -> np.ndarray:
     """One batch auction per market: buyers spend ``buy_value[m]`` currency in all, sellers
     deliver ``sell_units[m]`` units in all, and everybody fills at one price. Moves the market
-    price to the end of the path and the fundamental by ``permanent_share`` of the move.
+    price to the end of the path and the anchor by ``(P_after / P)^permanent_share``.
     Returns the fill price per market; the caller moves units and cash."""
     fills = np.zeros(w.m)
     for m in range(w.m):
@@ -310,8 +316,9 @@ def auction(w: World, cfg: EnvConfig, buy_value: np.ndarray, sell_units: np.ndar
             w.stats["price_floor"] += 1
         moved = after - w.price[m]
         if cfg.markets[m].permanent_share > 0 and moved != 0:
-            w.stats["fundamental_moved"] += 1
-        w.fundamental[m] += cfg.markets[m].permanent_share * moved
+            w.stats["anchor_moved"] += 1
+        anchor = (1.0 + w.permanent[m]) * (after / w.price[m]) ** cfg.markets[m].permanent_share
+        w.permanent[m] = anchor - 1.0
         w.price[m] = after
         fills[m] = fill
     return fills
@@ -557,9 +564,11 @@ def reprice(w: World, cfg: EnvConfig, eps: np.ndarray) -> None:
         if abs(g) > mk.max_move:
             w.stats["circuit_breaker"] += 1
         g = min(max(g, -mk.max_move), mk.max_move)
-        displacement = w.price[m] / w.fundamental[m] - 1.0
+        anchor = w.fundamental[m] * (1.0 + w.permanent[m])
+        displacement = w.price[m] / anchor - 1.0
         w.fundamental[m] *= math.exp(g)
-        w.price[m] = w.fundamental[m] * (1.0 + displacement * 0.5 ** (1.0 / mk.half_life))
+        anchor = w.fundamental[m] * (1.0 + w.permanent[m])
+        w.price[m] = anchor * (1.0 + displacement * 0.5 ** (1.0 / mk.half_life))
 
 
 def step_variance(w: World, cfg: EnvConfig, price_start: np.ndarray) -> np.ndarray:
@@ -784,7 +793,8 @@ def resolve_defaults(
                 causes[q] = "contagion"
         if any(w.units[q, m] > 0 for q in np.flatnonzero(fell) for m in range(w.m)):
             marks_before = [w.mark(m) for m in range(w.m)]  # this round liquidates units
-        forced, linked_now = settle(w, cfg, fell, equity, rnd, causes)
+        fell, linked_now = settle(w, cfg, fell, equity, rnd, causes)
+        forced = np.zeros(n, dtype=bool)
         w.event("cascade", round=rnd, prices=w.price.copy())
         fallen |= fell
         linked |= linked_now
@@ -815,38 +825,53 @@ def settle(
     rnd: int,
     causes: dict[int, str],
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Resolve the failed banks of one cascade round. Returns (survivors that could not pay a
-    failed bank's call: they fail next round, banks linked by a loan either way to a failed
-    bank)."""
+    """Resolve the failed banks of one cascade round. Returns (every bank that failed in it,
+    banks linked by a loan either way to one of them)."""
     alpha, beta = cfg.contagion.alpha, cfg.contagion.beta
     n = w.n
     failed = [int(q) for q in range(n) if fell[q]]
-    survivor = [bool(w.alive[i] and not fell[i]) for i in range(n)]
-    claims_on_failed = [sum(w.loans[i, q] for q in failed) for i in range(n)]
-    debts_to_failed = [sum(w.loans[q, k] for q in failed) for k in range(n)]
-    linked = np.array([claims_on_failed[i] + debts_to_failed[i] > 0 for i in range(n)])
-    # 1. Liquidation: the failed banks' units are sold in one auction per market (the fire
-    #    sale: prices fall, and the survivors' marks with them).
-    sell_units = np.array([sum(w.units[q, m] for q in failed) for m in range(w.m)])
-    fills = auction(w, cfg, np.zeros(w.m), sell_units)
-    proceeds = {}
-    for q in failed:
-        proceeds[q] = sum(w.units[q, m] * fills[m] for m in range(w.m))
-        w.cash[q] += proceeds[q]
-        w.units[q, :] = 0.0
-        w.basis[q, :] = 0.0
-    # 2. The failed banks' loans to survivors are called in full: survivors pay through
-    #    raise_cash (after the liquidation auction); each pays every failed creditor the same
-    #    fraction; one that falls short fails next round (the rest is lost to the estates).
-    demand = np.array([debts_to_failed[k] if survivor[k] else 0.0 for k in range(n)])
-    paid = raise_cash(w, cfg, demand, "resolution")
-    share = [paid[k] / demand[k] if demand[k] > 0 else 1.0 for k in range(n)]
-    short = np.array(
-        [survivor[k] and demand[k] - paid[k] > TOL * max(1.0, demand[k]) for k in range(n)]
-    )
-    collected = {q: sum(w.loans[q, k] * share[k] for k in range(n) if survivor[k]) for q in failed}
-    for q in failed:
-        w.cash[q] += collected[q]
+    linked = np.zeros(n, dtype=bool)
+    proceeds = dict.fromkeys(failed, 0.0)
+    collected = dict.fromkeys(failed, 0.0)
+    newly = list(failed)
+    while newly:
+        for i in range(n):
+            if any(w.loans[i, q] > 0 or w.loans[q, i] > 0 for q in newly):
+                linked[i] = True
+        # 1. Liquidation: the newly failed banks' units are sold in one auction per market
+        #    (the fire sale: prices fall, and the survivors' marks with them).
+        sell_units = np.array([sum(w.units[q, m] for q in newly) for m in range(w.m)])
+        fills = auction(w, cfg, np.zeros(w.m), sell_units)
+        for q in newly:
+            got = sum(w.units[q, m] * fills[m] for m in range(w.m))
+            proceeds[q] += got
+            w.cash[q] += got
+            w.units[q, :] = 0.0
+            w.basis[q, :] = 0.0
+        # 2. Their loans to survivors are called in full: survivors pay through raise_cash;
+        #    each pays every failed creditor the same fraction; the paid part leaves the loan,
+        #    the rest stays owed, and a survivor that falls short fails now (illiquid).
+        survivor = [bool(w.alive[i] and i not in failed) for i in range(n)]
+        demand = np.array(
+            [sum(w.loans[q, k] for q in newly) if survivor[k] else 0.0 for k in range(n)]
+        )
+        paid = raise_cash(w, cfg, demand, "resolution")
+        share = [paid[k] / demand[k] if demand[k] > 0 else 0.0 for k in range(n)]
+        for q in newly:
+            for k in range(n):
+                if survivor[k] and w.loans[q, k] > 0:
+                    repaid = w.loans[q, k] * share[k]
+                    collected[q] += repaid
+                    w.cash[q] += repaid
+                    w.loans[q, k] -= repaid
+        newly = [
+            k for k in range(n) if survivor[k] and demand[k] - paid[k] > TOL * max(1.0, demand[k])
+        ]
+        for k in newly:
+            failed.append(k)
+            causes[k] = "illiquid"
+            proceeds[k] = collected[k] = 0.0
+    failed.sort()
     # 3. The estates: what each failed bank realised, before what other failed banks pay it.
     #    The core applies alpha to the whole cash, also when it is negative.
     liquid = {q: w.cash[q] - collected[q] for q in failed}  # cash, sale proceeds included
@@ -874,7 +899,7 @@ def settle(
     #    failed creditors count it in their estate; depositors get it from outside the system.
     received = [sum(w.loans[i, q] * recovery[q] for q in failed) for i in range(n)]
     for i in range(n):
-        if survivor[i]:
+        if w.alive[i] and i not in failed:
             w.cash[i] += received[i]
     # 5. The estates' accounts: what is left beyond the payments goes to the shareholders
     #    outside; the default costs go outside; the outside paid for units and external assets.
@@ -918,7 +943,7 @@ def settle(
         w.alive[q] = False
         w.default_step[q] = w.t + 1
     w.stats["defaults"] += len(failed)
-    return short, linked
+    return np.array([i in failed for i in range(n)]), linked
 
 
 # ----------------------------------------------------------------------------- 8. beliefs
@@ -1097,7 +1122,8 @@ class ReferenceOutput:
 
 
 _STATE_FIELDS = (
-    "cash loans units basis external deposits alive price fundamental price0 depth last_return "
+    "cash loans units basis external deposits alive price fundamental permanent price0 depth "
+    "last_return "
     "vol2 slots belief equity0 equity_prev target_leverage risk_factor default_step"
 ).split()
 
