@@ -1,9 +1,10 @@
 """Throughput of this checkout against another revision, measured side by side in one run.
 
     python benchmarks/side_by_side.py --base <rev>        # e.g. the commit before a refactor
-    python benchmarks/side_by_side.py --base <rev> --rounds 5
+    python benchmarks/side_by_side.py --base <rev> --this <rev2> --rounds 5
 
-Checks out ``<rev>`` into a temporary git worktree and runs the same two measurements of
+Checks out ``<rev>`` (and ``<rev2>``, else this checkout) into temporary git worktrees and runs
+the same two measurements of
 ``benchmarks/env_throughput.py`` in each tree, alternating (base, this, base, this, ...) in fresh
 subprocesses so that load on the shared machine hits both alike:
 
@@ -49,41 +50,47 @@ def _measure(tree: Path) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _short(rev: str) -> str:
+    return subprocess.run(
+        ["git", "rev-parse", "--short", rev], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def _worktree(path: Path, rev: str) -> Path:
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", "-q", str(path), rev], cwd=ROOT, check=True
+    )
+    return path
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--base", required=True, help="git revision to compare against")
+    ap.add_argument("--this", help="git revision to measure instead of this checkout")
     ap.add_argument("--rounds", type=int, default=5, help="alternating rounds (default 5)")
     args = ap.parse_args()
-    base_rev = subprocess.run(
-        ["git", "rev-parse", "--short", args.base],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    base_rev = _short(args.base)
+    this_rev = _short(args.this) if args.this else "this checkout"
     runs: dict[str, list[dict[str, float]]] = {"base": [], "this": []}
     with tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp) / "base"
-        subprocess.run(
-            ["git", "worktree", "add", "--detach", "-q", str(base), base_rev],
-            cwd=ROOT,
-            check=True,
-        )
+        base = _worktree(Path(tmp) / "base", base_rev)
+        this = _worktree(Path(tmp) / "this", this_rev) if args.this else ROOT
         try:
             for k in range(args.rounds):
                 runs["base"].append(_measure(base))
-                runs["this"].append(_measure(ROOT))
+                runs["this"].append(_measure(this))
                 print(
                     f"round {k + 1}/{args.rounds}: base {runs['base'][-1]}, this "
                     f"{runs['this'][-1]}",
                     file=sys.stderr,
                 )
         finally:
-            subprocess.run(
-                ["git", "worktree", "remove", "--force", str(base)], cwd=ROOT, check=False
-            )
-    summary = {"base": base_rev, "rounds": args.rounds, "figures": {}}
-    print(f"| measure | base {base_rev} (median / best) | this (median / best) | ratio |")
+            for tree in {base, this} - {ROOT}:
+                subprocess.run(
+                    ["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False
+                )
+    summary = {"base": base_rev, "this": this_rev, "rounds": args.rounds, "figures": {}}
+    print(f"| measure | {base_rev} (median / best) | {this_rev} (median / best) | ratio |")
     print("|---|---|---|---|")
     for key in runs["base"][0]:
         b = [r[key] for r in runs["base"]]
