@@ -294,17 +294,7 @@ class RudraParallelEnv(ParallelEnv):
             truncations = dict.fromkeys(acting, True)
         else:
             truncations = {ag: not d for ag, d in zip(acting, dead, strict=True)}
-        executed = out.executed[0, idx].tolist()
-        if np.count_nonzero(out.invalid):
-            infos = {
-                ag: {"invalid_action": i, "executed_action": e}
-                for ag, i, e in zip(acting, out.invalid[0, idx].tolist(), executed, strict=True)
-            }
-        else:
-            infos = {
-                ag: {"invalid_action": False, "executed_action": e}
-                for ag, e in zip(acting, executed, strict=True)
-            }
+        infos = self._infos(acting, out, idx)
         observations = self._observations(acting, out.balance, idx)
         if any_died:  # a terminated bank's last mask allows HOLD (the core's has nothing)
             for j in np.flatnonzero(~alive).tolist():
@@ -316,22 +306,35 @@ class RudraParallelEnv(ParallelEnv):
         else:
             self.agents = acting
         if not self.agents:
-            self._extra.append(
-                Event(
-                    "complete",
-                    self.num_steps,
-                    0,
-                    {
-                        "reason": "truncated" if truncated else "all_defaulted",
-                        "alive": int(s.alive.sum()),
-                        "defaulted": int((~s.alive).sum()),
-                        "total_equity": float(np.where(s.alive, s.equity_prev, 0).sum()),
-                    },
-                )
-            )
+            self._complete("truncated" if truncated else "all_defaulted")
         if self.render_mode == "human":
             self.render()
         return observations, rewards, terminations, truncations, infos
+
+    def _infos(self, acting: list[str], out: Any, idx: np.ndarray | slice) -> dict[str, dict]:
+        """``invalid_action`` and ``executed_action`` of every acting agent."""
+        executed = out.executed[0, idx].tolist()
+        if np.count_nonzero(out.invalid):
+            invalid = out.invalid[0, idx].tolist()
+            return {
+                ag: {"invalid_action": i, "executed_action": e}
+                for ag, i, e in zip(acting, invalid, executed, strict=True)
+            }
+        return {
+            ag: {"invalid_action": False, "executed_action": e}
+            for ag, e in zip(acting, executed, strict=True)
+        }
+
+    def _complete(self, reason: str) -> None:
+        """The ``complete`` event that closes an episode."""
+        s = self.core_state
+        data = {
+            "reason": reason,
+            "alive": int(s.alive.sum()),
+            "defaulted": int((~s.alive).sum()),
+            "total_equity": float(np.where(s.alive, s.equity_prev, 0).sum()),
+        }
+        self._extra.append(Event("complete", self.num_steps, 0, data))
 
     def _action_array(self, actions: Mapping[str, Any], acting: list[str]) -> np.ndarray:
         """(1, N) int64 actions, HOLD for banks without one; ``ActionError`` for a bad name or

@@ -15,8 +15,8 @@ interest; or it is removed):
    and is liquidated in turn; what it still owes stays a claim among the failed banks.
 3. **Estates cleared on what they realised.** Failed bank j holds
    ``e_j = alpha * (cash + sale proceeds + external) + beta * collected`` and owes
-   ``pbar_j`` = the interbank liabilities it still has + deposits. The failed banks pay each other and their other
-   creditors by the greatest clearing vector of ``p_j = min(pbar_j, max(0, e_j + beta *
+   ``pbar_j`` = the interbank liabilities it still has + deposits. The failed banks pay each
+   other and their other creditors by the greatest clearing vector of ``p_j = min(pbar_j, max(0, e_j + beta *
    sum_k L[k, j] p_k / pbar_k))`` over the failed banks k (``clear`` on the failed banks'
    sub-network). Creditors — survivors, depositors, other failed banks — receive
    ``recovery_j = p_j / pbar_j`` of their claims (loss given default ``1 - recovery_j``).
