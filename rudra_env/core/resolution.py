@@ -13,18 +13,17 @@ interest; or it is removed):
    at ``alpha`` of book; their loans to survivors are called in full: survivors pay from cash,
    then by forced sales. A survivor that cannot pay in full fails in the same round (illiquid)
    and is liquidated in turn; what it still owes stays a claim among the failed banks.
-3. **Estates cleared on what they realised.** Failed bank j holds
-   ``e_j = alpha * (cash + sale proceeds + external) + beta * collected`` and owes
-   ``pbar_j`` = the interbank liabilities it still has + deposits. The failed banks pay each
-   other and their other creditors by the greatest clearing vector of ``p_j = min(pbar_j, max(0, e_j + beta *
-   sum_k L[k, j] p_k / pbar_k))`` over the failed banks k (``clear`` on the failed banks'
-   sub-network). Creditors — survivors, depositors, other failed banks — receive
-   ``recovery_j = p_j / pbar_j`` of their claims (loss given default ``1 - recovery_j``).
-   What an estate keeps beyond ``p_j`` (``residual`` >= 0: a bank that failed solvent) goes to
-   its shareholders outside; default costs ``(1 - alpha) * (cash + proceeds)`` and
-   ``(1 - beta) * interbank collections`` are paid to the outside, and ``(1 - alpha) *
-   external`` is lost in the sale. Nobody outside pays for a default: the estate's payments are
-   what it realised, by construction.
+3. **Estates cleared on what they realised.** Failed bank j holds ``e_j = alpha * (cash + sale
+   proceeds + external) + beta * collected`` and owes ``pbar_j`` = the interbank liabilities it
+   still has + deposits. The failed banks pay each other and their other creditors by the
+   greatest clearing vector of ``p_j = min(pbar_j, max(0, e_j + beta * sum_k L[k, j] p_k /
+   pbar_k))`` over the failed banks k (``clear`` on the failed banks' sub-network). Creditors —
+   survivors, depositors, other failed banks — receive ``recovery_j = p_j / pbar_j`` of their
+   claims (loss given default ``1 - recovery_j``). What an estate keeps beyond ``p_j``
+   (``residual`` >= 0: a bank that failed solvent) goes to its shareholders outside; default
+   costs ``(1 - alpha) * (cash + proceeds)`` and ``(1 - beta) * interbank collections`` are paid
+   to the outside, and ``(1 - alpha) * external`` is lost in the sale. Nobody outside pays for a
+   default: the estate's payments are what it realised, by construction.
 4. The failed banks' books are zeroed; survivors are re-marked at the new prices, and the loop
    repeats until no new default (at most ``max_cascade_rounds``). Each round is a ``cascade``
    event; each failed bank a ``default`` event whose ``outside_flow`` is the net cash it sent
