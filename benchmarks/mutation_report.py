@@ -105,12 +105,31 @@ def locate(source: list[str], span: tuple[int, int] | None, offset: int, removed
     return hits[-1] if hits else span[0]
 
 
+def not_killed() -> list[str]:
+    """Names of the mutants that survived or that no test reached."""
+    names = []
+    for rel in source_files():
+        meta = ROOT / "mutants" / f"{rel}.meta"
+        if meta.exists():
+            codes = json.loads(meta.read_text())["exit_code_by_key"]
+            names += [n for n, c in codes.items() if status_of(c) in ("survived", "no tests")]
+    return names
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--min", type=float, default=90.0, help="kill rate to reach, in percent")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/mutation.md")
+    parser.add_argument(
+        "--not-killed",
+        action="store_true",
+        help="only print the names of the mutants not killed (to rerun them after new tests)",
+    )
     args = parser.parse_args()
     os.chdir(ROOT)  # mutmut reads mutants/ and pyproject.toml from the working directory
+    if args.not_killed:
+        print(" ".join(not_killed()))
+        return 0
 
     per_file: dict[str, Counter] = {}
     survivors: dict[str, list[tuple[int, str, str, list[str]]]] = defaultdict(list)
