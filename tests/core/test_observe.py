@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from tiny import config, market, params, state
 
-from rudra_env.core import observe, state_vector
+from rudra_env.core import balance_sheet, observe, state_vector
 
 F32 = 1e-6  # observations are float32
 
@@ -119,3 +119,56 @@ def test_state_vector_by_hand():
     want += [1.1, 6.5 / 5.2, 0.31, -0.52, 0.35]
     assert vec.shape == (1, len(want)) and vec.dtype == np.float32
     assert vec[0].tolist() == pytest.approx(want, rel=1e-5, abs=1e-7)
+
+
+def _small_world():
+    """A bank smaller than one currency unit: cash 0.2, external 0.6 (assets 0.8), deposits 0.4
+    (liabilities 0.4), equity 0.4 of E0 0.5, so the 1e-9 floors must not bite; market A at 15x
+    its initial price and a last return of -2 push columns past both limits."""
+    p = params(config(n=2, k=1, max_steps=10, markets=[market("A"), market("B")]))
+    s = state(
+        p,
+        cash=[0.2, 5.0],
+        external=[0.6, 5.0],
+        deposits=[0.4, 2.0],
+        price=[150.0, 10.0],
+        last_return=[-2.0, 0.05],
+        equity0=[0.5, 9.0],
+        target_leverage=[3.0, 2.0],
+        t=4,
+    )
+    return p, s
+
+
+def test_small_bank_observation_and_limits():
+    p, s = _small_world()
+    obs = observe(s, p)[0, 0]
+    assert obs[0] == pytest.approx(0.4 / 0.5, rel=F32)  # equity / E0
+    assert obs[1] == pytest.approx(0.8 / 0.4 / 3.0, rel=F32)  # leverage / target
+    assert obs[2] == pytest.approx(0.2 / 0.4, rel=F32)  # cash / liabilities
+    assert obs[3] == pytest.approx(0.2 / 0.8, rel=F32)  # cash / assets
+    assert obs[7] == pytest.approx(0.6 / 0.8, rel=F32)  # external / assets
+    assert obs[8] == pytest.approx(0.4 / 0.8, rel=F32)  # deposits / assets
+    # price ratios (15 -> 10, 1), last returns * 10 (-20 -> -10, 0.5), t / max_steps, defaults
+    assert obs[-6:].tolist() == pytest.approx([10.0, 1.0, -10.0, 0.5, 0.4, 0.0], rel=F32)
+
+
+def test_small_bank_state_vector_and_limits():
+    p, s = _small_world()
+    vec = state_vector(s, p)[0]
+    # bank 1: assets 10, liabilities 2, equity 8 of E0 9
+    want = [0.4 / 0.5, 0.8 / 0.4 / 3.0, 0.2 / 0.4, 1.0, 8.0 / 9.0, 10.0 / 8.0 / 2.0, 5.0 / 2.0, 1.0]
+    want += [10.0, 1.0, -10.0, 0.5, 0.4]
+    assert vec.tolist() == pytest.approx(want, rel=1e-6)
+
+
+def test_observe_and_state_vector_use_the_balance_sheet_they_are_given():
+    p, s = _world()
+    bs = balance_sheet(s)
+    given = {key: value.copy() for key, value in bs.items()}
+    given["market_value"][0, 0] += 10.0  # 24 -> 34 of assets 100
+    given["equity"][0, 0] = 30.0  # 26 -> 30 of E0 25
+    assert observe(s, p, given)[0, 0, 6] == pytest.approx(0.34, rel=F32)
+    assert observe(s, p, bs)[0, 0, 6] == pytest.approx(0.24, rel=F32)
+    assert state_vector(s, p, given)[0, 0] == pytest.approx(30 / 25, rel=F32)
+    assert state_vector(s, p, bs)[0, 0] == pytest.approx(26 / 25, rel=F32)
