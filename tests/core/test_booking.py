@@ -13,6 +13,9 @@ import numpy as np
 import pytest
 from tiny import config, events, market, params, run, state
 
+from rudra_env.core import StepRecord
+from rudra_env.core.booking import book_profits
+
 R = 1e-12
 
 
@@ -78,3 +81,29 @@ def test_gains_are_sold_through_the_auction_below_the_mark():
     assert ev["pnl"] == pytest.approx(2.0, rel=R)
     assert ev["realised"] == pytest.approx(3.96, rel=R)
     assert ev["outside_flow"] == pytest.approx(-3.96, rel=R)
+
+
+def test_a_cheap_market_realises_its_gain_and_a_worthless_one_sells_nothing():
+    # Booking by itself (no impact). A trades at 0.5 (a mark below 1): 2 units at basis 0.6,
+    # gain 0.4 -> sell 0.4 / 0.5 = 0.8 units, cash 1 + 0.4, units 1.2, basis 1.2 * 0.5 = 0.6.
+    # B was wiped out by a total crash (price and fundamental 0): 3 units at basis 6, loss 6
+    # booked, nothing to sell (no 0 / 0): units 3, basis 0. pnl 0.4 - 6 = -5.6, outside -0.4.
+    p = params(config(n=2, markets=[market("A"), market("B")]))
+    s = state(
+        p,
+        cash=[1.0, 1.0],
+        units=[[2.0, 3.0], [0.0, 0.0]],
+        basis=[[0.6, 6.0], [0.0, 0.0]],
+        price=[0.5, 0.0],
+    )
+    rec = StepRecord(step=np.array([1]))
+    book_profits(s, p, rec, np.array([True]))
+    assert s.units[0].ravel().tolist() == pytest.approx([1.2, 3.0, 0.0, 0.0], rel=R)
+    assert s.basis[0].ravel().tolist() == pytest.approx([0.6, 0.0, 0.0, 0.0], rel=R)
+    assert s.cash[0].tolist() == pytest.approx([1.4, 1.0], rel=R)
+    assert s.outside[0] == pytest.approx(-0.4, rel=R)
+    assert s.price[0].tolist() == [0.5, 0.0]
+    (ev,) = [e.data for e in rec.events(0) if e.type == "profit_booking"]
+    assert ev["bank"] == 0
+    assert ev["pnl"] == pytest.approx(-5.6, rel=R)
+    assert ev["realised"] == pytest.approx(0.4, rel=R)
