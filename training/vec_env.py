@@ -1,0 +1,354 @@
+"""A stable-baselines3 ``VecEnv`` over the batched core: B worlds x L learning banks as slots.
+
+``RudraVecEnv(config, learners=None, fixed_agent=None, worlds=B, seed=0)`` steps B worlds of
+the core (``rudra_env.core.step``) in one call. Its ``num_envs = B * L`` slots are (world,
+learning bank) pairs, world-major: slot ``w * L + l`` is learner ``l`` of world ``w``. Every
+slot shares one policy (parameter sharing); there is no Python loop over banks.
+
+==================  =========================================================================
+observation space   ``Box(-10, 10, (D,), float32)``: the core's ``observe`` row of the bank
+                    (the ``"observation"`` entry of the PettingZoo env's Dict observation)
+action space        ``Discrete(A)``, the env's flat actions (``rudra_env.actions``)
+``action_masks()``  (B * L, A) bool, for sb3-contrib's ``MaskablePPO`` (which calls
+                    ``env_method("action_masks")`` and stacks the rows)
+rewards             (B * L,) float32: the bank's utility; its default reward on the step it
+                    defaults; 0 while its slot is inactive
+==================  =========================================================================
+
+Randomness: one ``np.random.Generator`` per world, ``default_rng(seed + i)`` for world i. A
+world draws its initial state and then each step's ``StepNoise`` from its own generator, in the
+same order as the PettingZoo env (``reset(seed=seed + i)``, then ``reset()`` for later
+episodes), so world i replays that env exactly under the same actions, and a world's results do
+not depend on B or on when the other worlds reset. The cost is one small draw per world per
+step (a loop over worlds, not banks).
+
+The per-world reset (``reset_worlds``) is written here over the core's public API
+(``initial_state``, ``NetworkState.put``); it belongs in the core.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from stable_baselines3.common.vec_env import VecEnv
+from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvStepReturn
+
+from agents.base import Agent
+from rudra_env.actions import HOLD
+from rudra_env.config import EnvConfig
+from rudra_env.core import (
+    NetworkState,
+    Params,
+    StepNoise,
+    action_masks,
+    initial_state,
+    observe,
+    step,
+)
+from rudra_env.core.observe import OBS_LIMIT, obs_size
+from rudra_env.environment import resolve_config
+from rudra_env.errors import ConfigError
+
+__all__ = ["RudraVecEnv", "draw_noise", "draw_worlds", "reset_worlds"]
+
+
+def reset_worlds(
+    state: NetworkState,
+    config: EnvConfig,
+    rngs: Sequence[np.random.Generator],
+    worlds: np.ndarray,
+) -> NetworkState:
+    """Draw fresh initial states for ``worlds`` (indices into ``state``) in place; returns them.
+
+    World ``w`` draws from ``rngs[w]`` exactly as ``initial_state(config, rngs[w], worlds=1)``,
+    i.e. as the PettingZoo env's ``reset``. The fresh worlds are written with
+    ``NetworkState.put``; ``slots`` is then rebound to a copy, because the state caches its
+    ``slot_index`` by the identity of ``slots`` and a reset changes the slots in place.
+
+    Returns:
+        The fresh sub-state of ``worlds`` (``len(worlds)`` worlds), e.g. to observe them.
+    """
+    fresh = draw_worlds(config, [rngs[w] for w in worlds.tolist()])
+    state.put(worlds, fresh)
+    state.slots = state.slots.copy()  # invalidates the cached slot index
+    return fresh
+
+
+def draw_worlds(config: EnvConfig, rngs: Sequence[np.random.Generator]) -> NetworkState:
+    """``len(rngs)`` initial worlds, world ``w`` drawn from ``rngs[w]`` exactly as
+    ``initial_state(config, rngs[w], worlds=1)`` draws it."""
+    drawn = [initial_state(config, g, worlds=1) for g in rngs]
+    if len(drawn) == 1:
+        return drawn[0]
+    fields = [s.arrays() for s in drawn]
+    return NetworkState(**{k: np.concatenate([f[k] for f in fields]) for k in fields[0]})
+
+
+def draw_noise(rngs: Sequence[np.random.Generator], n: int, m: int, k: int) -> StepNoise:
+    """One step's ``StepNoise`` for ``len(rngs)`` worlds, world ``w`` drawn from ``rngs[w]``
+    exactly as ``StepNoise.draw(rngs[w], 1, n, m, k)`` draws it."""
+    b = len(rngs)
+    market = np.empty((b, m))
+    signal = np.empty((b, n, k), dtype=np.float32)
+    for w, g in enumerate(rngs):
+        g.standard_normal(out=market[w : w + 1])
+        g.random(out=signal[w : w + 1], dtype=np.float32)
+    return StepNoise(market=market, signal=signal)
+
+
+def _learner_indices(learners: Iterable[int | str] | None, n: int) -> np.ndarray:
+    """Bank indices of ``learners`` (indices or names ``bank_i``); every bank when None."""
+    if learners is None:
+        return np.arange(n)
+    out = []
+    for x in learners:
+        idx: Any = x
+        if isinstance(x, str) and x.startswith("bank_") and x[5:].isdigit():
+            idx = int(x[5:])
+        if isinstance(idx, bool) or not isinstance(idx, int | np.integer) or not 0 <= idx < n:
+            raise ConfigError(
+                f"learners entry {x!r} is not a bank: expected an index in 0..{n - 1} or a "
+                f"name like 'bank_3'"
+            )
+        out.append(int(idx))
+    if not out:
+        raise ConfigError("learners = [] is not allowed: expected at least one learning bank")
+    if len(set(out)) != len(out):
+        raise ConfigError(f"learners = {list(learners)!r} names a bank twice")
+    return np.array(sorted(out), dtype=np.int64)
+
+
+class RudraVecEnv(VecEnv):
+    """B worlds of the core as a stable-baselines3 ``VecEnv`` of B * L (world, learner) slots.
+
+    See the module docstring for spaces and randomness.
+
+    Episodes and resets:
+        A slot's episode is its bank's life in one episode of its world. A bank that defaults
+        ends its slot's episode on that step: ``done = True`` with its default reward and
+        ``infos[i]["terminal_observation"]`` (zeros: the core observes the dead as zeros, as the
+        PettingZoo env does). A world resets when it reaches ``max_steps`` or when all its
+        learners are dead (fixed banks may still be alive then). At the horizon every live
+        learner's slot gets ``done = True``, ``TimeLimit.truncated = True`` and its last
+        observation as ``terminal_observation``, so SB3 bootstraps the time-out from it. The
+        observation returned for a done slot is its next episode's first one (SB3's
+        convention): the fresh world's when its world reset, the inactive zeros otherwise.
+
+    Inactive slots (the choice, and what it does to learning):
+        SB3 needs a fixed number of slots, so a defaulted bank's slot stays in the batch,
+        *inactive*, until its world resets: reward 0, observation zeros, an action mask that
+        allows HOLD only, ``infos[i]["inactive"] = True``; its action is ignored. When the world
+        resets, an inactive slot gets ``done = True`` (no ``episode`` statistics,
+        ``TimeLimit.truncated`` False) so that nothing bootstraps across the reset. Effect on
+        learning: an inactive transition has one legal action, so its log-probability and
+        entropy are 0 and it adds no policy gradient; its value target is 0, which the value
+        head learns for the all-zero observation. But the transitions still fill the rollout
+        buffer: with a share ``d`` of slot-steps inactive, each update learns from ``(1 - d)``
+        of ``n_steps * num_envs`` samples, the per-batch means of the losses are diluted by
+        ``1 - d``, and the zero advantages enter advantage normalisation (they shrink its
+        standard deviation). On presets with few defaults this is negligible; where most
+        learners die early, raise ``n_steps`` or use fewer worlds per update.
+
+    Episode statistics (like ``VecMonitor``): when a slot's episode ends (default or horizon),
+    ``infos[i]["episode"] = {"r": return, "l": length, "t": seconds since construction}``.
+
+    Args:
+        config: an ``EnvConfig``, a mapping or a YAML path (as ``rudra_env.parallel_env``).
+        learners: the learning banks, as indices or names (``"bank_3"``); None: every bank.
+        fixed_agent: an ``agents.Agent`` that acts for every non-learning bank through
+            ``act_batch(state, params, fixed)``, with ``fixed`` holding the learners' actions
+            (-1 elsewhere) so model-based agents take them as given. Required when some bank
+            does not learn; reseeded with ``reset(seed)`` when the worlds are reseeded.
+        worlds: B, the number of parallel worlds, >= 1.
+        seed: world i draws from ``np.random.default_rng(seed + i)``; an integer >= 0.
+        overrides: config keys applied on top of ``config`` (dotted keys allowed).
+    """
+
+    render_mode: str | None = None
+
+    def __init__(
+        self,
+        config: EnvConfig | Mapping[str, Any] | str | Path | None = None,
+        learners: Iterable[int | str] | None = None,
+        fixed_agent: Agent | None = None,
+        worlds: int = 1,
+        seed: int = 0,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.config = resolve_config(config, overrides)
+        self.params = Params.from_config(self.config)
+        n = self.config.num_banks
+        if isinstance(worlds, bool) or not isinstance(worlds, int | np.integer) or worlds < 1:
+            raise ConfigError(f"worlds = {worlds!r} is not allowed: expected an integer >= 1")
+        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+            raise ConfigError(f"seed = {seed!r} is not allowed: expected an integer >= 0")
+        self.learners = _learner_indices(learners, n)
+        self.fixed_banks = np.setdiff1d(np.arange(n), self.learners)
+        if len(self.fixed_banks) and fixed_agent is None:
+            raise ConfigError(
+                f"banks {self.fixed_banks.tolist()} do not learn: pass fixed_agent= (an "
+                f"agents.Agent, e.g. agents.HeuristicAgent()) to act for them"
+            )
+        self.fixed_agent = fixed_agent if len(self.fixed_banks) else None
+        self.worlds = int(worlds)
+        self.n_learners = len(self.learners)
+        # a gather by a full slice is a view: the common all-banks case copies nothing
+        self._cols: np.ndarray | slice = slice(None) if self.n_learners == n else self.learners
+        num_envs = self.worlds * self.n_learners
+        n_actions = self.params.layout.n
+        super().__init__(
+            num_envs,
+            spaces.Box(-OBS_LIMIT, OBS_LIMIT, (obs_size(self.params),), np.float32),
+            spaces.Discrete(n_actions),
+        )
+        self._world_seeds: list[int] | None = [int(seed) + i for i in range(self.worlds)]
+        self._rngs = [np.random.default_rng(s) for s in self._world_seeds]
+        self._state: NetworkState | None = None
+        self._actions: np.ndarray | None = None
+        self._masks: np.ndarray | None = None
+        self._active = np.zeros(num_envs, dtype=bool)
+        self._ep_return = np.zeros(num_envs)
+        self._ep_length = np.zeros(num_envs, dtype=np.int64)
+        self._t_start = time.time()
+
+    # ------------------------------------------------------------------ state
+    @property
+    def state(self) -> NetworkState:
+        """The core state of the B worlds (read it; the env steps it in place)."""
+        if self._state is None:
+            raise RuntimeError("RudraVecEnv has no state yet: call reset() first")
+        return self._state
+
+    @property
+    def active(self) -> np.ndarray:
+        """(B * L,) bool: the slot's bank is alive (its episode is running)."""
+        return self._active.copy()
+
+    def _slot_obs(self, obs: np.ndarray) -> np.ndarray:
+        """(B', L*, D) rows of the learners -> (B' * L, D)."""
+        return obs[:, self._cols].reshape(-1, obs.shape[-1])
+
+    # ------------------------------------------------------------------ VecEnv API
+    def reset(self) -> np.ndarray:
+        """Start a new episode in every world (reseeding them first if ``seed()`` was called)."""
+        if self._world_seeds is not None:
+            self._rngs = [np.random.default_rng(s) for s in self._world_seeds]
+            if self.fixed_agent is not None:
+                self.fixed_agent.reset(self._world_seeds[0])
+            self._world_seeds = None
+        self._state = draw_worlds(self.config, self._rngs)
+        self._active[:] = True
+        self._ep_return[:] = 0.0
+        self._ep_length[:] = 0
+        self._masks = None
+        self.reset_infos = [{} for _ in range(self.num_envs)]
+        return self._slot_obs(observe(self._state, self.params))
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = np.asarray(actions).reshape(self.worlds, self.n_learners)
+
+    def step_wait(self) -> VecEnvStepReturn:
+        s = self.state
+        if self._actions is None:
+            raise RuntimeError("step_wait() without step_async(actions)")
+        b, n, m = s.shape
+        full = np.zeros((b, n), dtype=np.int64)
+        if self.fixed_agent is not None:
+            given = np.full((b, n), -1, dtype=np.int64)
+            given[:, self.learners] = self._actions
+            full[:] = self.fixed_agent.act_batch(s, self.params, given)
+        full[:, self.learners] = self._actions
+        self._actions = None
+        was_active = self._active.copy()
+        noise = draw_noise(self._rngs, n, m, self.params.K)
+        s, out = step(s, full, self.params, inplace=True, noise=noise)
+        obs = self._slot_obs(observe(s, self.params, out.balance))
+        rewards = np.where(was_active, out.rewards[:, self._cols].reshape(-1), 0.0)
+        alive = s.alive[:, self._cols].reshape(-1)
+        defaulted = was_active & ~alive
+        self._active = was_active & alive
+        self._ep_return += rewards
+        self._ep_length += was_active
+        timed_out = s.t >= self.params.max_steps
+        ended = timed_out | ~self._active.reshape(b, -1).any(axis=1)
+        ending = np.repeat(ended, self.n_learners)
+        truncated = self._active & np.repeat(timed_out, self.n_learners)
+        dones = defaulted | ending
+        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
+        for i in np.flatnonzero(~was_active).tolist():
+            infos[i]["inactive"] = True
+        t = round(time.time() - self._t_start, 6)
+        for i in np.flatnonzero(dones).tolist():
+            info = infos[i]
+            info["terminal_observation"] = obs[i].copy()
+            info["TimeLimit.truncated"] = bool(truncated[i])
+            if was_active[i]:
+                info["episode"] = {
+                    "r": float(self._ep_return[i]),
+                    "l": int(self._ep_length[i]),
+                    "t": t,
+                }
+        self._ep_return[dones] = 0.0
+        self._ep_length[dones] = 0
+        if ended.any():
+            w = np.flatnonzero(ended)
+            fresh = reset_worlds(s, self.config, self._rngs, w)
+            rows = (w[:, None] * self.n_learners + np.arange(self.n_learners)).reshape(-1)
+            obs[rows] = self._slot_obs(observe(fresh, self.params))
+            self._active[rows] = True
+        self._masks = None
+        return obs, rewards.astype(np.float32), dones, infos
+
+    def action_masks(self) -> np.ndarray:
+        """(B * L, A) bool: the legal actions of each slot now; HOLD only for inactive slots."""
+        if self._masks is None:
+            masks = action_masks(self.state, self.params)[:, self._cols]
+            masks = masks.reshape(self.num_envs, -1).astype(bool)
+            masks[~self._active, HOLD] = True
+            self._masks = masks
+        return self._masks
+
+    def seed(self, seed: int | None = None) -> list[int | None]:
+        """Reseed: at the next ``reset()`` world i draws from ``default_rng(seed + i)``.
+
+        Returns each slot's world seed. ``None`` draws a base seed from fresh entropy.
+        """
+        if seed is None:
+            seed = int(np.random.default_rng().integers(0, 2**31))
+        self._world_seeds = [int(seed) + i for i in range(self.worlds)]
+        return [self._world_seeds[i // self.n_learners] for i in range(self.num_envs)]
+
+    def close(self) -> None:
+        self._state = None
+        self._masks = None
+
+    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
+        """The vector env's attribute, once per slot (all slots share one env object)."""
+        value = getattr(self, attr_name)
+        return [value for _ in self._get_indices(indices)]
+
+    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        """Set an attribute of the vector env (shared by every slot, whatever ``indices``)."""
+        setattr(self, attr_name, value)
+
+    def env_method(
+        self, method_name: str, *method_args: Any, indices: VecEnvIndices = None, **method_kwargs
+    ) -> list[Any]:
+        """``action_masks`` gives each slot its row; any other method is called once on the
+        vector env and its result repeated for each slot."""
+        idx = list(self._get_indices(indices))
+        if method_name == "action_masks":
+            return list(self.action_masks()[idx])
+        result = getattr(self, method_name)(*method_args, **method_kwargs)
+        return [result for _ in idx]
+
+    def env_is_wrapped(
+        self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None
+    ) -> list[bool]:
+        return [False for _ in self._get_indices(indices)]
