@@ -12,10 +12,19 @@ Checkpoints
   ``<checkpoint>.json``). Keys are those of ``torch.nn.Sequential`` (``0.weight``, ``2.weight``,
   ...) or SB3's policy keys. ``TorchPolicyAgent.save`` writes both files.
 
-Inputs: ``inputs="observation"`` feeds the env's observation vector; ``"action_mask+observation"``
-feeds the mask then the observation, concatenated — what SB3's ``MultiInputPolicy`` sees for our
-``Dict`` observation (gymnasium sorts a Dict's keys). For SB3 zips this is inferred from the
-first layer's width. Observation normalisation (``VecNormalize``) is not applied.
+Inputs (``PolicyArch.inputs``): ``"observation"`` feeds the env's observation vector (a policy
+trained on ``training.vec_env.RudraVecEnv`` or another ``Box`` observation: SB3's ``MlpPolicy``);
+``"action_mask+observation"`` feeds the mask then the observation, concatenated — what SB3's
+``MultiInputPolicy`` sees for the PettingZoo env's ``Dict`` observation (its ``CombinedExtractor``
+flattens the Dict's entries in the Dict's order, and gymnasium sorts a Dict's keys);
+``"observation+action_mask"`` is the other order (a Dict built from an ``OrderedDict``);
+``"auto"`` decides per call from the first layer's width against the env's observation and mask
+widths. For SB3 zips the layout is read from ``observation_space`` in the JSON ``data`` entry
+(its ``_shape`` for a ``Box``, its ``spaces`` text for a ``Dict``; the pickled
+``:serialized:`` field is never read) and checked against the first layer's width; a zip
+without it gets ``"auto"``. An env whose widths do not fit the checkpoint is an ``InputError``
+that says which width differs and, given the env's parameters, which K it implies.
+Observation normalisation (``VecNormalize``) is not applied.
 
 Acting: logits of masked-out actions are set to -inf, then the agent takes the argmax
 (``deterministic=True``) or samples from the softmax with its own seeded generator. A bank with no
@@ -37,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from agents.base import ObservationAgent
+from rudra_env.core.observe import SLOT_FEATURES, ObservationLayout
 from rudra_env.core.params import Params
 from rudra_env.errors import ConfigError, InputError
 
@@ -53,7 +63,8 @@ ACTIVATIONS = {
     "identity": "Identity",
 }
 """Activation names accepted in ``PolicyArch.activation`` -> ``torch.nn`` class names."""
-INPUTS = ("observation", "action_mask+observation")
+INPUTS = ("observation", "action_mask+observation", "observation+action_mask", "auto")
+"""Allowed ``PolicyArch.inputs``: the env's entries fed to the network, in order (see above)."""
 
 
 def _torch() -> Any:
@@ -72,8 +83,8 @@ class PolicyArch:
     """Architecture of an MLP policy: obs -> hidden layers (activation after each) -> logits."""
 
     obs_dim: int
-    """Width of the network's input (observation size, plus the mask size for
-    ``inputs="action_mask+observation"``)."""
+    """Width of the network's input: the observation size, plus the mask size (= n_actions) when
+    ``inputs`` names ``action_mask``."""
     hidden_sizes: tuple[int, ...]
     """Width of each hidden layer (may be empty: a linear policy)."""
     n_actions: int
@@ -81,7 +92,8 @@ class PolicyArch:
     activation: str = "tanh"
     """One of ``ACTIVATIONS`` (SB3's default for PPO/A2C is tanh)."""
     inputs: str = "observation"
-    """"observation" or "action_mask+observation"."""
+    """One of ``INPUTS``: "observation", "action_mask+observation", "observation+action_mask",
+    or "auto" (chosen per call by the env's widths)."""
 
     def __post_init__(self) -> None:
         def whole(v: Any) -> bool:
@@ -107,6 +119,23 @@ class PolicyArch:
             raise ConfigError(
                 f"arch.inputs = {self.inputs!r} is not allowed: expected one of {INPUTS}"
             )
+        if "action_mask" in self.inputs and self.obs_dim <= self.n_actions:
+            raise ConfigError(
+                f"arch.obs_dim = {self.obs_dim} is not allowed with inputs = {self.inputs!r}: "
+                f"the {self.n_actions}-wide action mask leaves no room for the observation"
+            )
+
+    @property
+    def keys(self) -> tuple[str, ...] | None:
+        """The env's entries fed to the network, in order (None for ``"auto"``)."""
+        return None if self.inputs == "auto" else tuple(self.inputs.split("+"))
+
+    @property
+    def observation_width(self) -> int | None:
+        """Width of the observation the policy was trained on (None for ``"auto"``)."""
+        if self.keys is None:
+            return None
+        return self.obs_dim - (self.n_actions if "action_mask" in self.keys else 0)
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> PolicyArch:
@@ -183,14 +212,19 @@ def _safe_load(data: bytes | str | Path, what: str) -> dict[str, Any]:
     return dict(sd)
 
 
-def _sb3_activation(data_json: bytes | None) -> str:
-    """Activation from the JSON ``data`` of an SB3 zip (read as text, never unpickled)."""
+def _sb3_data(data_json: bytes | None) -> Mapping[str, Any]:
+    """The JSON ``data`` entry of an SB3 zip as a mapping (empty if absent or not JSON)."""
     if data_json is None:
-        return "tanh"
+        return {}
     try:
         data = json.loads(data_json)
     except (json.JSONDecodeError, UnicodeDecodeError):
-        return "tanh"
+        return {}
+    return data if isinstance(data, Mapping) else {}
+
+
+def _sb3_activation(data: Mapping[str, Any]) -> str:
+    """Activation from ``policy_kwargs.activation_fn`` of an SB3 zip's JSON ``data``."""
     kwargs = data.get("policy_kwargs") or {}
     text = kwargs.get("activation_fn") if isinstance(kwargs, Mapping) else None
     if not text:
@@ -204,6 +238,72 @@ def _sb3_activation(data_json: bytes | None) -> str:
         f"policy_kwargs.activation_fn = {text!r} in the checkpoint is not "
         f"supported: expected one of {sorted(ACTIVATIONS.values())}"
     )
+
+
+_DICT_ENTRY = re.compile(r"'(\w+)':\s*(\w+)\(")
+_BOX_SHAPE = re.compile(r"Box\([^()]*\((\d+(?:,\s*\d+)*),?\)")
+
+
+def _sb3_observation(data: Mapping[str, Any], what: str) -> list[tuple[str, int]] | None:
+    """``[(entry, width), ...]`` of the checkpoint's observation, in the order SB3 flattens it.
+
+    Read from the text of ``observation_space`` in the JSON ``data`` (``_shape`` of a ``Box``;
+    the ``spaces`` repr of a ``Dict``, whose order is the order ``CombinedExtractor``
+    concatenates in); the pickled ``:serialized:`` field is never read. A Box is the entry
+    ``"observation"``. None when the JSON does not describe the space.
+    """
+    space = data.get("observation_space")
+    if not isinstance(space, Mapping):
+        return None
+    kind = str(space.get(":type:", ""))
+    if kind.endswith(".Box'>"):
+        shape = space.get("_shape")
+        if not isinstance(shape, list) or len(shape) != 1:
+            raise InputError(
+                f"{what} was trained on a Box observation of shape {shape}: "
+                "TorchPolicyAgent feeds the env's flat observation, shape (D,)"
+            )
+        return [("observation", int(shape[0]))]
+    if kind.endswith(".Dict'>") and isinstance(space.get("spaces"), str):
+        text = space["spaces"]
+        entries = []
+        for m in _DICT_ENTRY.finditer(text):
+            name, cls = m.group(1), m.group(2)
+            shape = _BOX_SHAPE.match(text, m.end() - len(cls) - 1)
+            if name not in ("observation", "action_mask") or shape is None or "," in shape[1]:
+                raise InputError(
+                    f"{what} was trained on a Dict observation {text}: TorchPolicyAgent "
+                    "feeds only the env's 'action_mask' and 'observation' vectors"
+                )
+            entries.append((name, int(shape.group(1))))
+        return entries or None
+    return None
+
+
+def _sb3_inputs(data: Mapping[str, Any], layers: list[tuple[Any, Any]], what: str) -> str:
+    """``PolicyArch.inputs`` of an SB3 checkpoint, checked against its first layer's width."""
+    entries = _sb3_observation(data, what)
+    if entries is None:
+        return "auto"
+    width = int(layers[0][0].shape[1])
+    n_actions = int(layers[-1][0].shape[0])
+    described = " + ".join(f"{w} ({k})" for k, w in entries)
+    if sum(w for _, w in entries) != width:
+        raise InputError(
+            f"{what}: the first layer takes {width} inputs but the checkpoint's "
+            f"observation_space gives {described} = {sum(w for _, w in entries)}"
+        )
+    if dict(entries).get("action_mask", n_actions) != n_actions:
+        raise InputError(
+            f"{what}: the action_mask entry of the observation is {dict(entries)['action_mask']} "
+            f"wide but the policy has {n_actions} actions"
+        )
+    if "observation" not in dict(entries):
+        raise InputError(
+            f"{what} was trained on {described} without an 'observation' entry: "
+            "TorchPolicyAgent feeds the env's observation"
+        )
+    return "+".join(k for k, _ in entries)
 
 
 def _layers(sd: Mapping[str, Any], what: str) -> list[tuple[Any, Any]]:
@@ -255,13 +355,14 @@ def load_weights(
                     f"{p.name} is not a stable-baselines3 checkpoint: no policy.pth in {names}"
                 )
             sd = _safe_load(z.read("policy.pth"), f"{p.name}/policy.pth")
-            activation = _sb3_activation(z.read("data") if "data" in names else None)
+            data = _sb3_data(z.read("data") if "data" in names else None)
         layers = _layers(sd, f"{p.name}/policy.pth")
         inferred = PolicyArch(
             obs_dim=int(layers[0][0].shape[1]),
             hidden_sizes=tuple(int(w.shape[0]) for w, _ in layers[:-1]),
             n_actions=int(layers[-1][0].shape[0]),
-            activation=activation,
+            activation=_sb3_activation(data),
+            inputs=_sb3_inputs(data, layers, p.name),
         )
         if arch is not None:  # an explicit description may set inputs; shapes must agree
             given = PolicyArch.load(arch)
@@ -410,35 +511,87 @@ class TorchPolicyAgent(ObservationAgent):
         if seed is not None:
             self._rng = np.random.default_rng(seed)
 
-    def logits(self, obs: np.ndarray, masks: np.ndarray) -> np.ndarray:
-        """(..., A) float64 raw logits of observations (..., D) (masks used as input only when
-        ``arch.inputs`` says so)."""
+    def logits(
+        self, obs: np.ndarray, masks: np.ndarray, params: Params | None = None
+    ) -> np.ndarray:
+        """(..., A) float64 raw logits of observations (..., D) and masks (..., A) (the masks are
+        inputs only when ``arch.inputs`` says so). ``params`` (the env's) only words errors."""
         torch = _torch()
-        x = np.asarray(obs, dtype=np.float32)
-        if self.arch.inputs == "action_mask+observation":
-            x = np.concatenate([np.asarray(masks, dtype=np.float32), x], axis=-1)
-        if x.shape[-1] != self.arch.obs_dim:
-            raise InputError(
-                f"the policy takes inputs of width {self.arch.obs_dim} "
-                f"({self.arch.inputs}) but got {x.shape[-1]}: was it trained on "
-                "this env config (K, M, S)?"
-            )
+        obs, masks = np.asarray(obs), np.asarray(masks)
+        keys = self.input_keys(obs.shape[-1], masks.shape[-1], params)
+        given = {"observation": obs, "action_mask": masks}
+        x = np.concatenate([np.asarray(given[k], dtype=np.float32) for k in keys], axis=-1)
         flat = x.reshape(-1, x.shape[-1])
         with torch.no_grad():
             out = self.net(torch.as_tensor(flat, device=self.device)).double().cpu().numpy()
         return out.reshape(*x.shape[:-1], -1)
 
+    def input_keys(
+        self, obs_width: int, n_actions: int, params: Params | None = None
+    ) -> tuple[str, ...]:
+        """The entries fed to the network, in order, for an env whose observation is
+        ``obs_width`` wide with ``n_actions`` actions; an ``InputError`` saying what differs
+        when the checkpoint does not fit that env (``params``, the env's, adds its K)."""
+        arch = self.arch
+        if arch.n_actions == n_actions:
+            if arch.inputs == "auto":
+                for keys in (("observation",), ("action_mask", "observation")):
+                    if arch.obs_dim == obs_width + n_actions * ("action_mask" in keys):
+                        return keys
+            elif arch.observation_width == obs_width:
+                return arch.keys  # type: ignore[return-value]
+        raise InputError(_mismatch(arch, obs_width, n_actions, params))
+
     def act_arrays(self, obs: np.ndarray, masks: np.ndarray, params: Params | None) -> np.ndarray:
-        if masks.shape[-1] != self.arch.n_actions:
-            raise InputError(
-                f"the policy has {self.arch.n_actions} actions but the env has "
-                f"{masks.shape[-1]}: was it trained on this env config (K, M, S)?"
-            )
+        self.input_keys(obs.shape[-1], masks.shape[-1], params)
         if obs.size == 0:
             return np.zeros(obs.shape[:-1], dtype=np.int64)
-        logits = self.logits(obs, masks)
+        logits = self.logits(obs, masks, params)
         legal = masks > 0
         if not self.deterministic:
             logits = logits + self._rng.gumbel(size=logits.shape)  # Gumbel-max = softmax draw
         scored = np.where(legal, logits, -np.inf)
         return np.where(legal.any(axis=-1), scored.argmax(axis=-1), 0).astype(np.int64)
+
+
+def _slots(obs_width: int, params: Params) -> int | None:
+    """K of an observation ``obs_width`` wide with the markets of ``params`` (None if none)."""
+    k, rest = divmod(obs_width - ObservationLayout(0, params.M).size, len(SLOT_FEATURES))
+    return k if k >= 0 and rest == 0 else None
+
+
+def _mismatch(arch: PolicyArch, obs_width: int, n_actions: int, params: Params | None) -> str:
+    """Why a checkpoint does not fit an env: the widths it expects, the env's, what differs."""
+    keys, d_ckpt = arch.keys, arch.observation_width
+    differs = []
+    if keys is None or d_ckpt is None:  # "auto": how the first layer splits is unknown
+        expects, gives = f"{arch.obs_dim} inputs", f"a {obs_width}-wide observation"
+        if arch.obs_dim not in (obs_width, n_actions + obs_width):
+            differs.append(
+                f"neither its observation ({obs_width}) nor its action mask and observation "
+                f"({n_actions} + {obs_width} = {n_actions + obs_width}) is {arch.obs_dim} wide"
+            )
+    else:
+        widths = {"observation": d_ckpt, "action_mask": arch.n_actions}
+        env_widths = {"observation": obs_width, "action_mask": n_actions}
+        expects = " + ".join(str(widths[k]) for k in keys)
+        expects += f" = {arch.obs_dim} inputs" if len(keys) > 1 else " inputs"
+        expects += f" ({', '.join(keys)})"
+        gives = " + ".join(str(env_widths[k]) for k in keys)
+        if obs_width != d_ckpt:
+            env_k = ckpt_k = ""
+            if params is not None:
+                k = _slots(d_ckpt, params)
+                env_k = f" (K={params.K} slots)"
+                ckpt_k = f" (K={k})" if k is not None else f" (not K slots of {params.M} markets)"
+            differs.append(
+                f"its observation is {obs_width} wide{env_k} where the checkpoint's was "
+                f"{d_ckpt}{ckpt_k}"
+            )
+    if n_actions != arch.n_actions:
+        differs.append(f"it has {n_actions} actions where the checkpoint has {arch.n_actions}")
+    return (
+        f"the checkpoint expects {expects} but this env gives {gives}: {'; '.join(differs)}. "
+        "Load a checkpoint trained on this env config (max_counterparties, markets and "
+        "size_levels set the widths)"
+    )
