@@ -155,7 +155,9 @@ def action_kind_shares(
     kinds = np.where(valid, layout.decode(actions).kind, HOLD)
     counts = np.bincount(kinds, minlength=len(KIND_NAMES))
     shares = counts / len(actions)
-    return dict(zip(KIND_NAMES, shares.tolist(), strict=True)), float(1.0 - valid.mean())
+    return dict(zip(KIND_NAMES, shares.tolist(), strict=True)), np.count_nonzero(~valid) / len(
+        actions
+    )
 
 
 # ---------------------------------------------------------------------- writers and layout
