@@ -146,10 +146,10 @@ def draw_network(
         ax.annotate(
             str(i),
             pos[i],
-            xytext=(0, 0),
+            xytext=(0, 0) if alive[i] else (4, 4),  # beside a cross, inside a disc
             textcoords="offset points",
-            ha="center",
-            va="center",
+            ha="center" if alive[i] else "left",
+            va="center" if alive[i] else "bottom",
             fontsize=font,
             color="black" if alive[i] else "dimgrey",
             zorder=4,

@@ -109,7 +109,7 @@ _SYSTEMIC_EVENTS = frozenset(
 # ---------------------------------------------------------------------- metrics (pure)
 def default_rate(state: NetworkState) -> float:
     """Share of banks defaulted (or removed) over all worlds of ``state``: ``1 - mean(alive)``."""
-    return float(1.0 - state.alive.mean())
+    return np.count_nonzero(~state.alive) / state.alive.size
 
 
 def total_equity(state: NetworkState, bs: Mapping[str, np.ndarray] | None = None) -> float:

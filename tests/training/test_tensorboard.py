@@ -269,3 +269,49 @@ def test_model_agent_acts_for_a_batch_of_banks_within_their_masks() -> None:
     batch = agent.act_batch(venv.state, venv.params)
     masks = venv.action_masks()
     assert batch.shape == (1, 10) and masks[np.arange(10), batch[0]].all()
+
+
+def test_cascade_size_from_the_state_and_from_a_step_output(tmp_path: Path) -> None:
+    """Without ``last_output`` a world-step's defaults count as one round (``default_step ==
+    t``); with it, defaults over the core's cascade rounds."""
+    from sb3_contrib import MaskablePPO
+    from stable_baselines3.common.logger import configure
+
+    from rudra_env.core import StepOutput
+
+    venv = RudraVecEnv(SMALL, worlds=2, seed=0)
+    model = MaskablePPO("MlpPolicy", venv, n_steps=8, batch_size=16, seed=0)
+    model.set_logger(configure(str(tmp_path), ["csv"]))
+    venv.reset()
+    cb = SystemicMetricsCallback()
+    cb.init_callback(model)
+    cb.on_training_start({}, {})
+    hold = np.zeros(venv.num_envs, dtype=np.int64)
+    venv.step(hold)
+    s = venv.state
+    s.alive[0, [1, 2, 3]] = False  # three banks of world 0 fell this step, one of world 1
+    s.default_step[0, [1, 2, 3]] = s.t[0]
+    s.alive[1, 4] = False
+    s.default_step[1, 4] = s.t[1]
+    cb.update_locals({"actions": hold, "rewards": np.zeros(venv.num_envs), "infos": []})
+    cb.on_step()
+    cb.on_rollout_end()
+    assert model.logger.name_to_value["rudra/cascade_size"] == 4 / 2
+    assert model.logger.name_to_value["rudra/default_rate"] == 4 / 20
+
+    defaulted = np.zeros((2, 10), dtype=bool)
+    defaulted[0, :6] = True
+    venv.last_output = StepOutput(  # what a vec env exposing its last step would give
+        rewards=np.zeros((2, 10)),
+        defaulted=defaulted,
+        invalid=np.zeros((2, 10), dtype=bool),
+        executed=np.zeros((2, 10), dtype=np.int64),
+        cascade_rounds=np.array([3, 0]),
+        belief_cascade=np.zeros(2, dtype=bool),
+        record=None,
+        balance={},
+    )
+    cb.update_locals({"actions": hold, "rewards": np.zeros(venv.num_envs), "infos": []})
+    cb.on_step()
+    cb.on_rollout_end()
+    assert model.logger.name_to_value["rudra/cascade_size"] == 6 / 3
