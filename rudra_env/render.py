@@ -1,7 +1,8 @@
 """Rendering: an ANSI table of banks and the network drawn with matplotlib (Agg backend).
 
-``draw_network``: node area by total assets, colour by equity ratio (red = thin capital, green =
-well capitalised), defaulted banks as grey crosses, edge width by exposure (loan size).
+``draw_network``: banks labelled by index, node area by total assets, colour by equity ratio with
+a colour bar (red = thin capital, green = well capitalised), defaulted banks as grey crosses, edge
+width and opacity by exposure (loan size).
 """
 
 from __future__ import annotations
@@ -45,7 +46,9 @@ def ansi_table(s: NetworkState, p: Params, world: int = 0, max_rows: int = 40) -
 
 
 def network_layout(loans: np.ndarray, seed: int = 0) -> np.ndarray:
-    """(N, 2) positions: a spring layout of the exposure graph (fixed seed), or a circle."""
+    """(N, 2) positions in [-1, 1]^2: a spring layout of the exposure graph (fixed seed), or a
+    circle (no edge, or more than 300 banks). Banks without any exposure sit on an outer ring,
+    so they do not squeeze the connected banks into a corner."""
     import networkx as nx
 
     n = loans.shape[0]
@@ -53,11 +56,20 @@ def network_layout(loans: np.ndarray, seed: int = 0) -> np.ndarray:
     g.add_nodes_from(range(n))
     ii, jj = np.nonzero(loans + loans.T)
     g.add_edges_from((int(i), int(j)) for i, j in zip(ii, jj, strict=True) if i < j)
-    if n > 300 or g.number_of_edges() == 0:
+    linked = [i for i in range(n) if g.degree(i) > 0]
+    if n > 300 or not linked:
         pos = nx.circular_layout(g)
-    else:
-        pos = nx.spring_layout(g, seed=seed, iterations=50)
-    return np.array([pos[i] for i in range(n)])
+        return np.array([pos[i] for i in range(n)])
+    out = np.zeros((n, 2))
+    sub = nx.spring_layout(g.subgraph(linked), seed=seed, iterations=50)
+    core = np.array([sub[i] for i in linked])
+    core -= core.mean(axis=0)
+    core /= max(float(np.abs(core).max()), 1e-9)
+    out[linked] = core * (0.85 if len(linked) < n else 1.0)
+    lonely = np.setdiff1d(np.arange(n), linked)
+    angle = 2 * np.pi * np.arange(len(lonely)) / max(len(lonely), 1)
+    out[lonely] = np.stack([np.cos(angle), np.sin(angle)], axis=1)
+    return out
 
 
 def draw_network(
@@ -68,51 +80,102 @@ def draw_network(
     size: tuple[float, float] = (6.0, 6.0),
     dpi: int = 80,
 ) -> np.ndarray:
-    """(H, W, 3) uint8 image of one world's network."""
+    """(H, W, 3) uint8 image of one world's network (``size`` inches at ``dpi``).
+
+    Live banks are discs labelled with their index, area by total assets, colour by equity ratio
+    (equity / assets, the colour bar on the right: red = thin capital, green = well capitalised);
+    defaulted banks are grey crosses, labelled too. An edge joins two banks with exposure either
+    way; its width and opacity grow with the exposure (``loans[i, j] + loans[j, i]``, square
+    root scale), fade with the number of edges, and the largest exposures are drawn last, so
+    edges stay visible in dense cores; discs shrink with N and are slightly transparent for the
+    same reason. With more than ``_MAX_LABELS`` banks only
+    the largest (by assets) and the defaulted are labelled.
+    """
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.cm import ScalarMappable
     from matplotlib.collections import LineCollection
+    from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
 
     bs = balance_sheet(s)
     loans = s.loans[world]
     alive = s.alive[world]
+    n = len(alive)
     assets = bs["assets"][world]
     ratio = np.divide(bs["equity"][world], assets, out=np.zeros_like(assets), where=assets > 0)
     fig = Figure(figsize=size, dpi=dpi)
     canvas = FigureCanvasAgg(fig)
-    ax = fig.add_axes((0, 0, 1, 0.93))
-    ii, jj = np.nonzero(loans)
-    if len(ii):
-        w = loans[ii, jj]
+    ax = fig.add_axes((0.02, 0.02, 0.80, 0.90))
+    cax = fig.add_axes((0.86, 0.12, 0.035, 0.70))
+    ii, jj, w = _undirected_edges(loans)
+    if len(w):
+        order = np.argsort(w, kind="stable")  # largest exposures drawn last (on top)
+        ii, jj, w = ii[order], jj[order], w[order]
+        scale = np.sqrt(w / w.max())
+        dense = min(1.0, np.sqrt(80.0 / len(w)))  # thinner, fainter edges in dense networks
+        colors = np.zeros((len(w), 4))
+        colors[:, :3] = (0.15, 0.2, 0.45)
+        colors[:, 3] = np.maximum((0.2 + 0.65 * scale) * dense, 0.08)
         segs = np.stack([pos[ii], pos[jj]], axis=1)
-        ax.add_collection(
-            LineCollection(segs, linewidths=0.3 + 3.0 * w / w.max(), colors=(0.3, 0.3, 0.5, 0.35))
-        )
+        ax.add_collection(LineCollection(segs, linewidths=0.3 + 2.5 * scale * dense, colors=colors))
+    shrink = min(1.0, 30.0 / max(n, 1))  # disc area per bank shrinks with N
     amax = max(float(assets[alive].max()) if alive.any() else 1.0, 1e-9)
+    norm = Normalize(vmin=0.0, vmax=0.15)
     ax.scatter(
         pos[alive, 0],
         pos[alive, 1],
-        s=30 + 400 * assets[alive] / amax,
+        s=shrink * (30 + 400 * assets[alive] / amax),
         c=ratio[alive],
         cmap="RdYlGn",
-        vmin=0.0,
-        vmax=0.15,
+        norm=norm,
+        alpha=0.85,
         edgecolors="black",
         linewidths=0.5,
         zorder=3,
     )
-    ax.scatter(pos[~alive, 0], pos[~alive, 1], s=60, marker="x", c="grey", zorder=3)
+    ax.scatter(pos[~alive, 0], pos[~alive, 1], s=60 * shrink, marker="x", c="grey", zorder=3)
+    labelled = np.arange(n)
+    if n > _MAX_LABELS:
+        big = np.argsort(-np.where(alive, assets, -np.inf), kind="stable")[:_MAX_LABELS]
+        labelled = np.union1d(big, np.flatnonzero(~alive))
+    font = 7 if n <= 30 else 5
+    for i in labelled.tolist():
+        ax.annotate(
+            str(i),
+            pos[i],
+            xytext=(0, 0) if alive[i] else (4, 4),  # beside a cross, inside a disc
+            textcoords="offset points",
+            ha="center" if alive[i] else "left",
+            va="center" if alive[i] else "bottom",
+            fontsize=font,
+            color="black" if alive[i] else "dimgrey",
+            zorder=4,
+        )
     ax.set_xlim(pos[:, 0].min() - 0.15, pos[:, 0].max() + 0.15)
     ax.set_ylim(pos[:, 1].min() - 0.15, pos[:, 1].max() + 0.15)
     ax.set_axis_off()
+    bar = fig.colorbar(ScalarMappable(norm=norm, cmap="RdYlGn"), cax=cax, extend="max")
+    bar.set_label("equity / assets", fontsize=8)
+    bar.ax.tick_params(labelsize=7)
     fig.suptitle(
-        f"step {int(s.t[world])}: {int(alive.sum())}/{len(alive)} alive "
-        f"(size = assets, colour = equity ratio, x = defaulted)",
+        f"step {int(s.t[world])}: {int(alive.sum())}/{n} alive  "
+        f"(size = assets, x = defaulted, edge = exposure)",
         fontsize=9,
     )
     canvas.draw()
     img = np.asarray(canvas.buffer_rgba())[..., :3].copy()
     return img
+
+
+_MAX_LABELS = 40
+"""Banks labelled at most in ``draw_network`` (the largest live ones, plus every defaulted)."""
+
+
+def _undirected_edges(loans: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs ``i < j`` with exposure either way and their total ``loans[i, j] + loans[j, i]``."""
+    both = np.triu(loans + loans.T, k=1)
+    ii, jj = np.nonzero(both)
+    return ii, jj, both[ii, jj]
