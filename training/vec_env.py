@@ -46,6 +46,7 @@ from rudra_env.core import (
     NetworkState,
     Params,
     StepNoise,
+    StepOutput,
     action_masks,
     initial_state,
     observe,
@@ -198,6 +199,8 @@ class RudraVecEnv(VecEnv):
         self.fixed_agent = fixed_agent if len(self.fixed_banks) else None
         self.worlds = int(worlds)
         self.n_learners = len(self.learners)
+        self.last_output: StepOutput | None = None
+        """The core's ``StepOutput`` of the last step, before any world was reset."""
         # a gather by a full slice is a view: the common all-banks case copies nothing
         self._cols: np.ndarray | slice = slice(None) if self.n_learners == n else self.learners
         num_envs = self.worlds * self.n_learners
@@ -268,6 +271,7 @@ class RudraVecEnv(VecEnv):
         was_active = self._active.copy()
         noise = draw_noise(self._rngs, n, m, self.params.K)
         s, out = step(s, full, self.params, inplace=True, noise=noise)
+        self.last_output = out  # the core's StepOutput of this step (before any world resets)
         obs = self._slot_obs(observe(s, self.params, out.balance))
         rewards = np.where(was_active, out.rewards[:, self._cols].reshape(-1), 0.0)
         alive = s.alive[:, self._cols].reshape(-1)
