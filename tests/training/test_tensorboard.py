@@ -288,6 +288,7 @@ def test_cascade_size_from_the_state_and_from_a_step_output(tmp_path: Path) -> N
     cb.on_training_start({}, {})
     hold = np.zeros(venv.num_envs, dtype=np.int64)
     venv.step(hold)
+    venv.last_output = None  # as a vec env that does not expose its step's output
     s = venv.state
     s.alive[0, [1, 2, 3]] = False  # three banks of world 0 fell this step, one of world 1
     s.default_step[0, [1, 2, 3]] = s.t[0]
