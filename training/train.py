@@ -204,7 +204,13 @@ def train(
             f"{algorithm.__name__} refused them: {exc}"
         ) from exc
     if start is not None:
-        load_weights(model, start)
+        try:
+            load_weights(model, start)
+        except (RuntimeError, ValueError) as exc:  # torch's size mismatch, a missing entry
+            raise ConfigError(
+                f"checkpoint {str(start.path)!r} does not fit this config (was the env, "
+                f"learners or net_arch changed?): {exc}"
+            ) from exc
         restore_rng(venv, start.rng)
         if venv.fixed_agent is not None:
             venv.fixed_agent.reset(config.seed + done)
