@@ -204,6 +204,9 @@ def train(
             f"{algorithm.__name__} refused them: {exc}"
         ) from exc
     if start is not None:
+        # Weights only: SB3's ``load`` would also unpickle the zip's ``data`` entry; instead the
+        # model is rebuilt from the checkpoint's config and gets its state dicts
+        # (torch.load(weights_only=True)), so even a tampered checkpoint runs no code.
         try:
             load_weights(model, start)
         except (RuntimeError, ValueError) as exc:  # torch's size mismatch, a missing entry
@@ -263,7 +266,7 @@ def train(
         # 7. Save: a final checkpoint (at the last completed update when stopped early), and
         # the final model once the run is complete.
         trained = checkpointer.trained_timesteps if stopper.stopped else model.num_timesteps
-        reason = stop.reason or "done"
+        reason = stop.reason if stopper.stopped and stop.reason else "done"
         checkpoint = write(trained, reason)
         finished = reason in ("done", "time budget")
         final_model = run_dir / "final_model.zip" if finished else None

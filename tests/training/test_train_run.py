@@ -248,3 +248,19 @@ def test_vec_env_rng_state_round_trips():
     assert [g.random() for g in venv._rngs] == a
     with pytest.raises(ConfigError, match="rng state has 1 worlds: expected 2"):
         venv.set_rng_state({"worlds": saved["worlds"][:1]})
+
+
+def test_resume_with_set_extends_the_run_and_refuses_a_misfit(tmp_path, capsys):
+    from training.cli import main
+
+    config = tiny_config(tmp_path, learners=[0, 1], fixed_agent="hold", total_timesteps=16)
+    run_dir = train(config).run_dir
+    assert main(["train", "--resume", str(run_dir), "--set", "total_timesteps=32"]) == 0
+    assert "done: 32 timesteps" in capsys.readouterr().out
+    segments = ck.read_checkpoint(ck.latest_checkpoint(run_dir)).meta["segments"]
+    assert [(s["start"], s["end"]) for s in segments] == [(0, 16), (16, 32)]
+    args = ["--set", "total_timesteps=48", "--set", "hyperparameters.net_arch=[8]"]
+    assert main(["train", "--resume", str(run_dir), *args]) == 2
+    assert "does not fit this config" in capsys.readouterr().err
+    assert main(["train", str(PRESET), "--resume", str(run_dir)]) == 2
+    assert "not allowed with --resume" in capsys.readouterr().err
