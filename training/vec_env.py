@@ -328,6 +328,35 @@ class RudraVecEnv(VecEnv):
         self._world_seeds = [int(seed) + i for i in range(self.worlds)]
         return [self._world_seeds[i // self.n_learners] for i in range(self.num_envs)]
 
+    def rng_state(self) -> dict[str, Any]:
+        """The worlds' generator states (JSON-serialisable), for checkpoints.
+
+        ``{"worlds": [bit_generator.state of world i], "pending_seeds": seeds set by ``seed()``
+        and not yet used by ``reset()`` (or None)}``.
+        """
+        return {
+            "worlds": [g.bit_generator.state for g in self._rngs],
+            "pending_seeds": None if self._world_seeds is None else list(self._world_seeds),
+        }
+
+    def set_rng_state(self, state: Mapping[str, Any]) -> None:
+        """Restore ``rng_state()``: the next draws of world i continue where they were saved.
+
+        A pending ``seed()`` (for example the one SB3 makes when it builds a model) is replaced
+        by the saved one, so the next ``reset()`` draws fresh worlds from the restored
+        generators instead of reseeding them.
+        """
+        worlds = list(state["worlds"])
+        if len(worlds) != self.worlds:
+            raise ConfigError(
+                f"rng state has {len(worlds)} worlds: expected {self.worlds} (worlds = "
+                f"{self.worlds})"
+            )
+        for g, s in zip(self._rngs, worlds, strict=True):
+            g.bit_generator.state = s
+        pending = state.get("pending_seeds")
+        self._world_seeds = None if pending is None else [int(x) for x in pending]
+
     def close(self) -> None:
         self._state = None
         self._masks = None
