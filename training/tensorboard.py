@@ -601,6 +601,8 @@ class RolloutRecorder(BaseCallback):
         self.max_event_rows = max_event_rows
         self.last_recorded: int | None = None
         self.runs: list[Path] = []
+        self.last_metrics: dict[str, float] = {}
+        """``record_rollout``'s metrics of the latest recording."""
 
     def _on_step(self) -> bool:
         if self.n_calls % self.every == 0:
@@ -636,6 +638,7 @@ class RolloutRecorder(BaseCallback):
             )
         self.logger.record("rudra/rollout_mean_return", metrics["mean_return"])
         self.last_recorded = self.num_timesteps
+        self.last_metrics = dict(metrics)
         self.runs.append(run)
         if self.verbose:
             print(f"rollout at {self.num_timesteps} timesteps -> {run}")

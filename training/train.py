@@ -42,6 +42,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 
@@ -60,6 +61,12 @@ from training.checkpoint import (
     write_checkpoint,
 )
 from training.config import TrainConfig, algorithm_class
+from training.tensorboard import (
+    RolloutRecorder,
+    SystemicMetricsCallback,
+    log_hparams,
+    tensorboard_writer,
+)
 from training.vec_env import RudraVecEnv
 
 __all__ = ["ENV_ID", "RunResult", "extra_callbacks", "fixed_agent", "run_config", "train"]
@@ -91,10 +98,15 @@ class RunResult:
 
 
 def extra_callbacks(config: TrainConfig, run_dir: Path, venv: RudraVecEnv) -> list[BaseCallback]:
-    """The hook for further SB3 callbacks, built from the config: TensorBoard metrics and
-    rollouts (``training.tensorboard``), evaluation every ``config.eval_every`` timesteps...
-    Each is appended to the trainer's own (stopper, checkpointer, progress bar), in order."""
-    callbacks: list[BaseCallback] = []
+    """The hook for further SB3 callbacks, built from the config, appended to the trainer's own
+    (stopper, checkpointer, progress bar) in order: the systemic TensorBoard metrics of the
+    training worlds (``rudra/...``, utility by ``config.groups`` when given), and, every
+    ``config.eval_every`` timesteps and at the end, one recorded rollout of the env played by
+    the current policy (network images, event table, per-step metrics)."""
+    callbacks: list[BaseCallback] = [SystemicMetricsCallback(groups=config.groups or None)]
+    if config.eval_every is not None:
+        every = max(1, config.eval_every // venv.num_envs)
+        callbacks.append(RolloutRecorder(venv.config, every=every, seed=config.seed))
     return callbacks
 
 
@@ -272,6 +284,7 @@ def train(
         final_model = run_dir / "final_model.zip" if finished else None
         if final_model is not None:
             _write_bytes(final_model, model_bytes(model))
+            _log_hparams(model, config, attached)
     venv.close()
     stopped_by = None if reason == "done" else reason
     return RunResult(
@@ -280,6 +293,17 @@ def train(
 
 
 # --------------------------------------------------------------------------- helpers
+def _log_hparams(model: Any, config: TrainConfig, attached: list[BaseCallback]) -> None:
+    """The run's hyperparameters with its final metrics (the last recorded rollout's), for
+    TensorBoard's HParams dashboard."""
+    recorders = [cb for cb in attached if isinstance(cb, RolloutRecorder)]
+    metrics = recorders[-1].last_metrics if recorders else {}
+    final = {k: float(v) for k, v in metrics.items() if np.isfinite(v)}
+    writer = tensorboard_writer(model.logger)
+    if writer is not None and final:
+        log_hparams(writer, config.to_dict(), final, model.num_timesteps)
+
+
 def _version(package: str) -> str:
     try:
         return metadata.version(package)

@@ -85,6 +85,7 @@ def test_rudra_train_writes_config_checkpoints_and_final_model(tmp_path):
         "--set", f"run_dir={run_dir}",
         "--set", f"total_timesteps={3 * ROLLOUT}",
         "--set", f"checkpoint_every={ROLLOUT}",
+        "--set", f"eval_every={2 * ROLLOUT}",
     )  # fmt: skip
     rc, out, err = finish(proc)
     assert rc == 0, err
@@ -111,6 +112,18 @@ def test_rudra_train_writes_config_checkpoints_and_final_model(tmp_path):
         assert "policy.pth" in zf.namelist()
     assert list((run_dir / "tb").glob("maskable_ppo_1/events.out.tfevents.*"))
     assert not list(run_dir.rglob("*.tmp"))
+    # TensorBoard: the systemic metrics beside SB3's, hparams, and recorded rollouts (at the
+    # evaluation interval and at the end).
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    main = EventAccumulator(str(run_dir / "tb" / "maskable_ppo_1")).Reload()
+    assert {"rudra/default_rate", "rudra/total_equity", "final/mean_return"} <= set(
+        main.Tags()["scalars"]
+    )
+    rollouts = sorted((run_dir / "tb" / "maskable_ppo_1").glob("rollout_t*"))
+    assert [r.name for r in rollouts] == ["rollout_t000000160", "rollout_t000000240"]
+    frames = EventAccumulator(str(rollouts[-1]), size_guidance={"images": 0}).Reload()
+    assert len(frames.Images("rollout/network")) > 1
 
 
 def test_resume_after_sigterm_continues_from_the_checkpoint(tmp_path):
