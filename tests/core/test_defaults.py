@@ -259,3 +259,43 @@ def test_a_bank_holding_half_the_depth_pays_what_its_estate_realised(case):
     assert s2.cash[0, 0] == pytest.approx(5.0 + 20.0 * c["recovery"], rel=R)
     assert s2.outside[0] == pytest.approx(flow, rel=R)
     assert s2.cash[0].sum() + s2.outside[0] == pytest.approx(s.cash[0].sum(), rel=R)
+
+
+# A failed bank's call against TOL = 1e-9. Bank 0 lent ``lent`` to bank 1 and owes its
+# depositors lent + 100: insolvent (equity -100), it fails and calls the loan in full. Bank 1
+# has ``cash``, no units and external 160 (solvent, it pays the clearing in full): it pays its
+# cash and fails with bank 0 (illiquid) only if short by more than TOL * max(1, lent).
+def _failed_lender_calls(lent: float, cash: float):
+    p = params(config(n=2))
+    s = state(
+        p,
+        cash=[0.0, cash],
+        loans=[[0, lent], [0, 0]],
+        external=[0.0, 160.0],
+        deposits=[lent + 100.0, 0.0],
+    )
+    return run(s, p)
+
+
+def test_a_survivor_short_by_less_than_tol_times_the_call_survives():
+    # call 100, cash 100 - 1e-8: short 1e-8 <= 1e-7. Bank 0's estate is what it collected,
+    # 100 - 1e-8, for its 200 of deposits: recovery (100 - 1e-8) / 200.
+    _s2, out = _failed_lender_calls(100.0, 100.0 - 1e-8)
+    assert out.defaulted[0].tolist() == [True, False]
+    (d,) = events(out, "default")
+    assert d["recovery"] == pytest.approx((100.0 - 1e-8) / 200.0, rel=R)
+
+
+def test_a_survivor_short_by_exactly_tol_survives():
+    # call 2 TOL, cash TOL: short TOL, not more than TOL * max(1, 2 TOL).
+    tol = 1e-9
+    _s2, out = _failed_lender_calls(2.0 * tol, tol)
+    assert out.defaulted[0].tolist() == [True, False]
+
+
+def test_a_survivor_short_by_more_than_tol_fails_illiquid():
+    # call 1, cash 1 - 1.5e-9: short 1.5e-9 > 1e-9 * max(1, 1): bank 1 fails in round 1 too.
+    _s2, out = _failed_lender_calls(1.0, 1.0 - 1.5e-9)
+    assert out.defaulted[0].tolist() == [True, True]
+    causes = {d["bank"]: (d["cause"], d["round"]) for d in events(out, "default")}
+    assert causes == {0: ("insolvent", 1), 1: ("illiquid", 1)}
