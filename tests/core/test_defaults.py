@@ -14,8 +14,11 @@ shareholders outside. The ``default`` event's ``outside_flow`` is the net cash t
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from tiny import config, default_charge, events, market, params, run, state
+
+from rudra_env.core import StepNoise, step
 
 R = 1e-12
 
@@ -259,3 +262,78 @@ def test_a_bank_holding_half_the_depth_pays_what_its_estate_realised(case):
     assert s2.cash[0, 0] == pytest.approx(5.0 + 20.0 * c["recovery"], rel=R)
     assert s2.outside[0] == pytest.approx(flow, rel=R)
     assert s2.cash[0].sum() + s2.outside[0] == pytest.approx(s.cash[0].sum(), rel=R)
+
+
+# A failed bank's call against TOL = 1e-9. Bank 0 lent ``lent`` to bank 1 and owes its
+# depositors lent + 100: insolvent (equity -100), it fails and calls the loan in full. Bank 1
+# has ``cash``, no units and external 160 (solvent, it pays the clearing in full): it pays its
+# cash and fails with bank 0 (illiquid) only if short by more than TOL * max(1, lent).
+def _failed_lender_calls(lent: float, cash: float):
+    p = params(config(n=2))
+    s = state(
+        p,
+        cash=[0.0, cash],
+        loans=[[0, lent], [0, 0]],
+        external=[0.0, 160.0],
+        deposits=[lent + 100.0, 0.0],
+    )
+    return run(s, p)
+
+
+def test_a_survivor_short_by_less_than_tol_times_the_call_survives():
+    # call 100, cash 100 - 1e-8: short 1e-8 <= 1e-7. Bank 0's estate is what it collected,
+    # 100 - 1e-8, for its 200 of deposits: recovery (100 - 1e-8) / 200.
+    _s2, out = _failed_lender_calls(100.0, 100.0 - 1e-8)
+    assert out.defaulted[0].tolist() == [True, False]
+    (d,) = events(out, "default")
+    assert d["recovery"] == pytest.approx((100.0 - 1e-8) / 200.0, rel=R)
+
+
+def test_a_survivor_short_by_exactly_tol_survives():
+    # call 2 TOL, cash TOL: short TOL, not more than TOL * max(1, 2 TOL).
+    tol = 1e-9
+    _s2, out = _failed_lender_calls(2.0 * tol, tol)
+    assert out.defaulted[0].tolist() == [True, False]
+
+
+def test_a_survivor_short_by_more_than_tol_fails_illiquid():
+    # call 1, cash 1 - 1.5e-9: short 1.5e-9 > 1e-9 * max(1, 1): bank 1 fails in round 1 too.
+    _s2, out = _failed_lender_calls(1.0, 1.0 - 1.5e-9)
+    assert out.defaulted[0].tolist() == [True, True]
+    causes = {d["bank"]: (d["cause"], d["round"]) for d in events(out, "default")}
+    assert causes == {0: ("insolvent", 1), 1: ("illiquid", 1)}
+
+
+def test_estates_of_two_worlds_with_different_numbers_of_failures():
+    # One round in two worlds (three banks each; beta = 1).
+    # World 0: banks 0 and 1 fail on their own: cash 3 against deposits 6 (recovery 0.5) and
+    #   cash 1 against deposits 4 (recovery 0.25); bank 2 stands by.
+    # World 1: only bank 0 fails. It lent L = 1e6 to bank 1, borrowed M = 1e5 from it and owes
+    #   its depositors 1.9e6: equity 1e6 - 2e6 < 0. Bank 1 (cash L - d, d = 5e-4, external 10)
+    #   pays the call short by d <= TOL * L: forgiven, it survives. The estate is what bank 0
+    #   collected, L - d, for pbar = M + 1.9e6 = 2e6: recovery (L - d) / 2e6 = 0.5 - 2.5e-10,
+    #   and bank 1 gets that share of M: cash 0 + 5e4 - 2.5e-5. Bank 1 is no payer in the
+    #   failed banks' clearing, so the forgiven d never reaches the estate.
+    p = params(config(n=3))
+    lone = state(
+        p,
+        cash=[3.0, 1.0, 5.0],
+        external=[0.0, 0.0, 5.0],
+        deposits=[6.0, 4.0, 0.0],
+    )
+    big, d = 1e6, 5e-4
+    pair = state(
+        p,
+        cash=[0.0, big - d, 5.0],
+        loans=[[0, big, 0], [1e5, 0, 0], [0, 0, 0]],
+        external=[0.0, 10.0, 5.0],
+        deposits=[1.9e6, 0.0, 0.0],
+    )
+    s = lone.take(np.array([0, 0]))
+    s.put(np.array([1]), pair)
+    noise = StepNoise(market=np.zeros((2, 1)), signal=np.full((2, 3, 2), 0.5, dtype=np.float32))
+    s2, out = step(s, np.zeros((2, 3), dtype=np.int64), p, noise=noise)
+    assert out.defaulted.tolist() == [[True, True, False], [True, False, False]]
+    rec = {(w, e["bank"]): e["recovery"] for w in (0, 1) for e in events(out, "default", w)}
+    assert rec == pytest.approx({(0, 0): 0.5, (0, 1): 0.25, (1, 0): 0.5 - 2.5e-10}, rel=1e-13)
+    assert s2.cash[1].tolist() == pytest.approx([0.0, 5e4 - 2.5e-5, 5.0], rel=R)

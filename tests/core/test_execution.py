@@ -304,3 +304,48 @@ def test_buying_never_marks_the_units_above_the_cash_spent(ps):
     assert change[0] == pytest.approx(-0.5 * Q * Q / 2.0, rel=1e-9, abs=1e-13)
     assert change[1] == pytest.approx(0.0, abs=1e-13)
     assert change[0] <= 1e-13
+
+
+# ------------------------------------------------------- a call's shortfall against TOL = 1e-9
+# Two banks; bank 0 lent ``lent`` to bank 1 and calls all of it (BORROW slot 0, size 1.0).
+# Bank 1 has ``cash`` and no units (nothing to sell); external 60 against deposits 50 keeps it
+# solvent. It pays its cash: shortfall = lent - cash. It is illiquid (defaults) only if the
+# shortfall exceeds TOL * max(1, due). The partial payment divides paid by due for the debtor
+# only: no 0 / 0 for the banks owed nothing (a RuntimeWarning fails these tests).
+def _call_all(lent: float, cash: float):
+    p = params(config(n=2))
+    s = state(
+        p,
+        cash=[0.0, cash],
+        loans=[[0, lent], [0, 0]],
+        external=[10.0, 60.0],
+        deposits=[0.0, 50.0],
+    )
+    return run(s, p, acts(p, b0=p.layout.encode(BORROW, 0, 1)))
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_a_call_short_by_less_than_tol_times_due_is_paid():
+    # due 100, cash 100 - 1e-8: short 1e-8 <= 1e-9 * 100. Bank 1 stays alive; bank 0
+    # collects its cash, 1e-8 stays lent.
+    s2, out = _call_all(100.0, 100.0 - 1e-8)
+    assert not out.defaulted.any() and s2.alive[0].all()
+    assert s2.cash[0].tolist() == pytest.approx([100.0 - 1e-8, 0.0], rel=R, abs=1e-15)
+    assert s2.loans[0, 0, 1] == pytest.approx(1e-8, rel=1e-6)
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_a_call_short_by_exactly_tol_is_paid():
+    # due 2 TOL, cash TOL: short TOL = TOL * max(1, 2 TOL), not more: no default.
+    tol = 1e-9
+    _s2, out = _call_all(2.0 * tol, tol)
+    assert not out.defaulted.any()
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_a_call_short_by_more_than_tol_is_illiquid():
+    # due 1, cash 1 - 1.5e-9: short 1.5e-9 > 1e-9 * max(1, 1): bank 1 defaults, illiquid.
+    _s2, out = _call_all(1.0, 1.0 - 1.5e-9)
+    assert out.defaulted[0].tolist() == [False, True]
+    (d,) = events(out, "default")
+    assert (d["bank"], d["cause"]) == (1, "illiquid")

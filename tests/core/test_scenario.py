@@ -13,6 +13,7 @@ import pytest
 from tiny import config, default_charge, events, market, params, run, state
 
 from rudra_env.actions import BORROW, LEND
+from rudra_env.core.scenario import add_capital, funding_frozen
 
 R = 1e-12
 FP = 1e-10  # where the core solves a fixed point (a pro-rata sale)
@@ -204,3 +205,85 @@ def test_bank_removal_on_its_step_only():
     assert (d["bank"], d["cause"]) == (1, "removed")
     assert got[1][1].rewards[0, 1] == pytest.approx(default_charge(p, 2), rel=1e-12)
     assert got[2][1].rewards[0, 1] == 0.0
+
+
+def test_a_later_shock_acts_while_an_earlier_one_waits():
+    # The crash is listed first but starts at step 3; the capital hit (0.5 on bank 0) acts at
+    # step 1: external 40 -> 20, the price stays 10.
+    crash = {"type": "market_crash", "magnitude": 0.5, "start": 3}
+    hit = {"type": "bank_capital_hit", "magnitude": 0.5, "start": 1, "targets": [0]}
+    p = params(config(**_scenario([crash, hit])))
+    s = state(p, cash=[1.0] * 3, external=[40.0] * 3)
+    s2, out = run(s, p)
+    assert s2.external[0].tolist() == [20.0, 40.0, 40.0]
+    assert s2.price[0, 0] == 10.0
+    (sh,) = events(out, "shock")
+    assert sh["kind"] == "bank_capital_hit" and sh["loss"] == pytest.approx(20.0, rel=R)
+
+
+# Deposit run (magnitude 0.5 on bank 1 at step 1, so the demand is half its deposits) against
+# TOL = 1e-9: bank 1 has no units, so it pays its cash; it defaults (illiquid) only if the
+# shortfall exceeds TOL * max(1, demand). External 160 keeps it solvent.
+def _run_on_bank_1(deposits: float, cash: float):
+    run_ = {"type": "deposit_run", "magnitude": 0.5, "start": 1, "targets": [1]}
+    p = params(config(**_scenario([run_])))
+    s = state(p, cash=[5.0, cash, 5.0], external=[10.0, 160.0, 10.0], deposits=[0.0, deposits, 0.0])
+    return run(s, p)
+
+
+def test_a_run_short_by_less_than_tol_times_demand_is_paid():
+    # demand 100, cash 100 - 1e-8: short 1e-8 <= 1e-7. Bank 1 stays; deposits 200 - cash.
+    s2, out = _run_on_bank_1(200.0, 100.0 - 1e-8)
+    assert not out.defaulted.any()
+    assert s2.deposits[0, 1] == pytest.approx(100.0 + 1e-8, rel=R)
+
+
+def test_a_run_short_by_exactly_tol_is_paid():
+    # demand 2 TOL, cash TOL: short TOL, not more than TOL * max(1, 2 TOL).
+    tol = 1e-9
+    _s2, out = _run_on_bank_1(4.0 * tol, tol)
+    assert not out.defaulted.any()
+
+
+def test_a_run_short_by_more_than_tol_is_illiquid():
+    # demand 1, cash 1 - 1.5e-9: short 1.5e-9 > 1e-9 * max(1, 1): bank 1 defaults.
+    _s2, out = _run_on_bank_1(2.0, 1.0 - 1.5e-9)
+    assert out.defaulted[0].tolist() == [False, True, False]
+    assert events(out, "default")[0]["cause"] == "illiquid"
+
+
+def test_funding_frozen_by_any_of_several_freezes():
+    # Freezes on steps 1-2 and on step 5: the step being taken is t + 1.
+    freezes = [
+        {"type": "funding_freeze", "magnitude": 0.0, "start": 1, "duration": 2},
+        {"type": "funding_freeze", "magnitude": 0.0, "start": 5},
+    ]
+    p = params(config(**_scenario(freezes)))
+    frozen = [funding_frozen(state(p, cash=[1.0] * 3, t=t), p)[0] for t in range(6)]
+    assert frozen == [True, True, False, False, True, False]
+
+
+def test_add_capital_without_worlds_reaches_every_world_where_the_bank_lives():
+    # Two worlds (N = 3); bank 0 is dead (and empty) in world 1: 5 goes to it in world 0 only.
+    p = params(config())
+    s = state(p, cash=[1.0] * 3, external=[10.0] * 3).take(np.array([0, 0]))
+    s.alive[1, 0] = False
+    s.cash[1, 0] = 0.0
+    s.external[1, 0] = 0.0
+    add_capital(s, 0, 5.0)
+    assert s.cash.tolist() == [[6.0, 1.0, 1.0], [0.0, 1.0, 1.0]]
+    assert s.outside.tolist() == [-5.0, 0.0]
+
+
+def test_a_later_intervention_acts_while_an_earlier_one_waits():
+    # The injection listed first is for step 3; the one listed second (5 to bank 1) is for
+    # step 1 and happens: cash 1 -> 6, outside -5.
+    ivs = [
+        {"type": "capital_injection", "step": 3, "bank": 0, "amount": 7.0},
+        {"type": "capital_injection", "step": 1, "bank": 1, "amount": 5.0},
+    ]
+    p = params(config(**_scenario(interventions=ivs)))
+    s2, out = run(state(p, cash=[1.0] * 3, external=[10.0] * 3), p)
+    assert s2.cash[0].tolist() == [1.0, 6.0, 1.0]
+    assert s2.outside[0] == -5.0
+    assert events(out, "capital_added") == [{"bank": 1, "amount": 5.0, "outside_flow": -5.0}]
