@@ -196,3 +196,202 @@ def test_slots_by_exposure_ties_by_index_padded_with_minus_one() -> None:
     wide = assign_slots(loans, 6)
     assert wide.dtype == np.int64 and wide.shape == (4, 6)
     assert wide[0].tolist() == [1, 3, -1, -1, -1, -1]
+
+
+def test_slot_ties_keep_index_order_in_long_rows_and_small_exposures_count() -> None:
+    # Bank 0 lends 0.5 and 0.25 alternately to banks 1..15: long enough that an unstable sort
+    # would reorder the ties, small enough that any exposure > 0 must still fill a slot.
+    loans = np.zeros((16, 16))
+    loans[0, 1:] = np.where(np.arange(1, 16) % 2, 0.5, 0.25)
+    big = [j for j in range(1, 16) if j % 2]
+    small = [j for j in range(1, 16) if not j % 2]
+    assert assign_slots(loans, 15)[0].tolist() == big + small
+    assert assign_slots(loans, 15)[1].tolist() == [0] + [-1] * 14
+
+
+# --- topology generators: what the block probabilities and preferential attachment mean --------
+
+
+def test_core_periphery_keeps_at_least_one_core_bank() -> None:
+    # round(0.1 * 10) = 1 core bank: with certain core-periphery links the network is a star.
+    cfg = _topology(10, kind="core_periphery", core_fraction=0.1, core_p=1.0, periphery_p=1.0)
+    adj = adjacency(cfg, np.random.default_rng(0))
+    star = np.zeros((10, 10), dtype=bool)
+    star[0, 1:] = star[1:, 0] = True
+    assert (adj == star).all()
+
+
+def test_core_periphery_draws_each_pair_independently() -> None:
+    # 6 core banks of 12: 15 core pairs and 36 core-periphery pairs, each linked with p = 0.5,
+    # so a block is almost never all linked or all empty (one draw per pair, not per block).
+    core = np.arange(12) < 6
+    inside = np.triu(core[:, None] & core[None, :], 1)
+    across = np.triu(core[:, None] ^ core[None, :], 1)
+    cfg = _topology(12, kind="core_periphery", core_fraction=0.5, core_p=0.5, periphery_p=0.5)
+    for seed in range(5):
+        adj = adjacency(cfg, np.random.default_rng(seed))
+        assert 0 < adj[inside].sum() < 15
+        assert 0 < adj[across].sum() < 36
+
+
+def test_adjacency_refuses_a_kind_without_a_generator() -> None:
+    cfg = _topology(3, kind="from_file", path="x.csv")
+    want = "topology.kind = 'from_file' has no adjacency generator"
+    with pytest.raises(ConfigError, match="^" + re.escape(want) + "$"):
+        adjacency(cfg, np.random.default_rng(0))
+
+
+class _RecordingRng:
+    """Forwards ``choice`` to a seeded generator and records what it was asked for."""
+
+    def __init__(self, seed: int) -> None:
+        self._rng = np.random.default_rng(seed)
+        self.calls: list[tuple[int, np.ndarray | None]] = []
+
+    def choice(self, a, size=None, replace=True, p=None):
+        self.calls.append((a, None if p is None else np.array(p)))
+        return self._rng.choice(a, size=size, replace=replace, p=p)
+
+
+@pytest.mark.parametrize(("n", "m"), [(12, 2), (9, 1), (10, 3)])
+def test_barabasi_albert_attaches_in_proportion_to_degree(n: int, m: int) -> None:
+    """Node ``new`` picks among nodes 0..new-1 with probability degree / total degree, where the
+    degrees are those of the graph so far (the final graph restricted to nodes < new)."""
+    for seed in range(3):
+        rng = _RecordingRng(seed)
+        adj = adjacency(_topology(n, kind="barabasi_albert", m=m), rng)  # type: ignore[arg-type]
+        assert [a for a, _ in rng.calls] == list(range(m + 1, n))
+        for new, p in rng.calls:
+            deg = adj[:new, :new].sum(1)
+            assert p is not None
+            np.testing.assert_allclose(p, deg / deg.sum(), rtol=1e-12)
+            assert adj[new, :new].sum() == m
+
+
+# --- draw_loans: directions and weights ---------------------------------------------------------
+
+
+def test_one_way_links_point_either_way_even_between_neighbouring_indices() -> None:
+    cfg = _topology(8, kind="complete", reciprocal=0.0)
+    up = []
+    for seed in range(10):
+        loans = draw_loans(cfg, np.ones(8), np.random.default_rng(seed))
+        up += [bool(loans[i, i + 1] > 0) for i in range(7)]
+    assert any(up) and not all(up)
+
+
+def test_loan_weights_spread_over_half_to_one_and_a_half() -> None:
+    """Weights are U[0.5, 1.5]: two loans of one lender differ by at most a factor 3, and with
+    39 links per lender the spread comes close to it."""
+    cfg = _topology(40, kind="complete", reciprocal=1.0)
+    loans = draw_loans(cfg, np.ones(40), np.random.default_rng(0))
+    off = ~np.eye(40, dtype=bool)
+    pos = loans[off].reshape(40, 39)
+    assert (pos > 0).all()
+    ratio = pos.max(1) / pos.min(1)
+    assert ratio.max() <= 3.0 + 1e-12
+    assert ratio.max() > 2.5
+
+
+# --- initial_state: each bank's sheet by hand ---------------------------------------------------
+
+
+def test_initial_sheet_by_hand_on_a_small_complete_network() -> None:
+    """Constant parameters, a complete network with loans both ways and nobody near the
+    borrowing cap (bank i borrows at most 0.6 * 0.2 * (sum of others' assets) < A_i - E_i)."""
+    capital = np.array([0.1, 0.15, 0.2, 0.25])
+    risk = np.array([0.0, 0.25, 0.5, 1.0])
+    cfg = EnvConfig.from_dict(
+        {
+            "num_banks": 4,
+            "max_counterparties": 5,
+            "topology": {"kind": "complete", "reciprocal": 1.0},
+            "banks": {
+                "capital": capital.tolist(),
+                "target_leverage": 10.0,
+                "risk_factor": risk.tolist(),
+                "cash_ratio": 0.1,
+                "interbank_ratio": 0.2,
+                "market_ratio": 0.2,
+            },
+            "beliefs": {"prior": 0.07},
+        }
+    )
+    s = initial_state(cfg, np.random.default_rng(1), worlds=2)
+    a = 10.0 * capital
+    price0 = np.array([100.0, 50.0])
+    for b in range(2):
+        loans = s.loans[b]
+        mv = 0.2 * (0.5 + risk) * a
+        np.testing.assert_allclose(s.cash[b], 0.1 * a)
+        np.testing.assert_allclose(loans.sum(1), 0.2 * a)  # nobody's lending scaled down
+        np.testing.assert_allclose(s.units[b] * price0, np.stack([mv / 2, mv / 2], 1))
+        np.testing.assert_allclose(s.basis[b], s.units[b] * price0)
+        np.testing.assert_allclose(s.external[b], a - 0.1 * a - 0.2 * a - mv)
+        np.testing.assert_allclose(s.deposits[b], a - capital - loans.sum(0))
+        # depth: the world's holdings of each market (below 1 here, no floor applied)
+        np.testing.assert_allclose(s.depth[b], (s.units[b] * price0).sum(0))
+        assert (s.depth[b] < 1.0).all()
+    np.testing.assert_allclose(s.equity0, np.stack([capital, capital]))
+    np.testing.assert_allclose(s.vol2, [[0.02**2, 0.015**2]] * 2)
+    # 3 neighbours each, 5 slots: the prior on used slots (bank 0 included), 0 on the padding
+    assert (s.slots[..., :3] >= 0).all() and (s.slots[..., 3:] == -1).all()
+    assert (s.belief[..., :3] == 0.07).all() and (s.belief[..., 3:] == 0.0).all()
+    assert (s.default_step == -1).all() and s.default_step.dtype == np.int64
+    assert s.t.dtype == np.int64 and (s.t == 0).all()
+
+
+def test_a_configured_depth_is_kept() -> None:
+    cfg = EnvConfig.from_dict(
+        {
+            "num_banks": 3,
+            "markets": [{"name": "A", "depth": 7.5}, {"name": "B", "price0": 20.0}],
+        }
+    )
+    s = initial_state(cfg, np.random.default_rng(0), worlds=3)
+    assert (s.depth[:, 0] == 7.5).all()
+    np.testing.assert_allclose(s.depth[:, 1], (s.units[:, :, 1] * 20.0).sum(1))
+
+
+def test_small_constant_parameters_are_not_clipped() -> None:
+    cfg = EnvConfig.from_dict(
+        {"num_banks": 3, "banks": {"capital": 0.5, "target_leverage": 1.5, "interbank_ratio": 0.0}}
+    )
+    s = initial_state(cfg, np.random.default_rng(0))
+    assert (s.target_leverage == 1.5).all()
+    np.testing.assert_allclose(s.equity0, 0.5)
+    np.testing.assert_allclose(balance_sheet(s)["assets"], 0.75)
+
+
+def test_drawn_parameters_are_clipped_to_their_ranges() -> None:
+    wide = {"dist": "normal", "mean": 0.5, "std": 5.0}
+    cfg = EnvConfig.from_dict(
+        {
+            "num_banks": 30,
+            "banks": {"capital": wide, "target_leverage": wide, "risk_factor": wide},
+        }
+    )
+    s = initial_state(cfg, np.random.default_rng(0), worlds=4)
+    assert (s.equity0 > 0).all() and np.isclose(s.equity0, 1e-6).any()
+    assert (s.target_leverage >= 1.0).all() and (s.target_leverage == 1.0).any()
+    assert ((s.risk_factor >= 0.0) & (s.risk_factor <= 1.0)).all()
+    assert (s.risk_factor == 0.0).any() and (s.risk_factor == 1.0).any()
+
+
+def test_from_file_exposures_are_taken_as_given_and_the_borrower_grows(tmp_path: Path) -> None:
+    # Bank 0 (capital 1, target leverage 10: room 9) borrows 100 from each of the others.
+    path = tmp_path / "heavy.csv"
+    path.write_text("0,0,0\n100,0,0\n100,0,0\n")
+    cfg = EnvConfig.from_dict(
+        {
+            "num_banks": 3,
+            "topology": {"kind": "from_file", "path": str(path)},
+            "banks": {"capital": 1.0, "target_leverage": 10.0},
+        }
+    )
+    s = initial_state(cfg, np.random.default_rng(0))
+    assert s.loans[0].tolist() == [[0.0, 0.0, 0.0], [100.0, 0.0, 0.0], [100.0, 0.0, 0.0]]
+    bs = balance_sheet(s)
+    np.testing.assert_allclose(bs["assets"][0, 0], 1.0 + 200.0)
+    np.testing.assert_allclose(s.equity0, 1.0)
+    assert (s.deposits >= 0).all()
