@@ -113,12 +113,14 @@ def test_money_conserved_and_every_flow_evented(cfg, seed, raw):
 @settings(max_examples=15, deadline=None)
 @given(seed=st.integers(0, 2**31 - 1), k=st.integers(1, 5))
 def test_interbank_transfers_change_no_total(seed, k):
-    """LEND and BORROW only move money between banks: with no markets moving (sigma = 0, no
-    impact), no interest, no margin and no booking, total cash is unchanged by any number of
+    """LEND and BORROW only move money between banks: with no market holdings (so a call is
+    never met by selling units to the outside), cash enough to meet every call (60% of assets,
+    10% lent), no interest, no margin and no booking, total cash is unchanged by any number of
     lend/call steps, and the outside never moves."""
     cfg = EnvConfig.from_dict(
         {
             "num_banks": 6,
+            "banks": {"cash_ratio": 0.6, "interbank_ratio": 0.1, "market_ratio": 0.0},
             "interest_rate": 0.0,
             "profit_booking_interval": 1000,
             "markets": [{"name": "A", "volatility": 0.0, "impact": 0.0}],
