@@ -69,15 +69,13 @@ def reset_worlds(
 
     World ``w`` draws from ``rngs[w]`` exactly as ``initial_state(config, rngs[w], worlds=1)``,
     i.e. as the PettingZoo env's ``reset``. The fresh worlds are written with
-    ``NetworkState.put``; ``slots`` is then rebound to a copy, because the state caches its
-    ``slot_index`` by the identity of ``slots`` and a reset changes the slots in place.
+    ``NetworkState.put`` (which drops the cached slot index when the slots change).
 
     Returns:
         The fresh sub-state of ``worlds`` (``len(worlds)`` worlds), e.g. to observe them.
     """
     fresh = draw_worlds(config, [rngs[w] for w in worlds.tolist()])
     state.put(worlds, fresh)
-    state.slots = state.slots.copy()  # invalidates the cached slot index
     return fresh
 
 

@@ -182,10 +182,15 @@ class NetworkState:
 
     def put(self, worlds: np.ndarray, sub: NetworkState) -> None:
         """Write the sub-state ``sub`` (from ``take(worlds)``) back into those worlds; a sub-state
-        without loans (``take(..., loans=False)``) leaves ``loans`` alone."""
+        without loans (``take(..., loans=False)``) leaves ``loans`` alone. Writing other worlds'
+        slots (a reset) drops the cached slot indices, which the next read rebuilds."""
+        new_slots = not np.array_equal(self.slots[worlds], sub.slots)
         for name, arr in sub.arrays().items():
             if len(arr) == len(worlds):
                 getattr(self, name)[worlds] = arr
+        if new_slots:
+            self.__dict__.pop("_slot_index", None)
+            self.__dict__.pop("_chunk_index", None)
 
     def view(self, lo: int, hi: int) -> NetworkState:
         """Worlds ``lo:hi`` as views (no copy): in-place updates land in this state. Its slot

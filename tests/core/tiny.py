@@ -83,14 +83,15 @@ def config(n: int = 3, k: int | None = None, **over: Any) -> EnvConfig:
     return EnvConfig.from_dict(_merge(data, over))
 
 
-_CONFIG_OF: dict[int, EnvConfig] = {}
-"""The config each ``params`` was made from (by ``id``): ``state`` reads initial prices there."""
+_CONFIG_OF: dict[int, tuple[Params, EnvConfig]] = {}
+"""The config each ``params`` was made from, by ``id`` (the Params is kept alive beside it, so
+an id is never reused): ``state`` reads initial prices there."""
 
 
 def params(cfg: EnvConfig | None = None, **over: Any) -> Params:
     cfg = cfg if cfg is not None else config(**over)
     p = Params.from_config(cfg)
-    _CONFIG_OF[id(p)] = cfg
+    _CONFIG_OF[id(p)] = (p, cfg)
     return p
 
 
@@ -123,7 +124,8 @@ def state(
 ) -> NetworkState:
     """One world (B = 1) with the given per-bank books. ``basis`` defaults to cost = value now,
     ``equity0`` and ``equity_prev`` to the equity of the sheet, beliefs to the prior."""
-    cfg = _CONFIG_OF[id(p)]
+    made, cfg = _CONFIG_OF[id(p)]
+    assert made is p, "state() needs Params made by tiny.params()"
     n, m, k = cfg.num_banks, p.M, p.K
     f = np.float64
     price0 = np.array([mk.price0 for mk in cfg.markets], dtype=f)
