@@ -98,3 +98,22 @@ def test_event_to_dict_and_to_json_are_plain():
     }
     assert json.loads(e.to_json()) == d
     assert list(json.loads(e.to_json())) == ["type", "step", "world", "bank", "recovery", "prices"]
+
+
+def test_put_of_other_slots_rebuilds_the_slot_indices():
+    """A reset writes another network's slots into a world: every cached index (the whole
+    state's and each chunk's) must follow, and writing the same slots back keeps the cache."""
+    s = _batch(worlds=2)
+    before = s.slot_index
+    chunk = s.view(0, 1).slot_index
+    other = initial_state(config(n=4, k=2), np.random.default_rng(7), worlds=1)
+    same = s.take(np.array([1]))
+    s.put(np.array([1]), same)
+    assert s.slot_index is before  # the same slots: the cache stands
+    s.put(np.array([0]), other)
+    assert not np.array_equal(other.slots[0], _batch(worlds=2).slots[0])
+    fresh = type(s)(**{k: v.copy() for k, v in s.arrays().items()}).slot_index
+    for f in ("valid", "cp", "bank", "out", "into", "mirror", "count"):
+        assert np.array_equal(getattr(s.slot_index, f), getattr(fresh, f)), f
+        assert np.array_equal(getattr(s.view(0, 1).slot_index, f), getattr(fresh, f)[:1]), f
+    assert s.view(0, 1).slot_index is not chunk
