@@ -29,6 +29,8 @@ class EpisodeStats:
     """(B,) mean over the world's banks of their episode utility (sum of rewards)."""
     rewards: np.ndarray
     """(B, N) each bank's episode utility."""
+    dead: np.ndarray
+    """(B, N) the bank defaulted by the end."""
     steps: int
     """Steps played (the horizon, or fewer if every bank of every world defaulted)."""
 
@@ -49,5 +51,6 @@ def run_episodes(config: EnvConfig, agent: Agent, worlds: int, seed: int = 0) ->
         default_rate=1.0 - s.alive.mean(axis=1),
         utility=total.mean(axis=1),
         rewards=total,
+        dead=~s.alive,
         steps=int(s.t[0]),
     )

@@ -1,0 +1,188 @@
+"""After training, the trained policy against baselines in the learners' seats: ``compare``.
+
+The question after a run: would the learning banks have done better with a simple policy?
+``compare(config, model_path)`` plays W evaluation worlds once per *candidate* in the
+learners' seats — the trained policy (greedy: the argmax of its masked logits) and each
+baseline of ``against`` (``random``, ``heuristic``, ``equilibrium``, ``hold``) — while the other
+banks keep the config's fixed agent. Every candidate meets the same worlds: the same initial
+networks, shocks and noise (``agents.run_episodes`` with one seed; common random numbers), so
+differences are the candidates' play.
+
+Per candidate (``Comparison.rows``):
+
+* ``utility``: the learners' episode utility (sum of rewards) per bank, the mean over worlds
+  with its 95% t interval;
+* ``vs_trained``: the paired difference candidate - trained over the same worlds, with its 95%
+  interval (the worlds' shared luck cancels: negative = the trained policy did better);
+* ``default_rate``: the share of the learners that defaulted, mean over worlds.
+
+The evaluation worlds are drawn with ``seed = config.seed + EVAL_SEED_OFFSET``, far from the
+training worlds (``config.seed + i`` for world i < B).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from agents import EquilibriumAgent, HeuristicAgent, HoldAgent, Population, RandomAgent
+from agents.base import Agent
+from agents.episodes import run_episodes
+from agents.stats import Interval, mean_interval, paired_interval
+from agents.torch_policy import TorchPolicyAgent
+from rudra_env.errors import ConfigError
+from training.config import TrainConfig
+
+__all__ = ["BASELINES", "EVAL_SEED_OFFSET", "Comparison", "CompareRow", "compare"]
+
+EVAL_SEED_OFFSET = 1_000_000
+"""Evaluation worlds are drawn from ``config.seed + EVAL_SEED_OFFSET``."""
+
+BASELINES = ("random", "heuristic", "equilibrium", "hold")
+"""The baselines ``compare`` knows (``agents`` policies)."""
+
+
+def baseline(name: str, seed: int) -> Agent:
+    """A fresh, seeded baseline agent by name (one of ``BASELINES``)."""
+    if name == "random":
+        return RandomAgent(seed=seed)
+    if name == "heuristic":
+        return HeuristicAgent()
+    if name == "equilibrium":
+        return EquilibriumAgent(seed=seed)
+    if name == "hold":
+        return HoldAgent()
+    raise ConfigError(f"against = {name!r} is not a baseline: expected one of {list(BASELINES)}")
+
+
+@dataclass(frozen=True)
+class CompareRow:
+    """One candidate's outcomes in the learners' seats."""
+
+    candidate: str
+    utility: Interval
+    vs_trained: Interval | None
+    default_rate: float
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The candidates' rows (the trained policy first) and how they were played."""
+
+    rows: list[CompareRow]
+    worlds: int
+    seed: int
+    learners: int
+
+    def markdown(self) -> str:
+        """A Markdown table (95% intervals over worlds)."""
+        lines = [
+            f"Learners' episode utility per bank over {self.worlds} worlds (seed {self.seed}, "
+            "the same worlds for every row; 95% intervals; `vs trained` is the paired "
+            "difference, negative = the trained policy did better)",
+            "",
+            "| in the learners' seats | utility per bank | vs trained | default rate |",
+            "|---|---|---|---|",
+        ]
+        for r in self.rows:
+            vs = (
+                "—"
+                if r.vs_trained is None
+                else f"{r.vs_trained.mean:+.3f} ± {r.vs_trained.half:.3f}"
+            )
+            lines.append(f"| {r.candidate} | {r.utility} | {vs} | {r.default_rate:.1%} |")
+        return "\n".join(lines) + "\n"
+
+    def csv(self) -> str:
+        out = io.StringIO()
+        w = csv.writer(out, lineterminator="\n")
+        w.writerow(
+            [
+                "candidate",
+                "utility_mean",
+                "utility_ci95",
+                "vs_trained_mean",
+                "vs_trained_ci95",
+                "default_rate",
+                "worlds",
+                "seed",
+            ]  # fmt: skip
+        )
+        for r in self.rows:
+            vs = r.vs_trained
+            w.writerow(
+                [
+                    r.candidate,
+                    f"{r.utility.mean:.6g}",
+                    f"{r.utility.half:.6g}",
+                    "" if vs is None else f"{vs.mean:.6g}",
+                    "" if vs is None else f"{vs.half:.6g}",
+                    f"{r.default_rate:.6g}",
+                    self.worlds,
+                    self.seed,
+                ]  # fmt: skip
+            )
+        return out.getvalue()
+
+    def write(self, folder: str | Path) -> tuple[Path, Path]:
+        """``comparison.md`` and ``comparison.csv`` in ``folder``."""
+        folder = Path(folder)
+        md, table = folder / "comparison.md", folder / "comparison.csv"
+        md.write_text(self.markdown(), encoding="utf-8")
+        table.write_text(self.csv(), encoding="utf-8")
+        return md, table
+
+
+def _seats(config: TrainConfig, candidate: Agent, fixed: Agent | None) -> Agent:
+    """The population: ``candidate`` in the learners' seats, ``fixed`` in the others."""
+    n = config.env_config().num_banks
+    learners = config.learner_indices(n)
+    if len(learners) == n:
+        return candidate
+    return Population({int(i): candidate for i in learners}, default=fixed)
+
+
+def compare(
+    config: TrainConfig,
+    model_path: str | Path,
+    against: Sequence[str] = ("random", "heuristic", "equilibrium"),
+    worlds: int = 30,
+    seed: int | None = None,
+) -> Comparison:
+    """Play the trained policy and each baseline of ``against`` in the learners' seats on the
+    same ``worlds`` evaluation worlds (see the module docstring)."""
+    from training.train import fixed_agent  # the run's own fixed agents, seeded alike
+
+    for name in against:
+        baseline(name, 0)  # a clear error before anything runs
+    if not (isinstance(worlds, int) and worlds >= 2):
+        raise ConfigError(f"worlds = {worlds!r} is not allowed: expected an integer >= 2")
+    seed = config.seed + EVAL_SEED_OFFSET if seed is None else seed
+    env_config = config.env_config()
+    n = env_config.num_banks
+    learners = config.learner_indices(n)
+    candidates: dict[str, Agent] = {"trained": TorchPolicyAgent.load(model_path)}
+    candidates.update({name: baseline(name, seed) for name in against})
+    per_world: dict[str, np.ndarray] = {}
+    defaults: dict[str, float] = {}
+    for name, agent in candidates.items():
+        fixed = fixed_agent(config) if len(learners) < n else None
+        stats = run_episodes(env_config, _seats(config, agent, fixed), worlds, seed)
+        per_world[name] = stats.rewards[:, learners].mean(axis=1)
+        defaults[name] = float(stats.dead[:, learners].mean())
+    trained = per_world["trained"]
+    rows = [
+        CompareRow(
+            name,
+            mean_interval(u),
+            None if name == "trained" else paired_interval(u, trained),
+            defaults[name],
+        )
+        for name, u in per_world.items()
+    ]
+    return Comparison(rows, worlds, seed, len(learners))
