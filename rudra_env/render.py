@@ -195,7 +195,8 @@ def draw_analysis(result: NetworkAnalysis, title: str = "", dpi: int = 100) -> F
 
     Left, the live network (``network_layout``): banks labelled by index, colour by DebtRank
     (the share of the others' economic value lost when the bank alone fails, colour bar), area
-    by PageRank, edges by exposure. Right, the ten banks with the largest DebtRank, each with its
+    by PageRank, edges by exposure (above 60 banks only the 15 largest DebtRanks are labelled).
+    Right, the ten banks with the largest DebtRank, each with its
     bottleneck score when computed (third parties' distress avoided per source by removing it).
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -230,7 +231,8 @@ def draw_analysis(result: NetworkAnalysis, title: str = "", dpi: int = 100) -> F
         linewidths=0.5,
         zorder=3,
     )
-    for k in np.argsort(-dr, kind="stable")[:_MAX_LABELS].tolist():
+    labels = _MAX_LABELS if len(banks) <= 60 else 15  # dense networks: the most systemic only
+    for k in np.argsort(-dr, kind="stable")[:labels].tolist():
         ink = "white" if norm(dr[k]) > 0.6 else "black"  # readable on dark discs
         net.annotate(
             str(banks[k]), pos[k], ha="center", va="center", fontsize=7, color=ink, zorder=4
