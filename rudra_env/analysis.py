@@ -127,6 +127,7 @@ __all__ = [
     "impact_matrix",
     "interconnectedness",
     "lending_graph",
+    "pagerank",
 ]
 
 CENTRALITIES = ("degree", "betweenness", "eigenvector", "pagerank", "katz", "closeness")

@@ -265,6 +265,16 @@ def test_every_analysis_number_is_finite_or_null_on_small_yaml() -> None:
     assert all(math.isfinite(row["debtrank"]) for row in data["banks"])
 
 
+def test_a_network_with_every_bank_defaulted_or_without_loans_is_reported() -> None:
+    none = analyze_network(np.zeros((2, 2)), [1.0, 2.0], [3.0, 4.0], [False, False])
+    assert none.ranking() == [] and none.to_dict()["defaulted"] == [0, 1]
+    assert "0 live banks of 2" in analysis_markdown(none)
+    idle = analyze_network(np.zeros((2, 2)), [1.0, 2.0], [3.0, 4.0])
+    data = json.loads(json.dumps(idle.to_dict(), allow_nan=False))
+    assert [row["debtrank"] for row in data["banks"]] == [0.0, 0.0]
+    assert data["system"]["hhi_lending"] is None and data["paths"] == []
+
+
 @pytest.mark.parametrize(
     ("loans", "message"),
     [
