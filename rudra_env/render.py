@@ -1,5 +1,7 @@
 """Rendering: an ANSI table of banks and the network drawn with matplotlib (Agg backend).
 
+``draw_analysis``: a figure of a network analysis (``rudra_env.analysis``).
+
 ``draw_network``: banks labelled by index, node area by total assets, colour by equity ratio with
 a colour bar (red = thin capital, green = well capitalised), defaulted banks as grey crosses, edge
 width and opacity by exposure (loan size).
@@ -7,12 +9,19 @@ width and opacity by exposure (loan size).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from rudra_env.core.params import Params
 from rudra_env.core.state import NetworkState, balance_sheet
 
-__all__ = ["ansi_table", "network_layout", "draw_network"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from rudra_env.analysis import NetworkAnalysis
+
+__all__ = ["ansi_table", "draw_analysis", "draw_network", "network_layout"]
 
 
 def ansi_table(s: NetworkState, p: Params, world: int = 0, max_rows: int = 40) -> str:
@@ -179,3 +188,86 @@ def _undirected_edges(loans: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
     both = np.triu(loans + loans.T, k=1)
     ii, jj = np.nonzero(both)
     return ii, jj, both[ii, jj]
+
+
+def draw_analysis(result: NetworkAnalysis, title: str = "", dpi: int = 100) -> Figure:
+    """A figure of ``rudra_env.analysis.analyze_network``'s result (save it with ``savefig``).
+
+    Left, the live network (``network_layout``): banks labelled by index, colour by DebtRank
+    (the share of the others' economic value lost when the bank alone fails, colour bar), area
+    by PageRank, edges by exposure (above 60 banks only the 15 largest DebtRanks are labelled).
+    Right, the ten banks with the largest DebtRank, each with its
+    bottleneck score when computed (third parties' distress avoided per source by removing it).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.collections import LineCollection
+    from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(13.0, 5.5), dpi=dpi)
+    FigureCanvasAgg(fig)
+    net, bars = fig.add_gridspec(1, 2, width_ratios=(1.25, 1.0)).subplots()
+    net.set_axis_off()
+    banks, dr = result.banks, np.nan_to_num(result.cascades.distress)
+    pos = network_layout(result.loans) if len(banks) else np.zeros((0, 2))
+    ii, jj, w = _undirected_edges(result.loans)
+    if len(w):
+        scale = np.sqrt(w / w.max())
+        segs = np.stack([pos[ii], pos[jj]], axis=1)
+        net.add_collection(
+            LineCollection(segs, linewidths=0.3 + 2.0 * scale, colors="#3a4a7a", alpha=0.35)
+        )
+    norm = Normalize(vmin=0.0, vmax=max(float(dr.max()) if len(dr) else 1.0, 1e-9))
+    pr = result.centrality["pagerank"]
+    shrink = min(1.0, 30.0 / max(len(banks), 1))
+    dots = net.scatter(
+        pos[:, 0],
+        pos[:, 1],
+        s=shrink * (40 + 900 * pr / max(pr.max(initial=0), 1e-12)),
+        c=dr,
+        cmap="OrRd",
+        norm=norm,
+        edgecolors="black",
+        linewidths=0.5,
+        zorder=3,
+    )
+    labels = _MAX_LABELS if len(banks) <= 60 else 15  # dense networks: the most systemic only
+    for k in np.argsort(-dr, kind="stable")[:labels].tolist():
+        ink = "white" if norm(dr[k]) > 0.6 else "black"  # readable on dark discs
+        net.annotate(
+            str(banks[k]), pos[k], ha="center", va="center", fontsize=7, color=ink, zorder=4
+        )
+    bar = fig.colorbar(dots, ax=net, shrink=0.7)
+    bar.set_label("DebtRank (bank fails alone)", fontsize=8)
+    bar.ax.tick_params(labelsize=7)
+    net.set_title("network: colour = DebtRank, size = PageRank", fontsize=9)
+    _top_bars(bars, result)
+    fig.suptitle(title or "network analysis", fontsize=10)
+    return fig
+
+
+def _top_bars(ax: Any, result: NetworkAnalysis, top: int = 10) -> None:
+    """Horizontal bars: the ``top`` DebtRanks, beside the ``top`` bottleneck scores."""
+    order = result.order()[:top]
+    labels = [f"bank {b}" for b in result.banks[order]]
+    y = np.arange(len(order))
+    ax.barh(
+        y - 0.2,
+        np.nan_to_num(result.cascades.distress[order]),
+        0.4,
+        label="DebtRank",
+        color="#c0392b",
+    )
+    if result.bottleneck is not None:
+        ax.barh(
+            y + 0.2,
+            np.nan_to_num(result.bottleneck.distress[order]),
+            0.4,
+            label="bottleneck (distress avoided per source)",
+            color="#2c7fb8",
+        )
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.06), ncols=2)
+    ax.set_title(f"the {len(order)} most systemic banks", fontsize=9)
+    ax.tick_params(axis="x", labelsize=8)

@@ -1,5 +1,7 @@
-"""The ``rudra`` command (``python -m training`` too): ``rudra train CONFIG [--set a.b=c ...]``
-and ``rudra train --resume RUN_DIR``.
+"""The ``rudra`` command (``python -m training`` too): ``rudra train CONFIG [--set a.b=c ...]``,
+``rudra train --resume RUN_DIR``, ``rudra rollout CONFIG --agents SPEC --logdir DIR`` (one
+recorded episode, ``training.rollout``) and ``rudra analyze CONFIG`` or ``rudra analyze --network
+DIR --step K`` (network analysis, ``rudra_env.analysis``).
 
 Subcommands are argparse subparsers; each has a ``_run_<name>(args) -> int`` function. Exit
 status: 0 when the run is complete, 2 for a bad config or command line (the message names the
@@ -12,12 +14,14 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import yaml
 
-from rudra_env.errors import ConfigError
+from rudra_env.errors import ConfigError, InputError
 
 __all__ = ["main", "parse_sets"]
 
@@ -63,7 +67,30 @@ def _parser() -> argparse.ArgumentParser:
         help="continue the run in RUN_DIR from its latest checkpoint (to the same total)",
     )
     p.set_defaults(run=_run_train)
+    _rollout_parser(commands)
+    _analyze_parser(commands)
     return parser
+
+
+def _add_env_arguments(p: argparse.ArgumentParser, config_required: bool = True) -> None:
+    """CONFIG (an env YAML), --variant, --seed and --set, shared by rollout and analyze."""
+    p.add_argument(
+        "config",
+        nargs=None if config_required else "?",
+        metavar="CONFIG",
+        help="env YAML (configs/env/...)",
+    )
+    p.add_argument("--variant", help="one of the YAML's variants (default: its first)")
+    p.add_argument("--seed", type=int, default=0, help="the env's reset seed (default 0)")
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override an env key (dotted; VALUE read as YAML), e.g. --set num_banks=20 "
+        "--set topology.kind=ring; repeatable",
+    )
 
 
 def _run_train(args: argparse.Namespace) -> int:
@@ -105,10 +132,187 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- rollout, analyze
+def _env_config(args: argparse.Namespace) -> Any:
+    """The env config of CONFIG (its --variant) with the --set overrides, checked."""
+    from rudra_env.config import EnvConfig
+
+    config = EnvConfig.from_yaml(args.config, variant=args.variant)
+    sets = parse_sets(args.sets)
+    return config.with_overrides(sets) if sets else config
+
+
+def _seed(value: int) -> int:
+    if value < 0:
+        raise ConfigError(f"--seed {value} is not allowed: expected an integer >= 0")
+    return value
+
+
+def _run_name(args: argparse.Namespace) -> str:
+    """``<config stem>[-<variant>]``, for default output directories and titles."""
+    stem = Path(args.config).stem
+    return f"{stem}-{args.variant}" if args.variant else stem
+
+
+def _rollout_parser(commands: Any) -> None:
+    p = commands.add_parser(
+        "rollout",
+        help="record one episode (events, network, TensorBoard, summary figure)",
+        description="Play one episode of an env YAML and record it: events.jsonl, network.npz "
+        "(every step), summary.png, config.yaml, run.json and TensorBoard logs under tb/.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="--agents SPEC: comma-separated entries KIND (every other bank), KIND:SHARE (a "
+        "share of the banks, drawn from the seed) or BANK=KIND (bank_3=... or 3=...); KIND is "
+        "hold, random, heuristic, equilibrium or a checkpoint file (.zip, .pt, .pth).\n"
+        "e.g. --agents heuristic | equilibrium:0.8,random:0.2 | bank_0=runs/x/final_model.zip,"
+        "heuristic",
+    )
+    _add_env_arguments(p)
+    p.add_argument("--agents", default="heuristic", metavar="SPEC", help="who plays which bank")
+    p.add_argument(
+        "--logdir", metavar="DIR", help="a new directory (default runs/rollout-<config>-<time>)"
+    )
+    p.add_argument("--frame-every", type=int, default=1, help="draw the network every K steps")
+    p.add_argument("--max-frames", type=int, default=100, help="network images at most")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=_run_rollout)
+
+
+def _run_rollout(args: argparse.Namespace) -> int:
+    from training.rollout import rollout
+
+    config = _env_config(args)
+    seed = _seed(args.seed)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    logdir = Path(args.logdir or f"runs/rollout-{_run_name(args)}-{stamp}")
+    result = rollout(
+        config,
+        logdir,
+        args.agents,
+        seed,
+        frame_every=args.frame_every,
+        max_frames=args.max_frames,
+        progress=not args.quiet,
+        title=f"{_run_name(args)}, seed {seed}, agents {args.agents}",
+    )
+    m = result.metrics
+    print(
+        f"recorded {result.steps} steps, {result.events} events: {int(m['alive'])}/"
+        f"{config.num_banks} banks alive, total equity {m['total_equity']:.2f}, mean return "
+        f"{m['mean_return']:.3f}\nfiles: {logdir}/{{events.jsonl, network.npz, summary.png, "
+        f"run.json, config.yaml}}\nTensorBoard: tensorboard --logdir {logdir} "
+        f"--samples_per_plugin images=100\nanalyze a step: rudra analyze --network {logdir} "
+        "--step K"
+    )
+    return 0
+
+
+def _analyze_parser(commands: Any) -> None:
+    p = commands.add_parser(
+        "analyze",
+        help="network analysis: centralities, DebtRank ranking, contagion paths, bottlenecks",
+        description="Analyse the initial network of an env YAML (drawn with --seed, as "
+        "rollout's reset) or a recorded one (--network DIR --step K): analysis.md, "
+        "analysis.json and analysis.png in --out.",
+    )
+    _add_env_arguments(p, config_required=False)
+    p.add_argument("--network", metavar="PATH", help="a rollout directory or its network.npz")
+    p.add_argument("--step", type=int, default=None, help="recorded step (default -1: the last)")
+    p.add_argument("--out", metavar="DIR", help="output directory (default under runs/ or PATH)")
+    p.add_argument("--top", type=int, default=20, help="banks in the Markdown table")
+    p.add_argument(
+        "--threshold", type=float, default=0.1, help="least probability of a contagion path"
+    )
+    p.add_argument("--paths-from", type=int, default=3, help="paths from the K most systemic")
+    p.add_argument("--no-bottlenecks", action="store_true", help="skip the bottleneck scores")
+    p.add_argument(
+        "--bottleneck-top",
+        type=int,
+        default=None,
+        metavar="K",
+        help="remove only the K banks of highest betweenness (default: every bank)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar, no table printed")
+    p.set_defaults(run=_run_analyze)
+
+
+def _analysis_input(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any], Path]:
+    """The arrays to analyse (``loans``, ``equity``, ``assets``, ``alive``), where they come from
+    (``source``, a title, with the recorded step, or the seed and the resolved config) and the
+    default output directory."""
+    if args.network is not None:
+        from training.rollout import read_network
+
+        if args.config is not None or args.sets or args.variant:
+            raise ConfigError(
+                "CONFIG, --variant and --set are not allowed with --network: the recording "
+                "holds its network (its config.yaml is beside it)"
+            )
+        rec = read_network(args.network, -1 if args.step is None else args.step)
+        arrays = {"loans": rec.loans, "equity": rec.equity, "assets": rec.assets}
+        arrays["alive"] = rec.alive
+        source = {"source": f"{rec.source} step {rec.step}", "step": rec.step}
+        return arrays, source, rec.source.parent / f"analysis_step{rec.step}"
+    if args.config is None:
+        raise ConfigError("rudra analyze needs CONFIG (an env YAML) or --network PATH")
+    if args.step is not None:
+        raise ConfigError("--step is only allowed with --network (CONFIG gives step 0)")
+    import numpy as np
+
+    from rudra_env.core import balance_sheet, initial_state
+
+    seed, config = _seed(args.seed), _env_config(args)
+    state = initial_state(config, np.random.default_rng(seed))  # as the env's reset(seed)
+    bs = balance_sheet(state)
+    arrays = {"loans": state.loans[0], "equity": bs["equity"][0], "assets": bs["assets"][0]}
+    arrays["alive"] = state.alive[0]
+    source = {"source": f"{_run_name(args)}, seed {seed}, step 0", "seed": seed, "step": 0}
+    source["config"] = config.to_dict()
+    return arrays, source, Path("runs") / f"analyze-{_run_name(args)}-seed{seed}"
+
+
+def _run_analyze(args: argparse.Namespace) -> int:
+    import json
+    from functools import partial
+
+    from tqdm import tqdm
+
+    from rudra_env.analysis import analysis_markdown, analyze_network
+    from rudra_env.render import draw_analysis
+
+    arrays, source, default_out = _analysis_input(args)
+    title = source["source"]
+    for name in ("top", "paths_from", "bottleneck_top"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            flag = "--" + name.replace("_", "-")
+            raise ConfigError(f"{flag} {value} is not allowed: expected an integer >= 1")
+    bar = partial(tqdm, desc="bottlenecks", unit="bank", disable=args.quiet or None)
+    result = analyze_network(
+        **arrays,
+        threshold=args.threshold,
+        paths_from=args.paths_from,
+        with_bottlenecks=not args.no_bottlenecks,
+        bottleneck_top=args.bottleneck_top,
+        progress=bar,
+    )
+    out = Path(args.out) if args.out else default_out
+    out.mkdir(parents=True, exist_ok=True)
+    text = analysis_markdown(result, title, top=args.top)
+    (out / "analysis.md").write_text(text)
+    data = {**source, **result.to_dict()}
+    (out / "analysis.json").write_text(json.dumps(data, indent=2) + "\n")
+    draw_analysis(result, title).savefig(out / "analysis.png")
+    if not args.quiet:
+        print(text)
+    print(f"wrote {out}/analysis.md, analysis.json, analysis.png")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return int(args.run(args))
-    except ConfigError as exc:
+    except (ConfigError, InputError) as exc:
         print(f"rudra {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -55,7 +55,7 @@ TensorBoard keeps 10 images per tag unless started with ``--samples_per_plugin i
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -498,6 +498,7 @@ def record_rollout(
     max_frames: int = 100,
     max_event_rows: int = 200,
     tag: str = "rollout",
+    on_step: Callable[[Any], None] | None = None,
 ) -> dict[str, float]:
     """Play one episode of the PettingZoo env with ``agent`` for every bank and write it.
 
@@ -506,7 +507,9 @@ def record_rollout(
     ... (at most ``max_frames``, plus the last step), per-step scalars ``<tag>/default_rate``,
     ``<tag>/total_equity``, ``<tag>/alive``, ``<tag>/defaults`` (this step),
     ``<tag>/price/<market>``, ``<tag>/mean_utility`` (mean reward of the banks that acted), and
-    the event log as a Markdown table ``<tag>/events`` (``events_markdown``).
+    the event log as a Markdown table ``<tag>/events`` (``events_markdown``). ``on_step(env)``,
+    if given, is called after the reset and after every step (``training.rollout`` records the
+    episode's network and balance sheets through it).
 
     Returns:
         The final ``env.summary()`` plus ``mean_return`` (episode reward per bank).
@@ -533,6 +536,8 @@ def record_rollout(
         for name in env.params.market_names:
             writer.add_scalar(f"{tag}/price/{name}", summary[f"price/{name}"], t)
 
+    observe = on_step or (lambda env: None)
+    observe(env)
     draw(0)
     scalars(0)
     total_reward, t = 0.0, 0
@@ -541,6 +546,7 @@ def record_rollout(
         actions = agent.act({a: obs[a] for a in env.agents}, view)
         obs, rewards, *_ = env.step(actions)
         t += 1
+        observe(env)
         total_reward += sum(rewards.values())
         scalars(t)
         writer.add_scalar(f"{tag}/mean_utility", float(np.mean(list(rewards.values()))), t)
