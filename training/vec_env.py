@@ -22,14 +22,14 @@ episodes), so world i replays that env exactly under the same actions, and a wor
 not depend on B or on when the other worlds reset. The cost is one small draw per world per
 step (a loop over worlds, not banks).
 
-The per-world reset (``reset_worlds``) is written here over the core's public API
-(``initial_state``, ``NetworkState.put``); it belongs in the core.
+The per-world draws are the core's public API (``rudra_env.core.worlds``: ``draw_worlds``,
+``reset_worlds``, ``draw_noise``), whose docstring states this contract.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -45,60 +45,19 @@ from rudra_env.config import EnvConfig
 from rudra_env.core import (
     NetworkState,
     Params,
-    StepNoise,
     StepOutput,
     action_masks,
-    initial_state,
+    draw_noise,
+    draw_worlds,
     observe,
+    reset_worlds,
     step,
 )
 from rudra_env.core.observe import OBS_LIMIT, obs_size
 from rudra_env.environment import resolve_config
 from rudra_env.errors import ConfigError
 
-__all__ = ["RudraVecEnv", "draw_noise", "draw_worlds", "reset_worlds"]
-
-
-def reset_worlds(
-    state: NetworkState,
-    config: EnvConfig,
-    rngs: Sequence[np.random.Generator],
-    worlds: np.ndarray,
-) -> NetworkState:
-    """Draw fresh initial states for ``worlds`` (indices into ``state``) in place; returns them.
-
-    World ``w`` draws from ``rngs[w]`` exactly as ``initial_state(config, rngs[w], worlds=1)``,
-    i.e. as the PettingZoo env's ``reset``. The fresh worlds are written with
-    ``NetworkState.put`` (which drops the cached slot index when the slots change).
-
-    Returns:
-        The fresh sub-state of ``worlds`` (``len(worlds)`` worlds), e.g. to observe them.
-    """
-    fresh = draw_worlds(config, [rngs[w] for w in worlds.tolist()])
-    state.put(worlds, fresh)
-    return fresh
-
-
-def draw_worlds(config: EnvConfig, rngs: Sequence[np.random.Generator]) -> NetworkState:
-    """``len(rngs)`` initial worlds, world ``w`` drawn from ``rngs[w]`` exactly as
-    ``initial_state(config, rngs[w], worlds=1)`` draws it."""
-    drawn = [initial_state(config, g, worlds=1) for g in rngs]
-    if len(drawn) == 1:
-        return drawn[0]
-    fields = [s.arrays() for s in drawn]
-    return NetworkState(**{k: np.concatenate([f[k] for f in fields]) for k in fields[0]})
-
-
-def draw_noise(rngs: Sequence[np.random.Generator], n: int, m: int, k: int) -> StepNoise:
-    """One step's ``StepNoise`` for ``len(rngs)`` worlds, world ``w`` drawn from ``rngs[w]``
-    exactly as ``StepNoise.draw(rngs[w], 1, n, m, k)`` draws it."""
-    b = len(rngs)
-    market = np.empty((b, m))
-    signal = np.empty((b, n, k), dtype=np.float32)
-    for w, g in enumerate(rngs):
-        g.standard_normal(out=market[w : w + 1])
-        g.random(out=signal[w : w + 1], dtype=np.float32)
-    return StepNoise(market=market, signal=signal)
+__all__ = ["RudraVecEnv"]
 
 
 def _learner_indices(learners: Iterable[int | str] | None, n: int) -> np.ndarray:
