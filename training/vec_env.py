@@ -3,7 +3,9 @@
 ``RudraVecEnv(config, learners=None, fixed_agent=None, worlds=B, seed=0)`` steps B worlds of
 the core (``rudra_env.core.step``) in one call. Its ``num_envs = B * L`` slots are (world,
 learning bank) pairs, world-major: slot ``w * L + l`` is learner ``l`` of world ``w``. Every
-slot shares one policy (parameter sharing); there is no Python loop over banks.
+slot shares one policy (parameter sharing); there is no Python loop over banks. For one policy
+per bank group, ``training.group_env.group_views`` splits the slots into per-group ``VecEnv``
+views stepped together.
 
 ==================  =========================================================================
 observation space   ``Box(-10, 10, (D,), float32)``: the core's ``observe`` row of the bank
@@ -57,28 +59,30 @@ from rudra_env.core.observe import OBS_LIMIT, obs_size
 from rudra_env.environment import resolve_config
 from rudra_env.errors import ConfigError
 
-__all__ = ["RudraVecEnv"]
+__all__ = ["RudraVecEnv", "bank_indices"]
 
 
-def _learner_indices(learners: Iterable[int | str] | None, n: int) -> np.ndarray:
-    """Bank indices of ``learners`` (indices or names ``bank_i``); every bank when None."""
-    if learners is None:
+def bank_indices(banks: Iterable[int | str] | None, n: int, field: str = "learners") -> np.ndarray:
+    """(k,) sorted int64 indices of ``banks`` (indices or names ``bank_i``) among ``n`` banks;
+    every bank when None. Errors name ``field`` (e.g. ``learners``, ``groups['core']``)."""
+    if banks is None:
         return np.arange(n)
+    banks = list(banks)
     out = []
-    for x in learners:
+    for x in banks:
         idx: Any = x
         if isinstance(x, str) and x.startswith("bank_") and x[5:].isdigit():
             idx = int(x[5:])
         if isinstance(idx, bool) or not isinstance(idx, int | np.integer) or not 0 <= idx < n:
             raise ConfigError(
-                f"learners entry {x!r} is not a bank: expected an index in 0..{n - 1} or a "
+                f"{field} entry {x!r} is not a bank: expected an index in 0..{n - 1} or a "
                 f"name like 'bank_3'"
             )
         out.append(int(idx))
     if not out:
-        raise ConfigError("learners = [] is not allowed: expected at least one learning bank")
+        raise ConfigError(f"{field} = [] is not allowed: expected at least one bank")
     if len(set(out)) != len(out):
-        raise ConfigError(f"learners = {list(learners)!r} names a bank twice")
+        raise ConfigError(f"{field} = {banks!r} names a bank twice")
     return np.array(sorted(out), dtype=np.int64)
 
 
@@ -146,7 +150,7 @@ class RudraVecEnv(VecEnv):
             raise ConfigError(f"worlds = {worlds!r} is not allowed: expected an integer >= 1")
         if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
             raise ConfigError(f"seed = {seed!r} is not allowed: expected an integer >= 0")
-        self.learners = _learner_indices(learners, n)
+        self.learners = bank_indices(learners, n)
         self.fixed_banks = np.setdiff1d(np.arange(n), self.learners)
         if len(self.fixed_banks) and fixed_agent is None:
             raise ConfigError(
