@@ -14,7 +14,7 @@ import contextlib
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,11 +121,17 @@ class ProgressBar(BaseCallback):
     """A tqdm bar on stderr over timesteps (ETA from the rate since this segment started),
     showing the mean episode reward per bank of the latest episodes (SB3's
     ``ep_info_buffer``: each entry is one bank's episode return). With no timestep total
-    (a time budget only) it counts timesteps without an ETA."""
+    (a time budget only) it counts timesteps without an ETA.
 
-    def __init__(self, total: int | None) -> None:
+    ``episodes``: where the latest episodes come from (default: the model's
+    ``ep_info_buffer``); with one model per bank group, the trainer passes every group's."""
+
+    def __init__(
+        self, total: int | None, episodes: Callable[[], Iterable[Mapping[str, Any]]] | None = None
+    ) -> None:
         super().__init__()
         self.total = total
+        self.episodes = episodes
         self.bar: tqdm | None = None
 
     def _on_training_start(self) -> None:
@@ -144,7 +150,7 @@ class ProgressBar(BaseCallback):
         return True
 
     def _on_rollout_end(self) -> None:
-        episodes = self.model.ep_info_buffer
+        episodes = list(self.episodes() if self.episodes else self.model.ep_info_buffer or [])
         if self.bar is not None and episodes:
             mean = float(np.mean([e["r"] for e in episodes]))
             self.bar.set_postfix_str(f"ep_reward/bank={mean:.3f}", refresh=False)

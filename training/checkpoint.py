@@ -4,13 +4,17 @@
 
 ==============  ===========================================================================
 ``model.zip``   the stable-baselines3 model as ``model.save`` writes it (policy weights and
-                optimizer state as ``.pth`` state dicts; SB3's own ``data`` entry)
+                optimizer state as ``.pth`` state dicts; SB3's own ``data`` entry) — or, for
+                ``sharing: groups``, ``models/<group>.zip``: one such model per bank group
 ``config.yaml`` the resolved ``TrainConfig`` (env inlined: the run needs no other file)
 ``meta.json``   ``format``, ``env_id`` (``rudra_v1``), ``rudra_version``, ``algorithm``,
-                ``timesteps`` (trained on: the model's weights have seen exactly this many),
-                ``n_updates``, ``elapsed_s`` (training wall time, all segments), ``learners``,
-                ``reason`` (interval, done, time budget, SIGINT, SIGTERM) and ``segments``
-                (one ``{start, end, reason}`` per ``train`` call that led here)
+                ``timesteps`` (trained on: the weights have seen exactly this many; with
+                groups these are run timesteps, of which each group's model learned from its
+                own slots' share), ``n_updates`` (per model: groups update together),
+                ``elapsed_s`` (training wall time, all segments), ``learners``, ``groups``
+                (``{name: banks}``; groups only), ``reason`` (interval, done, time budget,
+                SIGINT, SIGTERM) and ``segments`` (one ``{start, end, reason}`` per
+                ``train`` call that led here)
 ``rng.json``    the generator states: each world's (``RudraVecEnv.rng_state()``), numpy's
                 global one (SB3 shuffles minibatches with it), Python's ``random`` and torch's
                 (base64 bytes), so a resumed run continues the same random streams
@@ -35,7 +39,7 @@ import random
 import tempfile
 import zipfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +51,7 @@ from training.config import TrainConfig
 
 __all__ = [
     "FORMAT",
+    "READABLE_FORMATS",
     "Checkpoint",
     "capture_rng",
     "checkpoint_dir",
@@ -59,8 +64,10 @@ __all__ = [
     "write_checkpoint",
 ]
 
-FORMAT = 1
-"""Version of the checkpoint layout above."""
+FORMAT = 2
+"""Version of the checkpoint layout above (2: ``models/<group>.zip`` may replace ``model.zip``)."""
+READABLE_FORMATS = (1, 2)
+"""Layouts ``read_checkpoint`` reads (1: ``model.zip`` only)."""
 
 
 @dataclass(frozen=True)
@@ -68,11 +75,14 @@ class Checkpoint:
     """A checkpoint read back (see the module docstring for each part)."""
 
     path: Path
-    model_zip: bytes
-    """The SB3 model zip (``load_weights(model, ckpt)`` or ``MaskablePPO.load(BytesIO(...))``)."""
+    model_zip: bytes | None
+    """The SB3 model zip of a shared-policy run (``load_weights(model, ckpt)`` or
+    ``MaskablePPO.load(BytesIO(...))``); None for a run with groups."""
     config: TrainConfig
     meta: dict[str, Any]
     rng: dict[str, Any]
+    group_models: dict[str, bytes] = field(default_factory=dict)
+    """``sharing: groups``: each group's SB3 model zip, by group name (empty otherwise)."""
 
     @property
     def timesteps(self) -> int:
@@ -100,13 +110,16 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
 
 def write_checkpoint(
     run_dir: str | Path,
-    model_zip: bytes,
+    model_zip: bytes | Mapping[str, bytes],
     config: TrainConfig,
     meta: Mapping[str, Any],
     rng: Mapping[str, Any],
     keep: int = 2,
 ) -> Path:
-    """Write ``ckpt_<meta['timesteps']>.zip`` atomically; delete all but the last ``keep``."""
+    """Write ``ckpt_<meta['timesteps']>.zip`` atomically; delete all but the last ``keep``.
+
+    ``model_zip``: the model's bytes (``model.zip``), or ``{group: bytes}`` (``models/<group>.zip``
+    each) for a run with groups."""
     folder = checkpoint_dir(run_dir)
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob(".ckpt-*.tmp"):  # left by a process killed mid-write
@@ -116,7 +129,11 @@ def write_checkpoint(
     try:
         with os.fdopen(fd, "wb") as fh:
             with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED) as zf:
-                zf.writestr("model.zip", model_zip)
+                if isinstance(model_zip, Mapping):
+                    for group, data in model_zip.items():
+                        zf.writestr(f"models/{group}.zip", data)
+                else:
+                    zf.writestr("model.zip", model_zip)
                 zf.writestr("config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
                 zf.writestr("meta.json", json.dumps({"format": FORMAT, **meta}, indent=1))
                 zf.writestr("rng.json", json.dumps(rng))
@@ -152,22 +169,27 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     try:
         with zipfile.ZipFile(p) as zf:
             names = set(zf.namelist())
-            missing = {"model.zip", "config.yaml", "meta.json", "rng.json"} - names
+            groups = sorted(n for n in names if n.startswith("models/") and n.endswith(".zip"))
+            missing = {"config.yaml", "meta.json", "rng.json"} - names
+            if "model.zip" not in names and not groups:
+                missing.add("model.zip")
             if missing:
                 raise ConfigError(
                     f"checkpoint {str(p)!r} lacks {sorted(missing)}: not a RUDRA checkpoint"
                 )
-            model_zip = zf.read("model.zip")
+            model_zip = zf.read("model.zip") if "model.zip" in names else None
+            group_models = {n[len("models/") : -len(".zip")]: zf.read(n) for n in groups}
             config = TrainConfig.from_dict(yaml.safe_load(zf.read("config.yaml")))
             meta = json.loads(zf.read("meta.json"))
             rng = json.loads(zf.read("rng.json"))
     except (zipfile.BadZipFile, OSError) as exc:
         raise ConfigError(f"checkpoint {str(p)!r} cannot be read: {exc}") from exc
-    if meta.get("format") != FORMAT:
+    if meta.get("format") not in READABLE_FORMATS:
         raise ConfigError(
-            f"checkpoint {str(p)!r} has format {meta.get('format')!r}: expected {FORMAT}"
+            f"checkpoint {str(p)!r} has format {meta.get('format')!r}: expected one of "
+            f"{READABLE_FORMATS}"
         )
-    return Checkpoint(path=p, model_zip=model_zip, config=config, meta=meta, rng=rng)
+    return Checkpoint(p, model_zip, config, meta, rng, group_models)
 
 
 # --------------------------------------------------------------------------- model and RNGs
@@ -178,10 +200,22 @@ def model_bytes(model: Any) -> bytes:
     return buf.getvalue()
 
 
-def load_weights(model: Any, ckpt: Checkpoint) -> None:
+def load_weights(model: Any, ckpt: Checkpoint, group: str | None = None) -> None:
     """Load the checkpoint's policy weights and optimizer state into a freshly built ``model``
-    of the same config (``torch.load(weights_only=True)``: no pickle), and its counters."""
-    model.set_parameters(io.BytesIO(ckpt.model_zip), exact_match=True, device=model.device)
+    of the same config (``torch.load(weights_only=True)``: no pickle), and its counters.
+
+    ``group``: which group's model (``sharing: groups``); None: the shared model."""
+    if group is None:
+        data = ckpt.model_zip
+    else:
+        data = ckpt.group_models.get(group)
+    if data is None:
+        have = sorted(ckpt.group_models) if ckpt.group_models else "one shared model"
+        raise ConfigError(
+            f"checkpoint {str(ckpt.path)!r} has no model for "
+            f"{'the shared policy' if group is None else f'group {group!r}'}: it holds {have}"
+        )
+    model.set_parameters(io.BytesIO(data), exact_match=True, device=model.device)
     model.num_timesteps = ckpt.timesteps
     # PPO counts gradient updates in this attribute (logged as train/n_updates); restore it so
     # the TensorBoard curve continues instead of restarting at 0.

@@ -123,11 +123,14 @@ def _run_train(args: argparse.Namespace) -> int:
             f"{result.checkpoint}\ncontinue with: rudra train --resume {result.run_dir}"
         )
         return 128 + int(signal.Signals[result.stopped_by])
+    if result.final_model is not None or not result.final_models:
+        finals = f"final model: {result.final_model}"
+    else:  # one model per bank group
+        finals = "\n".join(f"final model ({g}): {p}" for g, p in result.final_models.items())
     print(
         f"done: {result.timesteps} timesteps in {result.elapsed_s:.1f} s"
         + (" (time budget spent)" if result.stopped_by == "time budget" else "")
-        + f"\nfinal model: {result.final_model}\nTensorBoard: tensorboard --logdir "
-        f"{result.run_dir / 'tb'}"
+        + f"\n{finals}\nTensorBoard: tensorboard --logdir {result.run_dir / 'tb'}"
     )
     return 0
 

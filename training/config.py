@@ -15,6 +15,11 @@ A train YAML (``configs/train/ppo_shared_small.yaml``)::
     total_timesteps: 50000
     worlds: 8
 
+One policy per bank group instead of one shared policy (``configs/train/ppo_groups.yaml``)::
+
+    sharing: groups
+    groups: {core: [0, 1, 2], periphery: [3, 4, 5, 6, 7, 8, 9]}
+
 ``TrainConfig.from_yaml(path)`` reads it (``yaml.safe_load``; ``env.file`` is resolved relative
 to the YAML's folder); ``with_overrides({"a.b": value})`` applies CLI ``--set`` keys, where
 ``env.<key>`` is short for ``env.overrides.<key>`` (``--set env.num_banks=20``).
@@ -25,6 +30,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import inspect
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -176,11 +182,14 @@ class TrainConfig:
     ``batch_size``, ``gamma``, ``ent_coef``, ``policy_kwargs``...), plus ``net_arch`` as short
     for ``policy_kwargs: {net_arch: ...}``. Names are checked against the constructor."""
     sharing: str = "shared"
-    """shared: one policy for every learning bank (parameter sharing); groups: one policy per
-    bank group of ``groups`` (validated; training it is not supported yet)."""
+    """shared: one policy for every learning bank (parameter sharing); groups: one policy (one
+    model of ``algorithm``) per bank group of ``groups``, trained in lock-step on the same
+    worlds (``training.lockstep``)."""
     groups: dict[str, Any] = field(default_factory=dict)
     """sharing = groups: ``{group name: [banks]}`` (indices or ``bank_i`` names); every learner
-    in exactly one group."""
+    in exactly one group. Names are letters, digits, ``_`` and ``-`` (they name files and
+    TensorBoard runs). Every group uses ``hyperparameters``; group k's model gets seed
+    ``seed + k``."""
     learners: Any = "all"
     """The banks that learn: ``all``, a list of banks (indices or ``bank_i``), or a share in
     (0, 1] — ``max(1, round(share * N))`` banks drawn without replacement with
@@ -318,6 +327,12 @@ class TrainConfig:
         owner: dict[int, str] = {}
         for name, banks in self.groups.items():
             path = f"groups.{name}"
+            _check(
+                isinstance(name, str) and re.fullmatch(r"[A-Za-z0-9_-]+", name) is not None,
+                "groups",
+                name,
+                "group names of letters, digits, '_' and '-' (e.g. core, periphery)",
+            )
             _check(
                 isinstance(banks, Sequence) and not isinstance(banks, str) and len(banks) > 0,
                 path,

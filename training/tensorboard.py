@@ -1,6 +1,7 @@
 """What users watch in TensorBoard: systemic metrics, recorded rollouts, hparams and a layout.
 
-Attach to a stable-baselines3 model trained on a ``RudraVecEnv`` (``training.vec_env``)::
+Attach to a stable-baselines3 model trained on a ``RudraVecEnv`` (``training.vec_env``), or on
+one group's ``GroupView`` of it (``training.group_env``: then the learners are the group's)::
 
     model = MaskablePPO("MlpPolicy", venv, tensorboard_log="runs/tb")
     callbacks = [
@@ -70,6 +71,7 @@ from rudra_env.core import NetworkState, Params, StepOutput, balance_sheet
 from rudra_env.core.events import Event
 from rudra_env.environment import resolve_config
 from rudra_env.errors import ConfigError
+from training.group_env import GroupView
 from training.vec_env import RudraVecEnv
 
 __all__ = [
@@ -291,12 +293,12 @@ class SystemicMetricsCallback(BaseCallback):
     # ------------------------------------------------------------------ set-up
     def _init_callback(self) -> None:
         venv = getattr(self.training_env, "unwrapped", self.training_env)
-        if not isinstance(venv, RudraVecEnv):
+        if not isinstance(venv, RudraVecEnv | GroupView):
             raise TypeError(
                 f"SystemicMetricsCallback needs a model trained on a RudraVecEnv "
-                f"(training.vec_env), got {type(venv).__name__}"
+                f"(training.vec_env) or a group's GroupView of one, got {type(venv).__name__}"
             )
-        self.venv: RudraVecEnv = venv
+        self.venv: RudraVecEnv | GroupView = venv
         self.params: Params = venv.params
         slot_bank = np.tile(venv.learners, venv.worlds)  # (B * L,) bank of each slot
         n = venv.config.num_banks
@@ -542,8 +544,8 @@ def record_rollout(
     scalars(0)
     total_reward, t = 0.0, 0
     while env.agents:
-        view = EnvView.from_env(env) if agent.needs_view else None
-        actions = agent.act({a: obs[a] for a in env.agents}, view)
+        # a view for every agent: the heuristic needs the env's action layout from it
+        actions = agent.act({a: obs[a] for a in env.agents}, EnvView.from_env(env))
         obs, rewards, *_ = env.step(actions)
         t += 1
         observe(env)

@@ -1,20 +1,46 @@
 """Train bank policies from a ``TrainConfig``: ``train(config) -> RunResult``.
 
 ``train`` reads top to bottom: resolve the config; make the run directory and save the resolved
-config, the env's config and the versions there; build the vector env; build the learner
-(restoring a checkpoint when resuming); attach callbacks; learn; save a final checkpoint and the
-final model. Extension goes through stable-baselines3 callbacks: ``extra_callbacks`` (built
-from the config) and ``train(..., callbacks=[...])``.
+config, the env's config and the versions there; build the vector env (and, with groups, one
+view of it per bank group); build the learners (restoring a checkpoint when resuming); attach
+callbacks; learn; save a final checkpoint and the final model(s). Extension goes through
+stable-baselines3 callbacks: ``extra_callbacks`` (built from the config) and
+``train(..., callbacks=[...])``.
+
+Sharing (``config.sharing``):
+
+* ``shared`` — one SB3 model for every learning bank (parameter sharing), trained by SB3's own
+  ``model.learn`` on the ``RudraVecEnv``.
+* ``groups`` — one SB3 model per bank group of ``config.groups``, each on its group's
+  ``GroupView`` of ONE ``RudraVecEnv`` (``training.group_env``), trained in lock-step by
+  ``training.lockstep.learn_lockstep``: at every step all groups' actions go into one batched
+  core step, and after every rollout each model updates on its own buffer. (The choice: SB3's
+  ``learn`` runs its own loop of ``env.step`` calls, so separate ``learn`` calls could share a
+  step only on threads — not reproducible, and deadlocked when one model stops; the lock-step
+  loop is SB3's ``learn``/``collect_rollouts`` written once for every group's model, see
+  ``training.lockstep``.) Every model counts the run's timesteps (all groups' slots), so
+  ``total_timesteps``, ``checkpoint_every`` and ``eval_every`` mean what they mean for a shared
+  run. The first group's model carries the run's own callbacks (stop, checkpoints, progress bar,
+  recorded rollouts — played by every group's model for its banks — and those passed to
+  ``train``); every group logs its own SB3 curves and ``rudra/...`` metrics, including
+  ``rudra/utility/<group>``, to ``tb/<group>/``.
 
 The run directory::
 
     <run_dir>/config.yaml        the resolved TrainConfig (env inlined)
     <run_dir>/env.yaml           the env's EnvConfig
-    <run_dir>/run.json           versions (rudra, env id, torch, SB3), learners, device, times
+    <run_dir>/run.json           versions (rudra, env id, torch, SB3), learners, groups, device,
+                                 times
     <run_dir>/checkpoints/       ckpt_<timesteps>.zip, the last ``keep_checkpoints``
-                                 (``training.checkpoint``)
-    <run_dir>/tb/                TensorBoard logs (``tensorboard --logdir <run_dir>/tb``)
-    <run_dir>/final_model.zip    the SB3 model once the run is complete
+                                 (``training.checkpoint``; every group's model in each)
+    <run_dir>/tb/                TensorBoard logs (``tensorboard --logdir <run_dir>/tb``):
+                                 ``<algorithm>_1/`` (shared), or ``<group>/<algorithm>_1/`` per
+                                 group and ``rollouts/`` (groups)
+    <run_dir>/final_model.zip    the SB3 model once the run is complete (shared)
+    <run_dir>/final_models/      ``<group>.zip``: each group's SB3 model once complete (groups)
+
+Every final model is a plain SB3 zip: ``agents.TorchPolicyAgent.load(path)`` plays it (weights
+only), e.g. in an ``agents.Population`` with one agent per group.
 
 Resume (``train(resume=RUN_DIR)``, ``rudra train --resume RUN_DIR``): the latest checkpoint's
 config, weights, optimizer state, timestep count and random streams are restored and training
@@ -36,8 +62,8 @@ import platform
 import signal
 import tempfile
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -45,13 +71,15 @@ from typing import Any
 import numpy as np
 import yaml
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.vec_env import VecEnv
 
-from agents import EquilibriumAgent, HeuristicAgent, HoldAgent, RandomAgent
+from agents import EquilibriumAgent, HeuristicAgent, HoldAgent, Population, RandomAgent
 from agents.base import Agent
 from rudra_env.environment import RudraParallelEnv
 from rudra_env.errors import ConfigError
 from training.callbacks import Checkpointer, ProgressBar, Stopper, StopRequest
 from training.checkpoint import (
+    Checkpoint,
     capture_rng,
     latest_checkpoint,
     load_weights,
@@ -61,7 +89,10 @@ from training.checkpoint import (
     write_checkpoint,
 )
 from training.config import TrainConfig, algorithm_class
+from training.group_env import GroupView, group_views
+from training.lockstep import Group, learn_lockstep
 from training.tensorboard import (
+    ModelAgent,
     RolloutRecorder,
     SystemicMetricsCallback,
     log_hparams,
@@ -69,10 +100,21 @@ from training.tensorboard import (
 )
 from training.vec_env import RudraVecEnv
 
-__all__ = ["ENV_ID", "RunResult", "extra_callbacks", "fixed_agent", "run_config", "train"]
+__all__ = [
+    "ENV_ID",
+    "SHARED",
+    "RunResult",
+    "extra_callbacks",
+    "fixed_agent",
+    "run_config",
+    "train",
+]
 
 ENV_ID: str = RudraParallelEnv.metadata["name"]
 """The env's versioned id (``rudra_v1``), stored in every checkpoint."""
+
+SHARED = "shared"
+"""The key of a shared-policy run's one model (in ``RunResult.final_models``)."""
 
 _NO_TOTAL = 2**62
 """``learn``'s timestep target when only ``time_budget_s`` ends the run."""
@@ -92,21 +134,45 @@ class RunResult:
     checkpoint: Path
     """The last checkpoint written (or found, for a run that was already complete)."""
     final_model: Path | None
-    """``<run_dir>/final_model.zip`` when finished."""
+    """``<run_dir>/final_model.zip`` when finished (shared policy; None with groups)."""
     elapsed_s: float
     """Training wall time of the whole run (all segments)."""
+    final_models: dict[str, Path] = field(default_factory=dict)
+    """Every final model when finished: ``{group: <run_dir>/final_models/<group>.zip}``, or
+    ``{"shared": <run_dir>/final_model.zip}``."""
 
 
-def extra_callbacks(config: TrainConfig, run_dir: Path, venv: RudraVecEnv) -> list[BaseCallback]:
+def extra_callbacks(
+    config: TrainConfig, run_dir: Path, venv: VecEnv, agent: Agent | None = None
+) -> list[BaseCallback]:
     """The hook for further SB3 callbacks, built from the config, appended to the trainer's own
     (stopper, checkpointer, progress bar) in order: the systemic TensorBoard metrics of the
-    training worlds (``rudra/...``, utility by ``config.groups`` when given), and, every
-    ``config.eval_every`` timesteps and at the end, one recorded rollout of the env played by
-    the current policy (network images, event table, per-step metrics)."""
-    callbacks: list[BaseCallback] = [SystemicMetricsCallback(groups=config.groups or None)]
-    if config.eval_every is not None:
-        every = max(1, config.eval_every // venv.num_envs)
-        callbacks.append(RolloutRecorder(venv.config, every=every, seed=config.seed))
+    training worlds (``rudra/...``, over ``venv``'s learners), and, every ``config.eval_every``
+    timesteps and at the end, one recorded rollout of the env (network images, event table,
+    per-step metrics) played by ``agent`` — by default the model being trained, for every bank.
+
+    With groups, ``train`` calls it once per group with the group's ``GroupView`` (its utility
+    logged as ``rudra/utility/<group>``) and gives ``agent`` — every group's model for its
+    banks, the fixed agent for the others — to the first group only; a group view without
+    ``agent`` records no rollouts.
+    """
+    if isinstance(venv, GroupView):
+        callbacks = [SystemicMetricsCallback(groups={venv.name: venv.learners.tolist()})]
+        record, slots, log_dir = (
+            agent is not None,
+            venv.parent.num_envs,
+            run_dir / "tb" / "rollouts",
+        )
+    else:
+        callbacks = [SystemicMetricsCallback()]
+        record, slots, log_dir = True, venv.num_envs, None
+    if config.eval_every is not None and record:
+        every = max(1, config.eval_every // slots)
+        callbacks.append(
+            RolloutRecorder(
+                venv.config, every=every, seed=config.seed, agent=agent, log_dir=log_dir
+            )
+        )
     return callbacks
 
 
@@ -141,38 +207,15 @@ def train(
         config: the run's config; with ``resume``, None means the run's own (from its latest
             checkpoint), and a config given replaces it (e.g. with a larger total).
         resume: a run directory to continue from its latest checkpoint.
-        callbacks: SB3 callbacks attached after the trainer's own and ``extra_callbacks``.
+        callbacks: SB3 callbacks attached after the trainer's own and ``extra_callbacks`` (to
+            the first group's model, with groups).
     """
     # 1. Resolve the config: a fresh run's, or the resumed run's (its latest checkpoint's).
-    start = None
-    if resume is not None:
-        run_dir = Path(resume)
-        if not (run_dir / "config.yaml").is_file():
-            raise ConfigError(
-                f"resume = {str(run_dir)!r} is not allowed: expected a run directory (one "
-                f"with a config.yaml written by rudra train)"
-            )
-        latest = latest_checkpoint(run_dir)
-        start = read_checkpoint(latest) if latest is not None else None
-        if config is None:
-            config = start.config if start else TrainConfig.from_yaml(run_dir / "config.yaml")
-    elif config is None:
-        raise ConfigError("train() needs a config, or resume=RUN_DIR")
-    else:
-        run_dir = config.default_run_dir(time.strftime("%Y%m%d-%H%M%S"))
-        if run_dir.exists() and any(run_dir.iterdir()):
-            raise ConfigError(
-                f"run_dir = {str(run_dir)!r} is not allowed: expected a new or empty folder "
-                f"(continue that run with --resume {run_dir})"
-            )
-    if config.sharing == "groups":
-        raise ConfigError(
-            "sharing = 'groups' is not supported yet (issue 12, one policy per bank group): "
-            "expected 'shared'"
-        )
+    config, run_dir, start = _resolve(config, resume)
     config = config.resolved(run_dir)
     env_config = config.env_config()
     learners = config.learner_indices(env_config.num_banks)
+    grouped = config.sharing == "groups"
     done = start.timesteps if start else 0
     spent_s = float(start.meta["elapsed_s"]) if start else 0.0
     total = config.total_timesteps
@@ -180,17 +223,17 @@ def train(
     if start is not None and (
         (total is not None and done >= total) or (budget is not None and spent_s >= budget)
     ):
-        final = run_dir / "final_model.zip"
-        return RunResult(
-            run_dir, done, True, None, start.path, final if final.is_file() else None, spent_s
-        )
+        finals = _final_paths(run_dir, config)
+        finals = {k: p for k, p in finals.items() if p.is_file()}
+        return RunResult(run_dir, done, True, None, start.path, finals.get(SHARED), spent_s, finals)
 
     # 2. The run directory: what runs, on which versions — written before anything runs.
     run_dir.mkdir(parents=True, exist_ok=True)
     _write_text(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
     _write_text(run_dir / "env.yaml", yaml.safe_dump(env_config.to_dict(), sort_keys=False))
 
-    # 3. The vector env: B worlds x the learning banks as slots, fixed banks acting in batch.
+    # 3. The vector env: B worlds x the learning banks as slots, fixed banks acting in batch;
+    # with groups, one view of it per bank group (all stepped together).
     venv = RudraVecEnv(
         env_config,
         learners=learners,
@@ -198,40 +241,22 @@ def train(
         worlds=config.worlds,
         seed=config.seed,
     )
+    envs: dict[str, VecEnv] = group_views(venv, config.groups) if grouped else {SHARED: venv}
 
-    # 4. The learner; when resuming, the checkpoint's weights, counters and random streams.
-    algorithm = algorithm_class(config.algorithm)
-    try:
-        model = algorithm(
-            "MlpPolicy",
-            venv,
-            seed=config.seed,
-            device=config.device,
-            tensorboard_log=str(run_dir / "tb"),
-            **config.sb3_kwargs(),
-        )
-    except (TypeError, ValueError, AssertionError) as exc:
-        raise ConfigError(
-            f"hyperparameters = {config.hyperparameters!r} is not allowed: "
-            f"{algorithm.__name__} refused them: {exc}"
-        ) from exc
+    # 4. The learners, one model per group (group k seeded seed + k); when resuming, the
+    # checkpoint's weights, counters and random streams.
+    models = {
+        name: _build_model(config, env, run_dir / "tb" / name if grouped else run_dir / "tb", k)
+        for k, (name, env) in enumerate(envs.items())
+    }
+    lead = next(iter(models.values()))
     if start is not None:
-        # Weights only: SB3's ``load`` would also unpickle the zip's ``data`` entry; instead the
-        # model is rebuilt from the checkpoint's config and gets its state dicts
-        # (torch.load(weights_only=True)), so even a tampered checkpoint runs no code.
-        try:
-            load_weights(model, start)
-        except (RuntimeError, ValueError) as exc:  # torch's size mismatch, a missing entry
-            raise ConfigError(
-                f"checkpoint {str(start.path)!r} does not fit this config (was the env, "
-                f"learners or net_arch changed?): {exc}"
-            ) from exc
+        _restore(models, start, grouped)
         restore_rng(venv, start.rng)
         if venv.fixed_agent is not None:
             venv.fixed_agent.reset(config.seed + done)
-    _write_text(
-        run_dir / "run.json", json.dumps(_run_info(config, learners, model, start), indent=1)
-    )
+    info = _run_info(config, learners, lead, start, envs if grouped else None)
+    _write_text(run_dir / "run.json", json.dumps(info, indent=1))
 
     # 5. Callbacks: stop (signal or budget), checkpoint, progress bar, then the extra ones.
     stop = StopRequest()
@@ -244,52 +269,172 @@ def train(
             "rudra_version": _version("rudra"),
             "algorithm": config.algorithm,
             "timesteps": timesteps,
-            "n_updates": int(getattr(model, "_n_updates", 0)),
+            "n_updates": int(getattr(lead, "_n_updates", 0)),
             "elapsed_s": stopper.elapsed_s(),
             "learners": learners.tolist(),
             "reason": reason,
             "segments": [*segments, {"start": done, "end": timesteps, "reason": reason}],
         }
-        return write_checkpoint(
-            run_dir,
-            model_bytes(model),
-            config,
-            meta,
-            capture_rng(venv),
-            keep=config.keep_checkpoints,
-        )
+        if grouped:
+            meta["groups"] = {g: env.learners.tolist() for g, env in envs.items()}
+        payload = {g: model_bytes(m) for g, m in models.items()} if grouped else model_bytes(lead)
+        rng = capture_rng(venv)
+        return write_checkpoint(run_dir, payload, config, meta, rng, keep=config.keep_checkpoints)
 
     checkpointer = Checkpointer(write, config.checkpoint_every)
-    attached: list[BaseCallback] = [stopper, checkpointer]
+    own: list[BaseCallback] = [stopper, checkpointer]
     if config.progress_bar:
-        attached.append(ProgressBar(total))
-    attached += extra_callbacks(config, run_dir, venv)  # the hook: TensorBoard, evaluation...
-    attached += list(callbacks)
+        own.append(
+            ProgressBar(total, lambda: [e for m in models.values() for e in m.ep_info_buffer or ()])
+        )
+    attached = _attach(config, run_dir, envs, models, [*own], list(callbacks))
 
     # 6. Learn, to the same total when resuming; SIGINT/SIGTERM stop it at the next step.
     with stop.on_signals(signal.SIGINT, signal.SIGTERM):
-        model.learn(
-            total_timesteps=(total - done) if total is not None else _NO_TOTAL,
-            callback=CallbackList(attached),
-            reset_num_timesteps=start is None,
-            tb_log_name=config.algorithm,
-        )
+        steps = (total - done) if total is not None else _NO_TOTAL
+        if grouped:
+            groups = [Group(g, models[g], attached[g]) for g in models]
+            learn_lockstep(
+                groups, steps, reset_num_timesteps=start is None, tb_log_name=config.algorithm
+            )
+        else:
+            lead.learn(
+                total_timesteps=steps,
+                callback=CallbackList(attached[SHARED]),
+                reset_num_timesteps=start is None,
+                tb_log_name=config.algorithm,
+            )
 
         # 7. Save: a final checkpoint (at the last completed update when stopped early), and
-        # the final model once the run is complete.
-        trained = checkpointer.trained_timesteps if stopper.stopped else model.num_timesteps
+        # the final model(s) once the run is complete.
+        trained = checkpointer.trained_timesteps if stopper.stopped else lead.num_timesteps
         reason = stop.reason if stopper.stopped and stop.reason else "done"
         checkpoint = write(trained, reason)
         finished = reason in ("done", "time budget")
-        final_model = run_dir / "final_model.zip" if finished else None
-        if final_model is not None:
-            _write_bytes(final_model, model_bytes(model))
-            _log_hparams(model, config, attached)
+        finals: dict[str, Path] = {}
+        if finished:
+            finals = _final_paths(run_dir, config)
+            for name, path in finals.items():
+                path.parent.mkdir(exist_ok=True)
+                _write_bytes(path, model_bytes(models[name]))
+            _log_hparams(lead, config, next(iter(attached.values())))
     venv.close()
     stopped_by = None if reason == "done" else reason
     return RunResult(
-        run_dir, trained, finished, stopped_by, checkpoint, final_model, stopper.elapsed_s()
+        run_dir,
+        trained,
+        finished,
+        stopped_by,
+        checkpoint,
+        finals.get(SHARED) if not grouped else None,
+        stopper.elapsed_s(),
+        finals,
     )
+
+
+# --------------------------------------------------------------------------- steps of train
+def _resolve(
+    config: TrainConfig | None, resume: str | Path | None
+) -> tuple[TrainConfig, Path, Checkpoint | None]:
+    """The run's config, its run directory and the checkpoint it resumes from (if any)."""
+    if resume is not None:
+        run_dir = Path(resume)
+        if not (run_dir / "config.yaml").is_file():
+            raise ConfigError(
+                f"resume = {str(run_dir)!r} is not allowed: expected a run directory (one "
+                f"with a config.yaml written by rudra train)"
+            )
+        latest = latest_checkpoint(run_dir)
+        start = read_checkpoint(latest) if latest is not None else None
+        if config is None:
+            config = start.config if start else TrainConfig.from_yaml(run_dir / "config.yaml")
+        return config, run_dir, start
+    if config is None:
+        raise ConfigError("train() needs a config, or resume=RUN_DIR")
+    run_dir = config.default_run_dir(time.strftime("%Y%m%d-%H%M%S"))
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise ConfigError(
+            f"run_dir = {str(run_dir)!r} is not allowed: expected a new or empty folder "
+            f"(continue that run with --resume {run_dir})"
+        )
+    return config, run_dir, None
+
+
+def _build_model(config: TrainConfig, env: VecEnv, tb_dir: Path, k: int) -> Any:
+    """The ``k``-th model (seed ``config.seed + k``) of ``config.algorithm`` on ``env``."""
+    algorithm = algorithm_class(config.algorithm)
+    try:
+        return algorithm(
+            "MlpPolicy",
+            env,
+            seed=config.seed + k,
+            device=config.device,
+            tensorboard_log=str(tb_dir),
+            **config.sb3_kwargs(),
+        )
+    except (TypeError, ValueError, AssertionError) as exc:
+        raise ConfigError(
+            f"hyperparameters = {config.hyperparameters!r} is not allowed: "
+            f"{algorithm.__name__} refused them: {exc}"
+        ) from exc
+
+
+def _restore(models: Mapping[str, Any], start: Checkpoint, grouped: bool) -> None:
+    """Each model's weights, optimizer state and counters from the checkpoint.
+
+    Weights only: SB3's ``load`` would also unpickle the zip's ``data`` entry; instead each
+    model is rebuilt from the checkpoint's config and gets its state dicts
+    (torch.load(weights_only=True)), so even a tampered checkpoint runs no code."""
+    for name, model in models.items():
+        try:
+            load_weights(model, start, name if grouped else None)
+        except (RuntimeError, ValueError) as exc:  # torch's size mismatch, a missing model
+            raise ConfigError(
+                f"checkpoint {str(start.path)!r} does not fit this config (were the env, "
+                f"learners, sharing, groups or net_arch changed?): {exc}"
+            ) from exc
+
+
+def _attach(
+    config: TrainConfig,
+    run_dir: Path,
+    envs: Mapping[str, VecEnv],
+    models: Mapping[str, Any],
+    own: list[BaseCallback],
+    given: list[BaseCallback],
+) -> dict[str, list[BaseCallback]]:
+    """Each model's callbacks. The first (or only) model gets the trainer's ``own``, its
+    ``extra_callbacks`` and the ``given`` ones; every other group its ``extra_callbacks`` only.
+    With groups, the first group's recorded rollouts are played by the whole population."""
+    agent = _population(config, envs, models) if config.sharing == "groups" else None
+    attached = {}
+    for k, (name, env) in enumerate(envs.items()):
+        if k == 0 and agent is not None:
+            attached[name] = [*own, *extra_callbacks(config, run_dir, env, agent=agent), *given]
+        elif k == 0:
+            attached[name] = [*own, *extra_callbacks(config, run_dir, env), *given]
+        else:
+            attached[name] = extra_callbacks(config, run_dir, env)
+    return attached
+
+
+def _population(
+    config: TrainConfig, envs: Mapping[str, VecEnv], models: Mapping[str, Any]
+) -> Population:
+    """Every group's model (deterministic) for its banks, a fresh fixed agent for the rest."""
+    players = {g: ModelAgent(models[g]) for g in models}
+    assignment: dict[str | int, Agent] = {
+        int(b): players[g] for g, env in envs.items() for b in env.learners.tolist()
+    }
+    n = config.env_config().num_banks
+    return Population(assignment, default=fixed_agent(config) if len(assignment) < n else None)
+
+
+def _final_paths(run_dir: Path, config: TrainConfig) -> dict[str, Path]:
+    """Where the final model(s) go: ``final_model.zip``, or ``final_models/<group>.zip``."""
+    if config.sharing != "groups":
+        return {SHARED: run_dir / "final_model.zip"}
+    return {g: run_dir / "final_models" / f"{g}.zip" for g in config.groups}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -311,8 +456,15 @@ def _version(package: str) -> str:
         return "unknown"
 
 
-def _run_info(config: TrainConfig, learners: Any, model: Any, start: Any) -> dict[str, Any]:
-    """run.json: versions, the env id, who learns, where it runs, and this segment."""
+def _run_info(
+    config: TrainConfig,
+    learners: Any,
+    model: Any,
+    start: Any,
+    groups: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """run.json: versions, the env id, who learns (and in which group), where it runs, and
+    this segment."""
     return {
         "name": config.name,
         "env_id": ENV_ID,
@@ -323,6 +475,8 @@ def _run_info(config: TrainConfig, learners: Any, model: Any, start: Any) -> dic
         "python": platform.python_version(),
         "algorithm": config.algorithm,
         "learners": learners.tolist(),
+        "sharing": config.sharing,
+        "groups": None if groups is None else {g: v.learners.tolist() for g, v in groups.items()},
         "device": str(model.device),
         "segment_started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "resumed_from": None if start is None else str(start.path),

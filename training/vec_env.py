@@ -3,7 +3,9 @@
 ``RudraVecEnv(config, learners=None, fixed_agent=None, worlds=B, seed=0)`` steps B worlds of
 the core (``rudra_env.core.step``) in one call. Its ``num_envs = B * L`` slots are (world,
 learning bank) pairs, world-major: slot ``w * L + l`` is learner ``l`` of world ``w``. Every
-slot shares one policy (parameter sharing); there is no Python loop over banks.
+slot shares one policy (parameter sharing); there is no Python loop over banks. For one policy
+per bank group, ``training.group_env.group_views`` splits the slots into per-group ``VecEnv``
+views stepped together.
 
 ==================  =========================================================================
 observation space   ``Box(-10, 10, (D,), float32)``: the core's ``observe`` row of the bank
@@ -22,14 +24,14 @@ episodes), so world i replays that env exactly under the same actions, and a wor
 not depend on B or on when the other worlds reset. The cost is one small draw per world per
 step (a loop over worlds, not banks).
 
-The per-world reset (``reset_worlds``) is written here over the core's public API
-(``initial_state``, ``NetworkState.put``); it belongs in the core.
+The per-world draws are the core's public API (``rudra_env.core.worlds``: ``draw_worlds``,
+``reset_worlds``, ``draw_noise``), whose docstring states this contract.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -45,81 +47,42 @@ from rudra_env.config import EnvConfig
 from rudra_env.core import (
     NetworkState,
     Params,
-    StepNoise,
     StepOutput,
     action_masks,
-    initial_state,
+    draw_noise,
+    draw_worlds,
     observe,
+    reset_worlds,
     step,
 )
 from rudra_env.core.observe import OBS_LIMIT, obs_size
 from rudra_env.environment import resolve_config
 from rudra_env.errors import ConfigError
 
-__all__ = ["RudraVecEnv", "draw_noise", "draw_worlds", "reset_worlds"]
+__all__ = ["RudraVecEnv", "bank_indices"]
 
 
-def reset_worlds(
-    state: NetworkState,
-    config: EnvConfig,
-    rngs: Sequence[np.random.Generator],
-    worlds: np.ndarray,
-) -> NetworkState:
-    """Draw fresh initial states for ``worlds`` (indices into ``state``) in place; returns them.
-
-    World ``w`` draws from ``rngs[w]`` exactly as ``initial_state(config, rngs[w], worlds=1)``,
-    i.e. as the PettingZoo env's ``reset``. The fresh worlds are written with
-    ``NetworkState.put`` (which drops the cached slot index when the slots change).
-
-    Returns:
-        The fresh sub-state of ``worlds`` (``len(worlds)`` worlds), e.g. to observe them.
-    """
-    fresh = draw_worlds(config, [rngs[w] for w in worlds.tolist()])
-    state.put(worlds, fresh)
-    return fresh
-
-
-def draw_worlds(config: EnvConfig, rngs: Sequence[np.random.Generator]) -> NetworkState:
-    """``len(rngs)`` initial worlds, world ``w`` drawn from ``rngs[w]`` exactly as
-    ``initial_state(config, rngs[w], worlds=1)`` draws it."""
-    drawn = [initial_state(config, g, worlds=1) for g in rngs]
-    if len(drawn) == 1:
-        return drawn[0]
-    fields = [s.arrays() for s in drawn]
-    return NetworkState(**{k: np.concatenate([f[k] for f in fields]) for k in fields[0]})
-
-
-def draw_noise(rngs: Sequence[np.random.Generator], n: int, m: int, k: int) -> StepNoise:
-    """One step's ``StepNoise`` for ``len(rngs)`` worlds, world ``w`` drawn from ``rngs[w]``
-    exactly as ``StepNoise.draw(rngs[w], 1, n, m, k)`` draws it."""
-    b = len(rngs)
-    market = np.empty((b, m))
-    signal = np.empty((b, n, k), dtype=np.float32)
-    for w, g in enumerate(rngs):
-        g.standard_normal(out=market[w : w + 1])
-        g.random(out=signal[w : w + 1], dtype=np.float32)
-    return StepNoise(market=market, signal=signal)
-
-
-def _learner_indices(learners: Iterable[int | str] | None, n: int) -> np.ndarray:
-    """Bank indices of ``learners`` (indices or names ``bank_i``); every bank when None."""
-    if learners is None:
+def bank_indices(banks: Iterable[int | str] | None, n: int, field: str = "learners") -> np.ndarray:
+    """(k,) sorted int64 indices of ``banks`` (indices or names ``bank_i``) among ``n`` banks;
+    every bank when None. Errors name ``field`` (e.g. ``learners``, ``groups['core']``)."""
+    if banks is None:
         return np.arange(n)
+    banks = list(banks)
     out = []
-    for x in learners:
+    for x in banks:
         idx: Any = x
         if isinstance(x, str) and x.startswith("bank_") and x[5:].isdigit():
             idx = int(x[5:])
         if isinstance(idx, bool) or not isinstance(idx, int | np.integer) or not 0 <= idx < n:
             raise ConfigError(
-                f"learners entry {x!r} is not a bank: expected an index in 0..{n - 1} or a "
+                f"{field} entry {x!r} is not a bank: expected an index in 0..{n - 1} or a "
                 f"name like 'bank_3'"
             )
         out.append(int(idx))
     if not out:
-        raise ConfigError("learners = [] is not allowed: expected at least one learning bank")
+        raise ConfigError(f"{field} = [] is not allowed: expected at least one bank")
     if len(set(out)) != len(out):
-        raise ConfigError(f"learners = {list(learners)!r} names a bank twice")
+        raise ConfigError(f"{field} = {banks!r} names a bank twice")
     return np.array(sorted(out), dtype=np.int64)
 
 
@@ -187,7 +150,7 @@ class RudraVecEnv(VecEnv):
             raise ConfigError(f"worlds = {worlds!r} is not allowed: expected an integer >= 1")
         if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
             raise ConfigError(f"seed = {seed!r} is not allowed: expected an integer >= 0")
-        self.learners = _learner_indices(learners, n)
+        self.learners = bank_indices(learners, n)
         self.fixed_banks = np.setdiff1d(np.arange(n), self.learners)
         if len(self.fixed_banks) and fixed_agent is None:
             raise ConfigError(

@@ -178,15 +178,6 @@ def test_groups_are_validated():
         cfg(groups=groups)
 
 
-def test_groups_are_not_trained_yet(tmp_path):
-    from training.train import train
-
-    config = cfg(sharing="groups", groups={"all": list(range(10))}, run_dir=str(tmp_path / "r"))
-    with pytest.raises(ConfigError, match="sharing = 'groups' is not supported yet"):
-        train(config)
-    assert not (tmp_path / "r").exists()  # nothing written before the error
-
-
 def test_cli_reports_config_errors_with_status_2(tmp_path, capsys):
     assert main(["train", str(tmp_path / "missing.yaml")]) == 2
     assert "rudra train: error: config path" in capsys.readouterr().err

@@ -21,7 +21,7 @@ from rudra_env.errors import ConfigError
 pytest.importorskip("stable_baselines3", reason="the vector env needs the `train` extra")
 pytest.importorskip("sb3_contrib", reason="the vector env needs the `train` extra")
 
-from training.vec_env import RudraVecEnv, draw_noise  # noqa: E402
+from training.vec_env import RudraVecEnv  # noqa: E402
 
 SMALL = Path(__file__).resolve().parents[2] / "configs" / "env" / "small.yaml"
 N = 10  # banks in small.yaml
@@ -106,16 +106,6 @@ def test_world_results_do_not_depend_on_the_number_of_worlds():
         b, rb, _, _ = big.step(acts)
         np.testing.assert_array_equal(a, b[:N])
         np.testing.assert_array_equal(ra, rb[:N])
-
-
-def test_draw_noise_matches_stepnoise_draw_per_world():
-    rngs = [np.random.default_rng(s) for s in (1, 2)]
-    noise = draw_noise(rngs, 5, 2, 3)
-    for w, s in enumerate((1, 2)):
-        ref = rudra_env.core.StepNoise.draw(np.random.default_rng(s), 1, 5, 2, 3)
-        np.testing.assert_array_equal(noise.market[w : w + 1], ref.market)
-        np.testing.assert_array_equal(noise.signal[w : w + 1], ref.signal)
-    assert noise.signal.dtype == np.float32
 
 
 def test_horizon_truncates_with_terminal_observation_and_resets_the_world():
