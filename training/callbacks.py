@@ -23,7 +23,7 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 from tqdm import tqdm
 
-__all__ = ["Checkpointer", "ProgressBar", "StopRequest", "Stopper"]
+__all__ = ["Checkpointer", "EnvTimeShare", "ProgressBar", "StopRequest", "Stopper"]
 
 
 @dataclass
@@ -158,3 +158,40 @@ class ProgressBar(BaseCallback):
     def _on_training_end(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+class EnvTimeShare(BaseCallback):
+    """The env's share of training wall time: the time ``venv`` spent in ``reset``,
+    ``step_wait`` and ``action_masks`` (``RudraVecEnv.env_seconds``: the core, observations,
+    masks, fixed agents) over the wall time since training started, logged as
+    ``rudra/env_time_share`` at every rollout end (the rest is the policy's forward passes,
+    SB3's bookkeeping and the updates)."""
+
+    def __init__(self, venv: Any) -> None:
+        super().__init__()
+        self.venv = venv
+        self._t0 = self._env0 = 0.0
+        self._final: tuple[float, float] | None = None
+
+    def _on_training_start(self) -> None:
+        self._t0, self._env0 = time.perf_counter(), self.venv.env_seconds
+        self._final = None
+
+    def _on_training_end(self) -> None:
+        self._final = self.seconds()
+
+    def seconds(self) -> tuple[float, float]:
+        """(env seconds, wall seconds) from training start to now, or to its end once ended."""
+        if self._final is not None:
+            return self._final
+        return self.venv.env_seconds - self._env0, time.perf_counter() - self._t0
+
+    def share(self) -> float:
+        env_s, wall_s = self.seconds()
+        return env_s / wall_s if wall_s > 0 else 0.0
+
+    def _on_rollout_end(self) -> None:
+        self.logger.record("rudra/env_time_share", self.share())
+
+    def _on_step(self) -> bool:
+        return True

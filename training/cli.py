@@ -127,10 +127,18 @@ def _run_train(args: argparse.Namespace) -> int:
         finals = f"final model: {result.final_model}"
     else:  # one model per bank group
         finals = "\n".join(f"final model ({g}): {p}" for g, p in result.final_models.items())
+    share = "" if result.env_time_share is None else f" (env: {result.env_time_share:.0%})"
     print(
-        f"done: {result.timesteps} timesteps in {result.elapsed_s:.1f} s"
+        f"done: {result.timesteps} timesteps in {result.elapsed_s:.1f} s{share}"
         + (" (time budget spent)" if result.stopped_by == "time budget" else "")
-        + f"\n{finals}\nTensorBoard: tensorboard --logdir {result.run_dir / 'tb'}"
+        + f"\n{finals}"
+    )
+    if result.comparison is not None:
+        print("\n" + result.comparison.markdown())
+        print(f"(also in {result.run_dir / 'comparison.md'} and comparison.csv)")
+    print(
+        f"\nTensorBoard: tensorboard --logdir {result.run_dir / 'tb'}  (then open "
+        "http://127.0.0.1:6006; add --samples_per_plugin images=100 to keep every network frame)"
     )
     return 0
 

@@ -30,34 +30,19 @@ from pathlib import Path
 
 import numpy as np
 
-from agents import EquilibriumAgent, HeuristicAgent, HoldAgent, Population, RandomAgent
+from agents import Population
 from agents.base import Agent
 from agents.episodes import run_episodes
+from agents.registry import AGENT_KINDS, make_agent
 from agents.stats import Interval, mean_interval, paired_interval
 from agents.torch_policy import TorchPolicyAgent
 from rudra_env.errors import ConfigError
 from training.config import TrainConfig
 
-__all__ = ["BASELINES", "EVAL_SEED_OFFSET", "Comparison", "CompareRow", "compare"]
+__all__ = ["EVAL_SEED_OFFSET", "Comparison", "CompareRow", "compare"]
 
 EVAL_SEED_OFFSET = 1_000_000
 """Evaluation worlds are drawn from ``config.seed + EVAL_SEED_OFFSET``."""
-
-BASELINES = ("random", "heuristic", "equilibrium", "hold")
-"""The baselines ``compare`` knows (``agents`` policies)."""
-
-
-def baseline(name: str, seed: int) -> Agent:
-    """A fresh, seeded baseline agent by name (one of ``BASELINES``)."""
-    if name == "random":
-        return RandomAgent(seed=seed)
-    if name == "heuristic":
-        return HeuristicAgent()
-    if name == "equilibrium":
-        return EquilibriumAgent(seed=seed)
-    if name == "hold":
-        return HoldAgent()
-    raise ConfigError(f"against = {name!r} is not a baseline: expected one of {list(BASELINES)}")
 
 
 @dataclass(frozen=True)
@@ -149,25 +134,31 @@ def _seats(config: TrainConfig, candidate: Agent, fixed: Agent | None) -> Agent:
 
 def compare(
     config: TrainConfig,
-    model_path: str | Path,
+    trained: str | Path | Agent,
     against: Sequence[str] = ("random", "heuristic", "equilibrium"),
     worlds: int = 30,
     seed: int | None = None,
 ) -> Comparison:
-    """Play the trained policy and each baseline of ``against`` in the learners' seats on the
-    same ``worlds`` evaluation worlds (see the module docstring)."""
+    """Play the trained policy (a model zip for ``TorchPolicyAgent``, or an ``Agent`` such as a
+    ``Population`` of one model per bank group) and each baseline of ``against``
+    (``agents.registry.AGENT_KINDS``) in the learners' seats on the same ``worlds`` evaluation
+    worlds (see the module docstring)."""
     from training.train import fixed_agent  # the run's own fixed agents, seeded alike
 
     for name in against:
-        baseline(name, 0)  # a clear error before anything runs
+        if name not in AGENT_KINDS:
+            raise ConfigError(
+                f"against = {name!r} is not a baseline: expected one of {AGENT_KINDS}"
+            )
     if not (isinstance(worlds, int) and worlds >= 2):
         raise ConfigError(f"worlds = {worlds!r} is not allowed: expected an integer >= 2")
     seed = config.seed + EVAL_SEED_OFFSET if seed is None else seed
     env_config = config.env_config()
     n = env_config.num_banks
     learners = config.learner_indices(n)
-    candidates: dict[str, Agent] = {"trained": TorchPolicyAgent.load(model_path)}
-    candidates.update({name: baseline(name, seed) for name in against})
+    policy = trained if isinstance(trained, Agent) else TorchPolicyAgent.load(trained)
+    candidates: dict[str, Agent] = {"trained": policy}
+    candidates.update({name: make_agent(name, seed) for name in against})
     per_world: dict[str, np.ndarray] = {}
     defaults: dict[str, float] = {}
     for name, agent in candidates.items():
@@ -175,12 +166,12 @@ def compare(
         stats = run_episodes(env_config, _seats(config, agent, fixed), worlds, seed)
         per_world[name] = stats.rewards[:, learners].mean(axis=1)
         defaults[name] = float(stats.dead[:, learners].mean())
-    trained = per_world["trained"]
+    trained_u = per_world["trained"]
     rows = [
         CompareRow(
             name,
             mean_interval(u),
-            None if name == "trained" else paired_interval(u, trained),
+            None if name == "trained" else paired_interval(u, trained_u),
             defaults[name],
         )
         for name, u in per_world.items()

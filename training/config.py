@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from agents.registry import AGENT_KINDS
 from rudra_env.config import (
     EnvConfig,
     YAMLConfigError,
@@ -64,7 +65,7 @@ __all__ = [
 
 ALGORITHMS = ("maskable_ppo", "ppo", "a2c")
 SHARING = ("shared", "groups")
-FIXED_AGENTS = ("random", "heuristic", "equilibrium", "hold")
+FIXED_AGENTS = AGENT_KINDS  # the built-in policies, by name
 DEVICES = ("cpu", "cuda", "auto")
 
 # Constructor arguments that other fields set (field that sets it, for the error message).
@@ -220,6 +221,12 @@ class TrainConfig:
     ``training.train.extra_callbacks``; None: no evaluation. The trainer itself runs none yet."""
     progress_bar: bool = True
     """Show a tqdm progress bar (ETA, mean episode reward per bank) on stderr."""
+    compare_against: list[str] = field(default_factory=list)
+    """At the end of a finished run, play the trained policy and each of these baselines
+    (random, heuristic, equilibrium, hold) in the learners' seats on ``compare_worlds`` common
+    evaluation worlds and write ``comparison.md``/``.csv`` (``training.compare``); empty: none."""
+    compare_worlds: int = 30
+    """Evaluation worlds of the end-of-run comparison (>= 2)."""
     run_dir: str | None = None
     """Output folder; None: ``runs/<name>-<YYYYmmdd-HHMMSS>`` under the current directory."""
 
@@ -266,6 +273,14 @@ class TrainConfig:
         if self.eval_every is not None:
             _num("eval_every", self.eval_every, 1, integer=True)
         _check(isinstance(self.progress_bar, bool), "progress_bar", self.progress_bar, "a bool")
+        _check(
+            isinstance(self.compare_against, list)
+            and all(a in FIXED_AGENTS for a in self.compare_against),
+            "compare_against",
+            self.compare_against,
+            f"a list of baselines from {FIXED_AGENTS}",
+        )
+        _num("compare_worlds", self.compare_worlds, 2, integer=True)
         _check(
             self.run_dir is None or isinstance(self.run_dir, str),
             "run_dir",

@@ -54,15 +54,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from agents import (
-    Agent,
-    EquilibriumAgent,
-    HeuristicAgent,
-    HoldAgent,
-    Population,
-    RandomAgent,
-    TorchPolicyAgent,
-)
+from agents import Agent, Population, TorchPolicyAgent
+from agents.registry import AGENT_KINDS, make_agent
 from rudra_env.config import EnvConfig
 from rudra_env.core import Params, balance_sheet
 from rudra_env.environment import RudraParallelEnv
@@ -81,8 +74,6 @@ __all__ = [
     "rollout",
 ]
 
-AGENT_KINDS = ("hold", "random", "heuristic", "equilibrium")
-"""Agent kinds by name; any other ``KIND`` must be a checkpoint file."""
 CHECKPOINT_SUFFIXES = (".zip", ".pt", ".pth")
 """File endings of checkpoints ``TorchPolicyAgent.load`` reads."""
 NETWORK_FIELDS = {
@@ -213,14 +204,8 @@ def _split_shares(shared: list[tuple[str, float | None]], spec: str) -> list[tup
 
 
 def _build(kind: str, seed: int, params: Params) -> Agent:
-    if kind == "hold":
-        return HoldAgent()
-    if kind == "random":
-        return RandomAgent(seed=seed)
-    if kind == "heuristic":
-        return HeuristicAgent(layout=params)  # it acts without an EnvView
-    if kind == "equilibrium":
-        return EquilibriumAgent(seed=seed)
+    if kind in AGENT_KINDS:
+        return make_agent(kind, seed, params)  # the heuristic acts without an EnvView
     return TorchPolicyAgent.load(kind, seed=seed)
 
 

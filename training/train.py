@@ -73,11 +73,12 @@ import yaml
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.vec_env import VecEnv
 
-from agents import EquilibriumAgent, HeuristicAgent, HoldAgent, Population, RandomAgent
+from agents import Population, TorchPolicyAgent
 from agents.base import Agent
+from agents.registry import make_agent
 from rudra_env.environment import RudraParallelEnv
 from rudra_env.errors import ConfigError
-from training.callbacks import Checkpointer, ProgressBar, Stopper, StopRequest
+from training.callbacks import Checkpointer, EnvTimeShare, ProgressBar, Stopper, StopRequest
 from training.checkpoint import (
     Checkpoint,
     capture_rng,
@@ -88,6 +89,7 @@ from training.checkpoint import (
     restore_rng,
     write_checkpoint,
 )
+from training.compare import Comparison, compare
 from training.config import TrainConfig, algorithm_class
 from training.group_env import GroupView, group_views
 from training.lockstep import Group, learn_lockstep
@@ -98,7 +100,7 @@ from training.tensorboard import (
     log_hparams,
     tensorboard_writer,
 )
-from training.vec_env import RudraVecEnv
+from training.vec_env import RudraVecEnv, bank_indices
 
 __all__ = [
     "ENV_ID",
@@ -140,6 +142,10 @@ class RunResult:
     final_models: dict[str, Path] = field(default_factory=dict)
     """Every final model when finished: ``{group: <run_dir>/final_models/<group>.zip}``, or
     ``{"shared": <run_dir>/final_model.zip}``."""
+    env_time_share: float | None = None
+    """The env's share of this segment's training wall time (``EnvTimeShare``)."""
+    comparison: Comparison | None = None
+    """The end-of-run comparison with ``compare_against`` (None when not asked for)."""
 
 
 def extra_callbacks(
@@ -178,13 +184,7 @@ def extra_callbacks(
 
 def fixed_agent(config: TrainConfig) -> Agent:
     """The ``agents`` policy of the non-learning banks (``config.fixed_agent``), seeded."""
-    if config.fixed_agent == "random":
-        return RandomAgent(seed=config.seed)
-    if config.fixed_agent == "equilibrium":
-        return EquilibriumAgent(seed=config.seed)
-    if config.fixed_agent == "hold":
-        return HoldAgent()
-    return HeuristicAgent()
+    return make_agent(config.fixed_agent, config.seed)
 
 
 def run_config(run_dir: str | Path) -> TrainConfig:
@@ -282,7 +282,8 @@ def train(
         return write_checkpoint(run_dir, payload, config, meta, rng, keep=config.keep_checkpoints)
 
     checkpointer = Checkpointer(write, config.checkpoint_every)
-    own: list[BaseCallback] = [stopper, checkpointer]
+    timer = EnvTimeShare(venv)
+    own: list[BaseCallback] = [stopper, checkpointer, timer]
     if config.progress_bar:
         own.append(
             ProgressBar(total, lambda: [e for m in models.values() for e in m.ep_info_buffer or ()])
@@ -319,6 +320,15 @@ def train(
                 _write_bytes(path, model_bytes(models[name]))
             _log_hparams(lead, config, next(iter(attached.values())))
     venv.close()
+
+    # 8. This segment's timing in run.json; for a finished run, the trained policy against
+    # the baselines of ``compare_against`` (comparison.md / .csv, and a TensorBoard text).
+    env_s, wall_s = timer.seconds()
+    info["timing"] = {"env_s": env_s, "wall_s": wall_s, "env_time_share": timer.share()}
+    _write_text(run_dir / "run.json", json.dumps(info, indent=1))
+    comparison = None
+    if finished and config.compare_against:
+        comparison = _compare(config, run_dir, finals)
     stopped_by = None if reason == "done" else reason
     return RunResult(
         run_dir,
@@ -329,6 +339,8 @@ def train(
         finals.get(SHARED) if not grouped else None,
         stopper.elapsed_s(),
         finals,
+        env_time_share=timer.share(),
+        comparison=comparison,
     )
 
 
@@ -435,6 +447,31 @@ def _final_paths(run_dir: Path, config: TrainConfig) -> dict[str, Path]:
     if config.sharing != "groups":
         return {SHARED: run_dir / "final_model.zip"}
     return {g: run_dir / "final_models" / f"{g}.zip" for g in config.groups}
+
+
+def _compare(config: TrainConfig, run_dir: Path, finals: Mapping[str, Path]) -> Comparison:
+    """The finished run's policy (every group's model for its banks) against the baselines,
+    written to the run directory and to TensorBoard (``tb/comparison``)."""
+    if config.sharing == "groups":
+        n = config.env_config().num_banks
+        seats = {
+            int(bank): TorchPolicyAgent.load(finals[group])
+            for group, banks in config.groups.items()
+            for bank in bank_indices(banks, n)
+        }
+        trained: Any = Population(seats)
+    else:
+        trained = finals[SHARED]
+    comparison = compare(
+        config, trained, against=config.compare_against, worlds=config.compare_worlds
+    )
+    comparison.write(run_dir)
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(str(run_dir / "tb" / "comparison"))
+    writer.add_text("rudra/comparison", comparison.markdown())
+    writer.close()
+    return comparison
 
 
 # --------------------------------------------------------------------------- helpers

@@ -180,6 +180,9 @@ class RudraVecEnv(VecEnv):
         self._ep_return = np.zeros(num_envs)
         self._ep_length = np.zeros(num_envs, dtype=np.int64)
         self._t_start = time.time()
+        self.env_seconds = 0.0
+        """Wall time spent inside ``reset``, ``step_wait`` and ``action_masks`` (the env's side
+        of training: the core, observations, masks and the fixed agents)."""
 
     # ------------------------------------------------------------------ state
     @property
@@ -201,6 +204,7 @@ class RudraVecEnv(VecEnv):
     # ------------------------------------------------------------------ VecEnv API
     def reset(self) -> np.ndarray:
         """Start a new episode in every world (reseeding them first if ``seed()`` was called)."""
+        t0 = time.perf_counter()
         if self._world_seeds is not None:
             self._rngs = [np.random.default_rng(s) for s in self._world_seeds]
             if self.fixed_agent is not None:
@@ -212,12 +216,15 @@ class RudraVecEnv(VecEnv):
         self._ep_length[:] = 0
         self._masks = None
         self.reset_infos = [{} for _ in range(self.num_envs)]
-        return self._slot_obs(observe(self._state, self.params))
+        obs = self._slot_obs(observe(self._state, self.params))
+        self.env_seconds += time.perf_counter() - t0
+        return obs
 
     def step_async(self, actions: np.ndarray) -> None:
         self._actions = np.asarray(actions).reshape(self.worlds, self.n_learners)
 
     def step_wait(self) -> VecEnvStepReturn:
+        t0 = time.perf_counter()
         s = self.state
         if self._actions is None:
             raise RuntimeError("step_wait() without step_async(actions)")
@@ -268,15 +275,18 @@ class RudraVecEnv(VecEnv):
             obs[rows] = self._slot_obs(observe(fresh, self.params))
             self._active[rows] = True
         self._masks = None
+        self.env_seconds += time.perf_counter() - t0
         return obs, rewards.astype(np.float32), dones, infos
 
     def action_masks(self) -> np.ndarray:
         """(B * L, A) bool: the legal actions of each slot now; HOLD only for inactive slots."""
         if self._masks is None:
+            t0 = time.perf_counter()
             masks = action_masks(self.state, self.params)[:, self._cols]
             masks = masks.reshape(self.num_envs, -1).astype(bool)
             masks[~self._active, HOLD] = True
             self._masks = masks
+            self.env_seconds += time.perf_counter() - t0
         return self._masks
 
     def seed(self, seed: int | None = None) -> list[int | None]:

@@ -105,3 +105,36 @@ def test_bad_input(tiny_runs):
         compare(config, model, against=("nash",))
     with pytest.raises(ConfigError, match="worlds = 1"):
         compare(config, model, worlds=1)
+
+
+def test_a_finished_run_compares_and_times_itself(tmp_path):
+    config = TrainConfig.from_dict(
+        {
+            **TINY,
+            "run_dir": str(tmp_path / "run"),
+            "compare_against": ["hold"],
+            "compare_worlds": 3,
+        }
+    )
+    result = train(config)
+    assert [r.candidate for r in result.comparison.rows] == ["trained", "hold"]
+    assert (tmp_path / "run" / "comparison.md").read_text() == result.comparison.markdown()
+    assert (tmp_path / "run" / "comparison.csv").is_file()
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(tmp_path / "run" / "tb" / "comparison"))
+    acc.Reload()
+    assert any("rudra/comparison" in tag for tag in acc.Tags()["tensors"])
+    import json
+
+    timing = json.loads((tmp_path / "run" / "run.json").read_text())["timing"]
+    assert 0 < timing["env_s"] < timing["wall_s"]
+    assert timing["env_time_share"] == pytest.approx(result.env_time_share, rel=0.05)
+    assert 0 < result.env_time_share < 1
+
+
+def test_compare_fields_are_checked():
+    with pytest.raises(ConfigError, match="compare_against = \\['nash'\\]"):
+        TrainConfig.from_dict({**TINY, "compare_against": ["nash"]})
+    with pytest.raises(ConfigError, match="compare_worlds"):
+        TrainConfig.from_dict({**TINY, "compare_worlds": 1})
