@@ -69,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_run_train)
     _rollout_parser(commands)
     _analyze_parser(commands)
+    _exploit_parser(commands)
     return parser
 
 
@@ -327,3 +328,62 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, InputError) as exc:
         print(f"rudra {args.command}: error: {exc}", file=sys.stderr)
         return 2
+
+
+# ---------------------------------------------------------------------------- exploit
+def _exploit_parser(commands: Any) -> None:
+    p = commands.add_parser(
+        "exploit",
+        help="learned exploitability: train best responses of sampled banks to a population",
+        description="Freeze the population of --agents, train a best response for each of "
+        "--banks sampled banks (or the --bank given) and report each one's gain over its "
+        "population policy on common evaluation worlds: exploitability.md and .csv in --out.",
+    )
+    _add_env_arguments(p)
+    p.add_argument(
+        "--agents",
+        required=True,
+        metavar="SPEC",
+        help="the population, as for rollout: e.g. equilibrium, heuristic:0.5,random, or a "
+        "trained model zip",
+    )
+    p.add_argument("--banks", type=int, default=3, help="banks to sample (default 3)")
+    p.add_argument(
+        "--bank", type=int, action="append", default=None, help="a bank to test (repeatable)"
+    )
+    p.add_argument("--timesteps", type=int, default=50_000, help="training per best response")
+    p.add_argument("--worlds", type=int, default=8, help="parallel training worlds")
+    p.add_argument("--eval-worlds", type=int, default=30, help="evaluation worlds (default 30)")
+    p.add_argument("--out", metavar="DIR", help="output directory (default runs/exploit-...)")
+    p.set_defaults(run=_run_exploit)
+
+
+def _run_exploit(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from training.exploit import exploitability
+    from training.rollout import parse_agents
+
+    config = _env_config(args)
+    seed = _seed(args.seed)
+    population = parse_agents(args.agents, config, seed).population
+    banks = args.bank if args.bank else args.banks
+    total = len(banks) if isinstance(banks, list) else banks
+    out = Path(args.out) if args.out else Path("runs") / f"exploit-{_run_name(args)}-seed{seed}"
+    with tqdm(total=total, unit="bank", file=sys.stderr) as bar:
+        result = exploitability(
+            config,
+            population,
+            banks=banks,
+            timesteps=args.timesteps,
+            worlds=args.worlds,
+            eval_worlds=args.eval_worlds,
+            seed=seed,
+            progress=lambda done, _total, bank: bar.update(1),
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "exploitability.md").write_text(result.markdown(), encoding="utf-8")
+    (out / "exploitability.csv").write_text(result.csv(), encoding="utf-8")
+    print(result.markdown())
+    print(f"written: {out / 'exploitability.md'}, {out / 'exploitability.csv'}")
+    return 0
