@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # The CPU wheel of torch 2.13.0 lies here on this project's machines; pip looks there too.
 FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
 
-.PHONY: demo test test-slow lint bench mutation mutation-rerun clean
+.PHONY: demo demo-env test test-slow lint bench mutation mutation-rerun clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -15,7 +15,13 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet $(FIND_LINKS) -c constraints.txt -e ".[dev,train]"
 	touch $(STAMP)
 
+# The main job: train the small preset (a few minutes), print the trained policy against random,
+# heuristic and equilibrium banks, and say where the TensorBoard logs are.
 demo: $(STAMP)
+	$(BIN)/rudra train configs/train/ppo_shared_small.yaml
+
+# The environment's own dynamics: one rollout of masked-random banks, printed step by step.
+demo-env: $(STAMP)
 	$(BIN)/python -m rudra_env.demo --config configs/env/small.yaml --seed 0
 
 test: $(STAMP)

@@ -221,6 +221,10 @@ class TrainConfig:
     ``training.train.extra_callbacks``; None: no evaluation. The trainer itself runs none yet."""
     progress_bar: bool = True
     """Show a tqdm progress bar (ETA, mean episode reward per bank) on stderr."""
+    team_reward: float = 0.0
+    """w in [0, 1]: each learner is trained on ``(1 - w) * its utility + w * the mean utility of
+    its world's banks`` that step (0: selfish, the env's own reward; 1: a team reward). What is
+    reported (episode returns, evaluation) is always the env's own utility."""
     compare_against: list[str] = field(default_factory=list)
     """At the end of a finished run, play the trained policy and each of these baselines
     (random, heuristic, equilibrium, hold) in the learners' seats on ``compare_worlds`` common
@@ -281,6 +285,7 @@ class TrainConfig:
             f"a list of baselines from {FIXED_AGENTS}",
         )
         _num("compare_worlds", self.compare_worlds, 2, integer=True)
+        _num("team_reward", self.team_reward, 0.0, 1.0)
         _check(
             self.run_dir is None or isinstance(self.run_dir, str),
             "run_dir",

@@ -240,6 +240,7 @@ def train(
         fixed_agent=fixed_agent(config),
         worlds=config.worlds,
         seed=config.seed,
+        team_weight=config.team_reward,
     )
     envs: dict[str, VecEnv] = group_views(venv, config.groups) if grouped else {SHARED: venv}
 

@@ -142,8 +142,14 @@ class RudraVecEnv(VecEnv):
         worlds: int = 1,
         seed: int = 0,
         overrides: Mapping[str, Any] | None = None,
+        team_weight: float = 0.0,
     ) -> None:
         self.config = resolve_config(config, overrides)
+        if not (isinstance(team_weight, int | float) and 0.0 <= team_weight <= 1.0):
+            raise ConfigError(
+                f"team_weight = {team_weight!r} is not allowed: expected a number in [0, 1]"
+            )
+        self.team_weight = float(team_weight)
         self.params = Params.from_config(self.config)
         n = self.config.num_banks
         if isinstance(worlds, bool) or not isinstance(worlds, int | np.integer) or worlds < 1:
@@ -241,11 +247,17 @@ class RudraVecEnv(VecEnv):
         s, out = step(s, full, self.params, inplace=True, noise=noise)
         self.last_output = out  # the core's StepOutput of this step (before any world resets)
         obs = self._slot_obs(observe(s, self.params, out.balance))
-        rewards = np.where(was_active, out.rewards[:, self._cols].reshape(-1), 0.0)
+        own = np.where(was_active, out.rewards[:, self._cols].reshape(-1), 0.0)
+        rewards = own
+        if self.team_weight:
+            team = np.repeat(out.rewards.mean(axis=1), self.n_learners)  # the world's mean
+            rewards = np.where(
+                was_active, (1 - self.team_weight) * own + self.team_weight * team, 0.0
+            )
         alive = s.alive[:, self._cols].reshape(-1)
         defaulted = was_active & ~alive
         self._active = was_active & alive
-        self._ep_return += rewards
+        self._ep_return += own  # episode statistics report the env's own utility
         self._ep_length += was_active
         timed_out = s.t >= self.params.max_steps
         ended = timed_out | ~self._active.reshape(b, -1).any(axis=1)

@@ -254,3 +254,35 @@ def test_maskable_ppo_learns_a_few_hundred_steps():
     actions, _ = model.predict(venv.reset(), action_masks=venv.action_masks())
     assert actions.shape == (venv.num_envs,)
     assert venv.action_masks()[np.arange(venv.num_envs), actions].all()
+
+
+def test_team_reward_mixes_the_worlds_mean_and_episodes_report_own_utility():
+    # Banks 0 and 2 learn among random banks; w = 0.25. With the same seeds and actions the
+    # selfish env gives each bank's own utility r (the core's rewards) and the world's mean;
+    # the team env must pay 0.75 * r_own + 0.25 * mean_world, and its episode returns must
+    # still sum the own utilities.
+    def run(w: float):
+        venv = RudraVecEnv(
+            SMALL, learners=[0, 2], fixed_agent=RandomAgent(seed=1), worlds=2, seed=4,
+            team_weight=w,
+        )  # fmt: skip
+        venv.reset()
+        rng = np.random.default_rng(3)
+        rewards, worlds = [], []
+        for _ in range(3):
+            _, r, _, _ = venv.step(masked_random(rng, venv.action_masks()))
+            rewards.append(r)
+            worlds.append(venv.last_output.rewards.copy())
+        return np.array(rewards), np.array(worlds), venv
+
+    selfish, core, _ = run(0.0)
+    team, core_t, venv = run(0.25)
+    np.testing.assert_array_equal(core, core_t)  # same play, same worlds
+    for t in range(3):
+        own = core[t][:, [0, 2]].reshape(-1)
+        mean = np.repeat(core[t].mean(axis=1), 2)
+        np.testing.assert_allclose(selfish[t], own, rtol=1e-6)
+        np.testing.assert_allclose(team[t], 0.75 * own + 0.25 * mean, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(venv._ep_return, core[:, :, [0, 2]].sum(axis=0).reshape(-1))
+    with pytest.raises(ConfigError, match="team_weight = 1.5"):
+        RudraVecEnv(SMALL, team_weight=1.5)
