@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from agents.base import Agent, EnvView, ObservationAgent, read_only
-from agents.episodes import EpisodeStats, run_episodes
+from agents.episodes import EpisodeObserver, EpisodeStats, run_episodes
 from agents.equilibrium import (
     Equilibrium,
     SolverOptions,
@@ -33,6 +33,7 @@ __all__ = [
     "Agent",
     "CoreGame",
     "EnvView",
+    "EpisodeObserver",
     "Equilibrium",
     "EpisodeStats",
     "EquilibriumAgent",

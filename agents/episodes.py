@@ -4,19 +4,24 @@ One world per seed-derived draw: ``initial_state(config, default_rng(seed), worl
 one ``StepNoise`` per step from ``default_rng(seed + 1)``. Two populations run with the same
 ``seed`` therefore meet the same worlds and the same random draws (common random numbers), so
 their differences are their play's.
+
+Observers (``EpisodeObserver``) watch the episode without a second loop: before each step they
+see the state and the joint actions about to be played, after it the new state and the core's
+``StepOutput`` (``training.evaluate`` measures cascades, drawdowns and equilibrium gaps so).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from agents.base import Agent
 from rudra_env.config import EnvConfig
-from rudra_env.core import Params, StepNoise, initial_state, step
+from rudra_env.core import NetworkState, Params, StepNoise, StepOutput, initial_state, step
 
-__all__ = ["EpisodeStats", "run_episodes"]
+__all__ = ["EpisodeObserver", "EpisodeStats", "run_episodes"]
 
 
 @dataclass(frozen=True)
@@ -35,9 +40,29 @@ class EpisodeStats:
     """Steps played (the horizon, or fewer if every bank of every world defaulted)."""
 
 
-def run_episodes(config: EnvConfig, agent: Agent, worlds: int, seed: int = 0) -> EpisodeStats:
+class EpisodeObserver:
+    """Hooks called by ``run_episodes`` around every step (both default to doing nothing).
+
+    The state is the episode's own (stepped in place): read it, copy what must outlive the call,
+    never write to it.
+    """
+
+    def before_step(self, state: NetworkState, actions: np.ndarray, params: Params) -> None:
+        """``state`` (B worlds) before the step; ``actions`` (B, N) the joint actions chosen."""
+
+    def after_step(self, state: NetworkState, output: StepOutput) -> None:
+        """``state`` after the step and the step's ``StepOutput``."""
+
+
+def run_episodes(
+    config: EnvConfig,
+    agent: Agent,
+    worlds: int,
+    seed: int = 0,
+    observers: Sequence[EpisodeObserver] = (),
+) -> EpisodeStats:
     """Play one episode in each of ``worlds`` worlds with ``agent`` acting for every bank
-    (``agent.act_batch``), up to ``config.max_steps``."""
+    (``agent.act_batch``), up to ``config.max_steps``; ``observers`` watch every step."""
     p = Params.from_config(config)
     s = initial_state(config, np.random.default_rng(seed), worlds=worlds)
     noise_rng = np.random.default_rng(seed + 1)
@@ -45,7 +70,12 @@ def run_episodes(config: EnvConfig, agent: Agent, worlds: int, seed: int = 0) ->
     total = np.zeros(s.alive.shape)
     while int(s.t[0]) < config.max_steps and s.alive.any():
         noise = StepNoise.draw(noise_rng, worlds, p.N, p.M, p.K)
-        s, out = step(s, agent.act_batch(s, p), p, noise=noise, inplace=True)
+        actions = agent.act_batch(s, p)
+        for o in observers:
+            o.before_step(s, actions, p)
+        s, out = step(s, actions, p, noise=noise, inplace=True)
+        for o in observers:
+            o.after_step(s, out)
         total += out.rewards
     return EpisodeStats(
         default_rate=1.0 - s.alive.mean(axis=1),
