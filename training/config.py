@@ -139,30 +139,39 @@ class EnvSpec:
             cfg = EnvConfig.from_dict(self.config)
         return cfg.with_overrides(self.overrides) if self.overrides else cfg
 
-    def validate(self) -> None:
+    def validate(self, where: str = "env") -> None:
+        """Check the spec; messages name fields under ``where`` (``env.file``, or
+        ``scenarios.small.file`` for a tournament's scenario)."""
         _check(
-            self.file is None or isinstance(self.file, str), "env.file", self.file, "a YAML path"
+            self.file is None or isinstance(self.file, str),
+            f"{where}.file",
+            self.file,
+            "a YAML path",
         )
         if self.file is not None and self.config is not None:
-            _fail("env", {"file": self.file, "config": "..."}, "env.file or env.config, not both")
+            _fail(
+                where,
+                {"file": self.file, "config": "..."},
+                f"{where}.file or {where}.config, not both",
+            )
         _check(
             self.config is None or isinstance(self.config, Mapping),
-            "env.config",
+            f"{where}.config",
             self.config,
             "a mapping of env config keys",
         )
         if self.variant is not None and self.file is None:
-            _fail("env.variant", self.variant, "a variant only together with env.file")
+            _fail(f"{where}.variant", self.variant, f"a variant only together with {where}.file")
         _check(
             isinstance(self.overrides, Mapping),
-            "env.overrides",
+            f"{where}.overrides",
             self.overrides,
             "a mapping {env.key: value}",
         )
         try:
             self.env_config()
         except ConfigError as exc:
-            raise type(exc)(f"env: {exc}") from exc
+            raise type(exc)(f"{where}: {exc}") from exc
 
 
 @dataclass(frozen=True)
