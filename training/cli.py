@@ -1,7 +1,8 @@
 """The ``rudra`` command (``python -m training`` too): ``rudra train CONFIG [--set a.b=c ...]``,
-``rudra train --resume RUN_DIR``, ``rudra rollout CONFIG --agents SPEC --logdir DIR`` (one
-recorded episode, ``training.rollout``) and ``rudra analyze CONFIG`` or ``rudra analyze --network
-DIR --step K`` (network analysis, ``rudra_env.analysis``).
+``rudra train --resume RUN_DIR``, ``rudra evaluate CONFIG [--set ...]`` (a tournament of
+populations on common worlds, ``training.evaluate``), ``rudra rollout CONFIG --agents SPEC
+--logdir DIR`` (one recorded episode, ``training.rollout``) and ``rudra analyze CONFIG`` or
+``rudra analyze --network DIR --step K`` (network analysis, ``rudra_env.analysis``).
 
 Subcommands are argparse subparsers; each has a ``_run_<name>(args) -> int`` function. Exit
 status: 0 when the run is complete, 2 for a bad config or command line (the message names the
@@ -67,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
         help="continue the run in RUN_DIR from its latest checkpoint (to the same total)",
     )
     p.set_defaults(run=_run_train)
+    _evaluate_parser(commands)
     _rollout_parser(commands)
     _analyze_parser(commands)
     _exploit_parser(commands)
@@ -140,6 +142,61 @@ def _run_train(args: argparse.Namespace) -> int:
     print(
         f"\nTensorBoard: tensorboard --logdir {result.run_dir / 'tb'}  (then open "
         "http://127.0.0.1:6006; add --samples_per_plugin images=100 to keep every network frame)"
+    )
+    return 0
+
+
+# ---------------------------------------------------------------------------- evaluate
+def _evaluate_parser(commands: Any) -> None:
+    p = commands.add_parser(
+        "evaluate",
+        help="a tournament: populations x scenarios on common worlds, cross-play, TensorBoard",
+        description="Play every population of a tournament YAML (configs/evaluate/) on every "
+        "scenario over the same Monte Carlo worlds and write results.md, results.csv, "
+        "cross_play.md, cross_play.csv, per_world.csv, config.yaml and tb/ to the output "
+        "directory.",
+    )
+    p.add_argument("config", metavar="CONFIG", help="tournament YAML (configs/evaluate/...)")
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a key (dotted; VALUE read as YAML), e.g. --set seeds=10 --set "
+        "overrides.max_steps=20 --set populations.mixed=equilibrium:0.2,random "
+        "--set checkpoints.trained=runs/x/final_model.zip; repeatable",
+    )
+    p.add_argument(
+        "--out", metavar="DIR", help="a new or empty directory (default: out_dir, else runs/)"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar, no table printed")
+    p.set_defaults(run=_run_evaluate)
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from training.evaluate import TournamentConfig, evaluate, summary
+
+    config = TournamentConfig.from_yaml(args.config)
+    sets = parse_sets(args.sets)
+    if sets:
+        config = config.with_overrides(sets)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = Path(args.out or config.out_dir or f"runs/evaluate-{config.name}-{stamp}")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        flag = "--out" if args.out else "out_dir"
+        raise ConfigError(
+            f"{flag} = {str(out)!r} is not allowed: it exists and is not an empty directory "
+            "(a tournament does not mix its files with another run's): choose a new one"
+        )
+    result = evaluate(config, progress=False if args.quiet else None)
+    result.write(out)
+    text = summary(result)
+    print(text if not args.quiet else text.splitlines()[-1])
+    print(
+        f"files: {out}/{{results.md, results.csv, cross_play.md, cross_play.csv, "
+        f"per_world.csv, config.yaml}}"
+        + (f"\nTensorBoard: tensorboard --logdir {out / 'tb'}" if config.tensorboard else "")
     )
     return 0
 
