@@ -22,8 +22,6 @@ training worlds (``config.seed + i`` for world i < B).
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +36,7 @@ from agents.stats import Interval, mean_interval, paired_interval
 from agents.torch_policy import TorchPolicyAgent
 from rudra_env.errors import ConfigError
 from training.config import TrainConfig
+from training.evaluate import csv_text, markdown_table
 
 __all__ = ["EVAL_SEED_OFFSET", "Comparison", "CompareRow", "compare"]
 
@@ -66,41 +65,32 @@ class Comparison:
 
     def markdown(self) -> str:
         """A Markdown table (95% intervals over worlds)."""
-        lines = [
-            f"Learners' episode utility per bank over {self.worlds} worlds (seed {self.seed}, "
-            "the same worlds for every row; 95% intervals; `vs trained` is the paired "
-            "difference, negative = the trained policy did better)",
-            "",
-            "| in the learners' seats | utility per bank | vs trained | default rate |",
-            "|---|---|---|---|",
-        ]
-        for r in self.rows:
-            vs = (
+        header = ["in the learners' seats", "utility per bank", "vs trained", "default rate"]
+        rows = [
+            [
+                r.candidate,
+                r.utility,
                 "—"
                 if r.vs_trained is None
-                else f"{r.vs_trained.mean:+.3f} ± {r.vs_trained.half:.3f}"
-            )
-            lines.append(f"| {r.candidate} | {r.utility} | {vs} | {r.default_rate:.1%} |")
-        return "\n".join(lines) + "\n"
+                else f"{r.vs_trained.mean:+.3f} ± {r.vs_trained.half:.3f}",
+                f"{r.default_rate:.1%}",
+            ]
+            for r in self.rows
+        ]
+        intro = (
+            f"Learners' episode utility per bank over {self.worlds} worlds (seed {self.seed}, "
+            "the same worlds for every row; 95% intervals; `vs trained` is the paired "
+            "difference, negative = the trained policy did better)"
+        )
+        return "\n".join([intro, "", *markdown_table(header, rows)]) + "\n"
 
     def csv(self) -> str:
-        out = io.StringIO()
-        w = csv.writer(out, lineterminator="\n")
-        w.writerow(
-            [
-                "candidate",
-                "utility_mean",
-                "utility_ci95",
-                "vs_trained_mean",
-                "vs_trained_ci95",
-                "default_rate",
-                "worlds",
-                "seed",
-            ]  # fmt: skip
-        )
+        header = ["candidate", "utility_mean", "utility_ci95", "vs_trained_mean"]
+        header += ["vs_trained_ci95", "default_rate", "worlds", "seed"]
+        rows = []
         for r in self.rows:
             vs = r.vs_trained
-            w.writerow(
+            rows.append(
                 [
                     r.candidate,
                     f"{r.utility.mean:.6g}",
@@ -110,9 +100,9 @@ class Comparison:
                     f"{r.default_rate:.6g}",
                     self.worlds,
                     self.seed,
-                ]  # fmt: skip
+                ]
             )
-        return out.getvalue()
+        return csv_text(header, rows)
 
     def write(self, folder: str | Path) -> tuple[Path, Path]:
         """``comparison.md`` and ``comparison.csv`` in ``folder``."""
