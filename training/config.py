@@ -427,18 +427,7 @@ class TrainConfig:
         """Load a train YAML (``yaml.safe_load``); ``env.file`` is relative to its folder and
         ``name`` defaults to its stem."""
         p = Path(path)
-        if not p.is_file():
-            _missing_file(p)
-        try:
-            data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            problem = getattr(exc, "problem", None) or str(exc).replace("\n", " ")
-            raise YAMLConfigError(f"config file {str(p)!r}{where}: YAML error: {problem}") from exc
-        if not isinstance(data, Mapping):
-            _fail(str(p), type(data).__name__, "a YAML mapping at the top level")
-        data = dict(data)
+        data = load_yaml_mapping(p)
         data.setdefault("name", p.stem)
         return cls.from_dict(data, base_dir=p.resolve().parent)
 
@@ -474,6 +463,23 @@ class TrainConfig:
 
 
 # --------------------------------------------------------------------------- helpers
+def load_yaml_mapping(path: Path) -> dict[str, Any]:
+    """The top-level mapping of a config YAML (``yaml.safe_load``); ``ConfigError`` naming the
+    file (and the line, for a YAML error) otherwise."""
+    if not path.is_file():
+        _missing_file(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).replace("\n", " ")
+        raise YAMLConfigError(f"config file {str(path)!r}{where}: YAML error: {problem}") from exc
+    if not isinstance(data, Mapping):
+        _fail(str(path), type(data).__name__, "a YAML mapping at the top level")
+    return dict(data)
+
+
 def _positive_int(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool) and x >= 1
 

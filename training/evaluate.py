@@ -109,20 +109,10 @@ from agents import EpisodeObserver, Population, deviation_gains, run_episodes
 from agents.base import ObservationAgent
 from agents.games import CoreGame, median_noise
 from agents.stats import Interval, mean_interval
-from rudra_env.config import (
-    EnvConfig,
-    YAMLConfigError,
-    _build,
-    _check,
-    _fail,
-    _missing_file,
-    _num,
-    _to_plain,
-    _unknown,
-)
+from rudra_env.config import EnvConfig, _build, _check, _num, _to_plain, _unknown
 from rudra_env.core import NetworkState, Params, StepOutput, balance_sheet, initial_state
 from rudra_env.errors import ConfigError, InputError
-from training.config import EnvSpec, _env_mapping
+from training.config import EnvSpec, _env_mapping, load_yaml_mapping
 from training.rollout import AGENT_KINDS, AgentPlan, parse_agents
 
 __all__ = [
@@ -373,18 +363,7 @@ class TournamentConfig:
         """Load a tournament YAML (``yaml.safe_load``); paths are relative to its folder and
         ``name`` defaults to its stem."""
         p = Path(path)
-        if not p.is_file():
-            _missing_file(p)
-        try:
-            data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            problem = getattr(exc, "problem", None) or str(exc).replace("\n", " ")
-            raise YAMLConfigError(f"config file {str(p)!r}{where}: YAML error: {problem}") from exc
-        if not isinstance(data, Mapping):
-            _fail(str(p), type(data).__name__, "a YAML mapping at the top level")
-        data = dict(data)
+        data = load_yaml_mapping(p)
         data.setdefault("name", p.stem)
         return cls.from_dict(data, base_dir=p.resolve().parent)
 
@@ -528,6 +507,7 @@ class _Recorder(EpisodeObserver):
         self.gap_options, self.gap_rng, self.tick = gap, gap_rng, tick
         self.gap = np.zeros(worlds)
         self.gap_calls = self.gap_worlds = 0
+        self.gap_seconds = 0.0
         self.cascades = np.zeros(worlds)  # banks in cascades
         self.cascade_steps = np.zeros(worlds)
         self.cascade_max = np.zeros(worlds)
@@ -559,7 +539,9 @@ class _Recorder(EpisodeObserver):
         banks = None
         if opts.banks != "all" and opts.banks < n:
             banks = np.argsort(self.gap_rng.random((b, n)), axis=1)[:, : opts.banks]
+        start = time.perf_counter()
         gap, calls, worlds = step_gap(state, actions, params, banks, opts)
+        self.gap_seconds += time.perf_counter() - start
         self.gap = np.maximum(self.gap, gap)
         self.gap_calls += calls
         self.gap_worlds += worlds
@@ -612,8 +594,10 @@ class Cell:
     """Core calls spent on the equilibrium gap."""
     gap_worlds: int = 0
     """Worlds scored for the equilibrium gap."""
+    gap_seconds: float = 0.0
+    """Wall-clock time spent on the equilibrium gap."""
     seconds: float = 0.0
-    """Wall-clock time of the cell (its episodes and measurements)."""
+    """Wall-clock time of the cell (its episodes and measurements, the gap included)."""
 
 
 def play_cell(
@@ -622,7 +606,7 @@ def play_cell(
     """Play ``population`` on every world of the scenario ``env`` and measure it."""
     start = time.perf_counter()
     values: dict[str, list[np.ndarray]] = {}
-    rewards, paths, calls, scored = [], [], 0, 0
+    rewards, paths, calls, scored, gap_seconds = [], [], 0, 0, 0.0
     for k, worlds in enumerate(tour.batches()):
         seed = batch_seed(tour.seed, k)
         plan = tour.plan(population, env, seed)
@@ -637,6 +621,7 @@ def play_cell(
         rewards.append(stats.rewards)
         paths.append(rec.trajectory(env.max_steps))
         calls, scored = calls + rec.gap_calls, scored + rec.gap_worlds
+        gap_seconds += rec.gap_seconds
     order = [key for key in METRICS if key in values]
     return Cell(
         values={key: np.concatenate(values[key]) for key in order},
@@ -646,6 +631,7 @@ def play_cell(
         },
         gap_calls=calls,
         gap_worlds=scored,
+        gap_seconds=gap_seconds,
         seconds=time.perf_counter() - start,
     )
 
@@ -729,6 +715,7 @@ def evaluate(tour: TournamentConfig, *, progress: bool | None = None) -> Tournam
     bar = tqdm(total=total, desc="evaluate", unit="step", disable=not show or None)
     cells: dict[tuple[str, str], Cell] = {}
     cross: dict[tuple[str, str, str], np.ndarray] = {}
+    cross_seconds: dict[str, float] = {}
     with bar:
         for scen, env in configs.items():
             for pop in pops:
@@ -736,12 +723,15 @@ def evaluate(tour: TournamentConfig, *, progress: bool | None = None) -> Tournam
                 cells[(pop, scen)] = play_cell(tour, pop, env, bar.update)
             if tour.cross_play is None:
                 continue
+            cross_start = time.perf_counter()
             for row in pops:
                 for col in pops:
                     bar.set_postfix_str(f"{row} vs {col} @ {scen}")
                     own = cells[(row, scen)]
                     cross[(scen, row, col)] = play_cross(tour, row, col, env, own, bar.update)
-    return TournamentResult(tour, configs, cells, cross, time.perf_counter() - start)
+            cross_seconds[scen] = time.perf_counter() - cross_start
+    seconds = time.perf_counter() - start
+    return TournamentResult(tour, configs, cells, cross, seconds, cross_seconds)
 
 
 # ---------------------------------------------------------------------------- results
@@ -756,6 +746,9 @@ class TournamentResult:
     cross: dict[tuple[str, str, str], np.ndarray]
     """``{(scenario, row, column): (W,)}`` the row's utility per bank in its seats."""
     seconds: float
+    """Wall-clock time of the whole tournament."""
+    cross_seconds: dict[str, float] = field(default_factory=dict)
+    """``{scenario: seconds}`` spent on its cross-play cells."""
 
     @property
     def metrics(self) -> list[str]:
@@ -914,5 +907,8 @@ def summary(result: TournamentResult) -> str:
     lines = [result.markdown()]
     lines.append(f"played in {result.seconds:.1f} s")
     if result.config.equilibrium_gap is not None:
-        lines[-1] += f"; equilibrium gap: {calls} core calls, {worlds} worlds scored"
+        gap_s = sum(c.gap_seconds for c in result.cells.values())
+        lines[-1] += f"; equilibrium gap: {calls} core calls, {worlds} worlds scored, {gap_s:.1f} s"
+    if result.cross_seconds:
+        lines[-1] += f"; cross-play: {sum(result.cross_seconds.values()):.1f} s"
     return "\n".join(lines)
