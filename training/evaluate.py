@@ -75,9 +75,10 @@ N banks, steps t = 1..T (T = ``max_steps``, or earlier when every bank has defau
     Cost: per evaluated step and world, one scoring of ``sum_{i in B} |C_i|`` deviation worlds
     (|C_i| = bank i's legal actions, at most ``A = 1 + 2KS + 2MS``), in core calls of at most
     ``batch_worlds`` worlds — about one full sweep of ``EquilibriumAgent``'s best responses —
-    so ``ceil(T / every) * W`` scorings per population and scenario (at N = 10, T = 50,
-    every = 5: ~10 core calls of ~200 worlds per world). ``TournamentResult.gap_cost`` counts
-    the calls and worlds.
+    so ``ceil(T / every) * W`` scorings per population and scenario. Measured on
+    ``small.yaml`` (N = 10, T = 50, every = 5): 10 scorings of ~270 worlds, ~16 core calls,
+    ~0.03 s per world and episode. ``TournamentResult.gap_cost`` counts the calls and worlds,
+    ``Cell.gap_seconds`` the time.
 
 Cross-play
 ----------
@@ -421,14 +422,15 @@ def _set_key(data: dict[str, Any], parts: list[str], value: Any) -> None:
             spec["overrides"] = {**(spec.get("overrides") or {}), ".".join(parts[2:]): value}
     else:
         node = data
-        for k, part in enumerate(parts):
-            if not isinstance(node, dict) or part not in node:
-                _unknown(".".join(parts[: k + 1]), part, list(node) if node else [])
-            if k == len(parts) - 1:
-                node[part] = value
-            elif node[part] is None:
+        for k, part in enumerate(parts[:-1]):
+            if part not in node:
+                _unknown(".".join(parts[: k + 1]), part, list(node))
+            if node[part] is None:  # a section switched off (null): setting a key switches it on
                 node[part] = {}
             node = node[part]
+        if node and parts[-1] not in node:
+            _unknown(".".join(parts), parts[-1], list(node))
+        node[parts[-1]] = value
 
 
 # ---------------------------------------------------------------------------- seeds

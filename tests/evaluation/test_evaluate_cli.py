@@ -93,6 +93,10 @@ def test_overrides_reach_scenarios_populations_and_options() -> None:
         tour.with_overrides({"scenarios.clam.num_banks": 3})
     with pytest.raises(ConfigError, match=r"unknown key 'equilibrium_gap.evry'"):
         tour.with_overrides({"equilibrium_gap.evry": 3})
+    on_again = tour.with_overrides({"cross_play.share": 0.25})  # it was null
+    assert on_again.cross_play.share == 0.25
+    with pytest.raises(ConfigError, match=r"unknown key 'cross_play.shar'; did you mean 'share'"):
+        tour.with_overrides({"cross_play.shar": 0.25})
 
 
 # ---------------------------------------------------------------------------- a trained policy
