@@ -824,9 +824,10 @@ def detect_cycle(search: SearchState) -> None:
 
 
 def cycling_banks(search: SearchState) -> np.ndarray:
-    """Banks that randomise in the mixed fallback: those of a detected cycle; at the sweep cap,
-    those that went back to a held candidate since the last isolation, else those that switched
-    in the last two sweeps."""
+    """Banks caught in the best responses' cycle (with those the polish left unsatisfied, they
+    mix in the "regret_matching" stage): those of a detected cycle; at the sweep cap, those that
+    went back to a held candidate since the last isolation, else those that switched in the last
+    two sweeps."""
     if search.cycle is not None:
         return search.cycle
     banks = np.nonzero(search.returns > 0)[0]
