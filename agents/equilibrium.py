@@ -51,9 +51,11 @@ lot, e.g. it would now default) is scored fully again in the next sweep. Shortli
 given up front (``shortlists``: a warm start from a previous, similar game); the first sweep is
 then a search sweep for those banks.
 
-Stopping: the iteration has *converged* once every player has been fully scored against the
-current profile with nobody switching since — then every recorded gain is <= tol, the profile
-is a pure equilibrium (up to tol) and epsilon is the largest recorded gain, with no extra call.
+Stopping (this is the *exact phase*: a switch needs a gain above ``tol``, 1e-9 by default, and
+the sweeps stop at ``max_sweeps``): the iteration has *converged* once every player has been
+fully scored against the current profile with nobody switching since — then every recorded gain
+is <= tol, the profile is a pure equilibrium (up to tol) and epsilon is the largest recorded
+gain, with no extra call.
 (A bank that switches alone in its block stays verified: its own payoffs u_i(c, a_{-i}) do not
 depend on a_i.) Otherwise the run stops on a detected *cycle* — some bank switches back, for
 the second time, to an action it had left — or at ``max_sweeps``. Joint moves inside a block can
@@ -66,31 +68,82 @@ although every one of them is already isolated (with ``block_banks=1``, a cycle 
 sequential best-response dynamics). Scoring isolated banks together keeps the number of core
 calls per sweep near (worlds scored / ``block_worlds``) instead of one call per isolated bank.
 
-Mixed fallback (regret matching)
---------------------------------
-When no pure equilibrium is found, with ``mixed="regret_matching"`` the banks caught in the
-cycle (on a detected cycle: those that switched back or switched in the last sweep; at the sweep
-cap: those that switched back since the last isolation, else those that switched in the last two
-sweeps) run regret matching (Hart & Mas-Colell, 2000) over the actions they held while the best
-responses cycled (since the last isolation of oscillating banks) while every other bank keeps
-its last best response: at round t a profile a^t ~ sigma^t is sampled, the players'
-deviations are scored in one call, cumulative regrets R_i(c) += u_i(c, a^t_{-i}) - u_i(a^t)
-accumulate, and sigma^{t+1}_i is proportional to the positive part of R_i (uniform if none is
-positive). The time-average of sigma^t is the mixed profile, reported as ``kind = "mixed"``,
-``converged = False``, with its epsilon over every bank's full candidate set (exact for matrix
-games, otherwise a Monte Carlo estimate over ``mixed_samples`` sampled profiles — each a full
-scoring, so few samples keep the fallback fast but make the estimate rough). In two-player
-zero-sum games the average converges to a Nash equilibrium; in general games regret matching
-converges to the set of coarse correlated equilibria, so the reported epsilon is what tells how
-close to Nash the product profile is.
+The fallback: polish, then a mixed stage
+----------------------------------------
+When the exact phase stops without a pure equilibrium (``max_sweeps`` or a cycle), the answer
+comes from the fallback, and its epsilon is always computed over every bank's full candidate
+set.
+
+*Polish* (``polish``, ``settle``). The last profile is scored exactly: every bank, every
+candidate (one full sweep's worth of worlds, Jacobi: all against the same profile), which gives
+its exact gains g_i and epsilon. While that epsilon exceeds ``epsilon_target``, a round of moves
+follows: the banks with g_i > ``fallback_tol`` move one at a time, largest gain first
+(sequential best responses, which do not overshoot the way joint moves do). The table of
+deviation payoffs from the exact scoring goes stale as banks move, so a bank's gain is estimated
+as its best tabled payoff minus its current payoff; the current payoffs of all banks are scored
+again after every move (one world), and the bank with the largest estimate is scored again in
+full (one call) before it moves. A move that pushes another bank into default drops that bank's
+current payoff by about the default penalty, so that bank is scored next and moves out of
+default if any candidate lets it. When a profile comes round again — best responses cycle, e.g.
+one bank avoids default only by matching a counterparty that would rather not be matched — or
+the round has scored banks again as many times as there are players, it goes back to the profile
+it left with the smallest estimated epsilon (the gain of the bank that moved away from it, the
+largest estimate there). The new profile is then scored exactly. After ``polish_rounds`` rounds,
+or as soon as the exact epsilon is at most ``epsilon_target`` or a round moves nobody, the best
+profile scored is the answer (``kind = "pure"``, ``fallback = "polish"``, exact epsilon;
+``converged`` if that epsilon is <= ``tol``). A bank that would default although some candidate
+avoids it has a gain of the order of the default penalty, so the polish prefers any scored
+profile without one, and the epsilon reported shows it when none was found.
+
+*Mixed stage* (``mixed``; only when the polished epsilon exceeds ``mixed_above``, by default
+``epsilon_target``; its answer is taken only if its epsilon is smaller). With ``mixed="cce"``
+(the default) the banks whose gain at the polished profile exceeds ``epsilon_target`` run regret
+matching (Hart & Mas-Colell, 2000) over their full candidate sets while every other bank keeps
+its polished action (``cce_regret_matching``): round t plays sigma^t, sigma_i^t proportional to
+the positive part of the cumulative regrets R_i (the polished candidate while none is positive);
+v_i^t(c) is the payoff of candidate c against the others' sigma^t_{-i} — exact when the game
+offers ``expected_deviation_payoffs``, else against one profile sampled from sigma^t — and
+r_i^t = v_i^t - sigma_i^t . v_i^t is added to R_i. The answer is the *coarse correlated*
+profile z = (1/T) sum_t sigma^t (a device draws a round t uniformly, then each bank draws from
+sigma_i^t; ``kind = "correlated"``, ``device`` holds the T profiles), and its epsilon is
+
+    epsilon(z) = max_i max_c E_{a~z}[u_i(c, a_{-i}) - u_i(a)]  =  max_i max_c R_i(c) / T
+
+for the players (a bank gains at most this by committing to one candidate instead of following
+the device; 0 for a CCE, and a Nash equilibrium is the special case of a product z), and the
+same gap, computed directly, for the banks held fixed. A fixed bank whose gap exceeds
+``epsilon_target`` (say it defaults when another bank's mixing lands on a loan call) joins the
+players and the run restarts (``CCE_PASSES`` runs at most).
+
+The stated bound: since sigma_i^t is proportional to the positive part of R_i^{t-1},
+R_i^{t-1,+} . r_i^t = 0 for every t, so |R_i^{T,+}|^2 <= sum_t |r_i^t|^2 and
+
+    max_c R_i(c) / T  <=  sqrt(sum_t |r_i^t|^2) / T  <=  Delta_i sqrt(C_i / T),
+
+Delta_i the range of i's payoffs over its C_i candidates. ``epsilon_bound`` reports the middle
+term, the largest over the players. It is exact for exact games (``MatrixGame``); in a sampled
+game the rounds use one sampled profile each, so the players' gaps are estimates, and the fixed
+banks' gaps are estimated over ``mixed_samples`` profiles drawn from z (each a full scoring;
+``epsilon_estimated = True``). Such a run scores the players' candidates T times, so in the env
+it is meant for the rare states the polish cannot settle.
+
+``mixed="regret_matching"`` is the older stage: the banks caught in the cycle and those the
+polish left unsatisfied run sampled regret matching over the candidates they held while the best
+responses cycled (``regret_matching``); the product of their time-averaged strategies is the
+answer (``kind = "mixed"``), with its Nash epsilon exact for matrix games and otherwise a Monte
+Carlo estimate over ``mixed_samples`` sampled profiles (``mixed_epsilon``). In two-player
+zero-sum games the averages converge to a Nash equilibrium; in general games (Shapley's game)
+they need not, which is why the default reports the correlated profile, whose gap is bounded.
+``mixed="none"`` skips the stage.
 
 The code
 --------
 ``stage_equilibrium`` is a short driver over named parts: ``start_search`` builds the
 ``SearchState`` (profile, shortlists, checked banks, cycle counters) from the start profile and a
-frozen ``SolverOptions``; ``sweep`` runs one sweep, scoring each block with ``score_block``;
-``detect_cycle`` isolates oscillating banks or declares a cycle; at the end ``cycling_banks`` and
-``mixed_fallback`` give the mixed result when no pure equilibrium was found.
+frozen ``SolverOptions`` (validated once, when built); ``sweep`` runs one sweep, scoring each
+block with ``score_block``; ``detect_cycle`` isolates oscillating banks or declares a cycle;
+when no pure equilibrium was found, ``fallback`` runs ``polish`` (with ``settle``) and, if
+needed, ``correlated_fallback`` or ``mixed_fallback``.
 """
 
 from __future__ import annotations
@@ -106,31 +159,47 @@ from rudra_env.errors import ConfigError
 
 __all__ = [
     "Equilibrium",
+    "RegretRun",
     "SearchState",
     "SolverOptions",
     "best_response",
+    "cce_regret_matching",
+    "correlated_epsilon",
+    "correlated_fallback",
     "cycling_banks",
     "detect_cycle",
     "deviation_gains",
     "epsilon",
+    "fallback",
     "mixed_epsilon",
     "mixed_fallback",
+    "polish",
     "regret_matching",
     "sample_profile",
     "score_block",
+    "settle",
     "stage_equilibrium",
     "start_search",
     "sweep",
 ]
 
-MixedMethod = Literal["regret_matching", "none"]
-MIXED_METHODS: tuple[str, ...] = ("regret_matching", "none")
+MixedMethod = Literal["cce", "regret_matching", "none"]
+MIXED_METHODS: tuple[str, ...] = ("cce", "regret_matching", "none")
 """Values of ``SolverOptions.mixed``."""
 
+CCE_PASSES = 3
+"""Most regret-matching runs of the correlated fallback: each run after the first adds the fixed
+banks whose gap exceeded ``epsilon_target`` to the players."""
 
-def _whole(value: object) -> bool:
-    """True for an integer >= 1 (Python or NumPy; bools are not integers here)."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
+
+def _whole(value: object, least: int = 1) -> bool:
+    """True for an integer >= ``least`` (Python or NumPy; bools are not integers here)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= least
+
+
+def _real(value: object) -> bool:
+    """True for a real number >= 0 (Python or NumPy; not a bool, not NaN)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and value >= 0
 
 
 @dataclass(frozen=True)
@@ -138,9 +207,11 @@ class SolverOptions:
     """Knobs of ``stage_equilibrium``, validated once here: a bad value raises ``ConfigError``
     naming the field, the value and what is allowed."""
 
-    max_sweeps: int = 10
-    """Best-response sweep cap (search and full sweeps alike), an integer >= 1. Calm states of
-    the env converge in 4-9 sweeps at N = 100; when best responses cycle the cap bounds the cost."""
+    max_sweeps: int = 5
+    """Best-response sweep cap of the exact phase (search and full sweeps alike), an integer
+    >= 1. Calm states of the env converge in 3-6 sweeps at N = 100; past the cap the fallback's
+    polish settles the rest for less (README, Benchmarks: along N = 100 episodes 5 kept the
+    slowest decision cheaper than 6 at three seeds out of three, and than 4 at seed 0)."""
     tol: float = 1e-9
     """Smallest deviation gain that counts as an improvement, in utility units, >= 0."""
     block_worlds: int = 128
@@ -153,21 +224,41 @@ class SolverOptions:
     always scored too), an integer >= 1: search sweeps score only these, and a full sweep
     verifies before convergence is declared, so the answer is exact. None scores every
     candidate in every sweep."""
-    mixed: MixedMethod = "regret_matching"
-    """Fallback when no pure equilibrium is found: "regret_matching" (the cycling banks mix) or
-    "none" (return the last best-response profile)."""
+    fallback_tol: float = 0.01
+    """Smallest gain that moves a bank in the polish, in utility units, >= 0 (0.01 is 0.1 % of
+    the env's default penalty of 10)."""
+    epsilon_target: float = 0.1
+    """The epsilon the polish is content with, in utility units, >= 0 (0.1 is 1 % of the env's
+    default penalty of 10): it stops once its exact epsilon is at most this."""
+    polish_rounds: int = 2
+    """Rounds of moves in the polish, an integer >= 0. The polish scores the last profile
+    exactly (every bank, every candidate: one full sweep's worth of worlds); while its epsilon
+    exceeds ``epsilon_target``, a round lets the banks that gain more than ``fallback_tol`` move
+    one at a time, largest gain first (``settle``), and scores the new profile exactly. The
+    best profile scored is kept."""
+    mixed_above: float | None = None
+    """The polished epsilon above which the mixed stage is tried, in utility units, >= 0, or
+    None: ``epsilon_target``."""
+    mixed: MixedMethod = "cce"
+    """The stage after the polish: "cce" (regret matching toward a coarse correlated equilibrium),
+    "regret_matching" (the cycling banks mix independently) or "none"; its answer replaces the
+    polished profile only if its epsilon is smaller."""
     mixed_iters: int = 32
-    """Regret-matching rounds of the fallback, an integer >= 1 (each scores the cycling banks
-    only)."""
+    """Regret-matching rounds of the mixed stage, an integer >= 1 (each scores the mixing banks'
+    candidates only)."""
     mixed_samples: int = 1
-    """Sampled profiles of the Monte Carlo mixed epsilon, an integer >= 1 (each one full scoring
-    of every bank; exact games such as ``MatrixGame`` need none)."""
+    """Sampled profiles of the Monte Carlo epsilon of a mixed or correlated answer, an integer
+    >= 1 (each one full scoring of every bank; exact games such as ``MatrixGame`` need none)."""
 
     def __post_init__(self) -> None:
-        for name in ("max_sweeps", "block_worlds", "mixed_iters", "mixed_samples"):
+        counts = {"max_sweeps": 1, "block_worlds": 1, "mixed_iters": 1, "mixed_samples": 1}
+        counts |= {"polish_rounds": 0}
+        for name, least in counts.items():
             value = getattr(self, name)
-            if not _whole(value):
-                raise ConfigError(f"{name} = {value!r} is not allowed: expected an integer >= 1")
+            if not _whole(value, least):
+                raise ConfigError(
+                    f"{name} = {value!r} is not allowed: expected an integer >= {least}"
+                )
             object.__setattr__(self, name, int(value))
         for name in ("block_banks", "shortlist"):
             value = getattr(self, name)
@@ -176,10 +267,17 @@ class SolverOptions:
                     f"{name} = {value!r} is not allowed: expected an integer >= 1 or None"
                 )
             object.__setattr__(self, name, None if value is None else int(value))
-        tol = self.tol
-        if not (isinstance(tol, numbers.Real) and not isinstance(tol, bool) and tol >= 0):
-            raise ConfigError(f"tol = {tol!r} is not allowed: expected a number >= 0")
-        object.__setattr__(self, "tol", float(tol))
+        for name in ("tol", "fallback_tol", "epsilon_target"):
+            value = getattr(self, name)
+            if not _real(value):
+                raise ConfigError(f"{name} = {value!r} is not allowed: expected a number >= 0")
+            object.__setattr__(self, name, float(value))
+        above = self.mixed_above
+        if above is not None and not _real(above):
+            raise ConfigError(
+                f"mixed_above = {above!r} is not allowed: expected a number >= 0 or None"
+            )
+        object.__setattr__(self, "mixed_above", None if above is None else float(above))
         if self.mixed not in MIXED_METHODS:
             raise ConfigError(
                 f"mixed = {self.mixed!r} is not allowed: expected one of {MIXED_METHODS}"
@@ -190,26 +288,36 @@ class SolverOptions:
 class Equilibrium:
     """Result of ``stage_equilibrium``."""
 
-    kind: Literal["pure", "mixed"]
-    """"pure": ``profile`` is the answer; "mixed": ``strategy`` is (regret-matching fallback)."""
+    kind: Literal["pure", "mixed", "correlated"]
+    """"pure": ``profile`` is the answer; "mixed": ``strategy`` is (independent mixing);
+    "correlated": ``device`` is (a coarse correlated equilibrium)."""
     converged: bool
-    """True iff best-response iteration reached a pure equilibrium (epsilon <= tol)."""
+    """True iff the answer is a pure equilibrium up to ``tol`` (epsilon <= tol), reached by the
+    exact phase or, in the fallback, by the polish (``fallback`` tells which)."""
     iterations: int
     """Best-response sweeps started."""
     epsilon: float
-    """Largest gain any bank could still get by deviating alone (see the module docstring)."""
+    """Largest gain any bank could still get by deviating alone (see the module docstring);
+    for "correlated", by committing to one candidate instead of following the device."""
     epsilon_estimated: bool
-    """True if epsilon is a Monte Carlo estimate (mixed profile of a sampled game)."""
+    """True if epsilon is a Monte Carlo estimate (mixed or correlated answer of a sampled
+    game); a "pure" answer's epsilon is always exact."""
     profile: np.ndarray
-    """(N,) candidate indices of the pure profile (for "mixed": each bank's most likely one)."""
+    """(N,) candidate indices of the pure profile (otherwise each bank's most likely one)."""
     actions: np.ndarray
     """(N,) flat actions of ``profile``."""
     gains: np.ndarray
-    """(N,) each bank's best deviation gain at the returned profile."""
+    """(N,) each bank's best deviation gain at the returned answer."""
     candidates: np.ndarray | None = None
     """(N, C) the game's candidate actions (``profile`` and ``strategy`` index its columns)."""
     strategy: np.ndarray | None = None
-    """(N, C) mixed profile over candidates ("mixed" only)."""
+    """(N, C) each bank's (marginal) mixed strategy over candidates ("mixed", "correlated")."""
+    device: np.ndarray | None = None
+    """(T, N, C) the correlated answer ("correlated" only): the uniform mixture over t of the
+    independent profiles ``device[t]`` (draw t, then each bank from its row)."""
+    epsilon_bound: float | None = None
+    """"correlated" only: the regret-matching bound max_i sqrt(sum_t |r_i^t|^2) / T on the
+    players' part of epsilon (module docstring), computed from the rounds played."""
     evaluations: int = 0
     """Bank best-response evaluations made."""
     block_banks: int = 0
@@ -217,13 +325,15 @@ class Equilibrium:
     isolated: int = 0
     """Banks isolated after oscillating (scored in blocks where one switches at a time)."""
     mixed_iterations: int = 0
-    """Regret-matching rounds ("mixed" only)."""
+    """Regret-matching rounds ("mixed" and "correlated": of the last run)."""
     mixed_players: np.ndarray | None = None
-    """Banks that randomise in the mixed profile: those caught in the best-response cycle
-    ("mixed" only); every other bank plays its last best response."""
+    """Banks that randomise ("mixed", "correlated"); every other bank plays ``profile``."""
     stop: str = "converged"
-    """Why the iteration stopped: "converged", "cycle" (a bank switched back to an action it
+    """Why the exact phase stopped: "converged", "cycle" (a bank switched back to an action it
     had left for the second time, under one-bank blocks) or "max_sweeps"."""
+    fallback: str = "none"
+    """Which stage gave the answer: "none" (the exact phase converged), "polish" (the best
+    exactly scored profile of the polish), "cce" or "regret_matching" (the mixed stage)."""
     history: list[float] = field(default_factory=list)
     """Sum over banks of the gains of the switches made in each sweep."""
     shortlists: np.ndarray | None = None
@@ -235,6 +345,7 @@ class Equilibrium:
             "kind": self.kind,
             "converged": self.converged,
             "stop": self.stop,
+            "fallback": self.fallback,
             "iterations": self.iterations,
             "epsilon": self.epsilon,
             "epsilon_estimated": self.epsilon_estimated,
@@ -379,6 +490,98 @@ def regret_matching(
     return out
 
 
+@dataclass
+class RegretRun:
+    """What ``cce_regret_matching`` returns (arrays over the game's N banks and C candidates)."""
+
+    device: np.ndarray
+    """(T, N, C): round t's independent profile sigma^t; the coarse correlated candidate is the
+    uniform mixture over t (non-players are one-hot at their base candidate in every round)."""
+    regret: np.ndarray
+    """(N, C): cumulative regrets R_i(c) = sum_t r_i^t(c) of the players (and, in an exact game,
+    of every bank); 0 for banks not tracked."""
+    sumsq: np.ndarray
+    """(N,): sum_t |r_i^t|^2, the regret-matching bound's ingredient."""
+    exact: bool
+    """True if the rounds used exact expectations (``expected_deviation_payoffs``); False if
+    each round scored one sampled profile."""
+
+
+def cce_regret_matching(
+    game: Game,
+    iters: int,
+    rng: np.random.Generator,
+    *,
+    players: np.ndarray | None = None,
+    base: np.ndarray | None = None,
+) -> RegretRun:
+    """Regret matching (Hart & Mas-Colell, 2000) of ``players`` (default: every bank) over
+    their full candidate sets toward a coarse correlated equilibrium, the other banks playing
+    ``base`` (default 0); the module docstring gives the rounds and the bound.
+
+    Round t: sigma_i^t is proportional to the positive part of R_i (the base candidate when
+    none is positive, as in round 1); v_i^t(c), the payoff of each candidate c against the
+    others' sigma^t, is exact if the game offers ``expected_deviation_payoffs`` and otherwise
+    the payoff against one profile sampled from sigma^t (one scoring call of the players);
+    r_i^t = v_i^t - sigma_i^t . v_i^t accumulates into R_i."""
+    valid = game.valid
+    n, c = valid.shape
+    players = np.arange(n) if players is None else np.asarray(players, dtype=np.int64)
+    base = np.zeros(n, dtype=np.int64) if base is None else np.asarray(base, dtype=np.int64)
+    exact = getattr(game, "expected_deviation_payoffs", None)
+    sigma = np.zeros((n, c))
+    sigma[np.arange(n), base] = 1.0
+    start = sigma[players].copy()
+    sp = valid[players]
+    regret, sumsq = np.zeros((n, c)), np.zeros(n)
+    device = np.empty((iters, n, c))
+    for t in range(iters):
+        pos = np.maximum(regret[players], 0.0) * sp
+        tot = pos.sum(axis=1, keepdims=True)
+        sigma[players] = np.where(tot > 0, pos / np.where(tot > 0, tot, 1.0), start)
+        device[t] = sigma
+        if exact is not None:
+            rows, ev = np.arange(n), exact(sigma)
+        else:
+            prof = base.copy()
+            prof[players] = sample_profile(sigma[players], rng)
+            rows, ev = players, game.deviation_payoffs(prof, players)
+        ev = np.where(valid[rows], np.nan_to_num(ev), 0.0)
+        r = np.where(valid[rows], ev - (sigma[rows] * ev).sum(axis=1, keepdims=True), 0.0)
+        regret[rows] += r
+        sumsq[rows] += (r * r).sum(axis=1)
+    return RegretRun(device, regret, sumsq, exact is not None)
+
+
+def correlated_epsilon(
+    game: Game, device: np.ndarray, rng: np.random.Generator | None = None, samples: int = 16
+) -> tuple[float, np.ndarray, bool]:
+    """epsilon of the coarse correlated candidate given by ``device`` (T, N, C), the uniform
+    mixture over t of the independent profiles device[t]: ``(epsilon, gains (N,), estimated)``
+    with gains_i = max_c E[u_i(c, a_-i)] - E[u_i(a)] over a drawn from the mixture.
+
+    Exact if the game has ``expected_deviation_payoffs`` (one call per t); otherwise a Monte
+    Carlo estimate over ``samples`` profiles drawn from the mixture (one scoring call each).
+    """
+    rng = np.random.default_rng(0) if rng is None else rng
+    valid = game.valid
+    if getattr(game, "expected_deviation_payoffs", None) is not None:
+        evs = [np.where(valid, game.expected_deviation_payoffs(d), 0.0) for d in device]
+        value = np.mean([(d * e).sum(axis=1) for d, e in zip(device, evs, strict=True)], axis=0)
+        ev, estimated = np.where(valid, np.mean(evs, axis=0), -np.inf), False
+    else:
+        n = device.shape[1]
+        total, value = np.zeros(valid.shape), np.zeros(n)
+        for _ in range(samples):
+            prof = sample_profile(device[rng.integers(len(device))], rng)
+            pay = np.nan_to_num(game.deviation_payoffs(prof, np.arange(n)))
+            total += pay
+            value += pay[np.arange(n), prof]
+        ev, value, estimated = np.where(valid, total / samples, -np.inf), value / samples, True
+    gains = np.maximum(ev.max(axis=1) - value, 0.0)
+    return float(gains.max(initial=0.0)), gains, estimated
+
+
 def _blocks(
     order: np.ndarray,
     cost: np.ndarray,
@@ -457,6 +660,8 @@ class SearchState:
     """"converged", "cycle" or "max_sweeps" (also while the iteration runs)."""
     cycle: np.ndarray | None = None
     """Banks caught in a detected cycle (None until ``stop == "cycle"``)."""
+    exact_stop: str = ""
+    """Why the exact phase stopped, once the fallback has started ("" before)."""
 
     def __post_init__(self) -> None:
         n = len(self.profile)
@@ -619,15 +824,134 @@ def detect_cycle(search: SearchState) -> None:
 
 
 def cycling_banks(search: SearchState) -> np.ndarray:
-    """Banks that randomise in the mixed fallback: those of a detected cycle; at the sweep cap,
-    those that went back to a held candidate since the last isolation, else those that switched
-    in the last two sweeps."""
+    """Banks caught in the best responses' cycle (with those the polish left unsatisfied, they
+    mix in the "regret_matching" stage): those of a detected cycle; at the sweep cap, those that
+    went back to a held candidate since the last isolation, else those that switched in the last
+    two sweeps."""
     if search.cycle is not None:
         return search.cycle
     banks = np.nonzero(search.returns > 0)[0]
     if len(banks) == 0:
         banks = np.nonzero(search.last_moved >= search.sweeps - 1)[0]
     return banks
+
+
+def settle(game: Game, search: SearchState, payoffs: np.ndarray, options: SolverOptions) -> None:
+    """Sequential best responses, largest gain first, from an exact scoring ``payoffs`` (N, C;
+    NaN: invalid) of ``search.profile``, scoring banks again at most as many times as there
+    are players (4 at least).
+
+    The table of deviation payoffs goes stale as banks move, so a bank's gain is estimated as
+    its best tabled payoff minus its current payoff, and the current payoffs of every bank are
+    scored again after each move (one world). The bank with the largest estimate is scored
+    again (all its candidates, one call) unless its row is fresh, and moves if it gains more
+    than ``options.fallback_tol``; a row stays fresh until someone else moves (a bank's own
+    deviation payoffs do not depend on its own action). A move that pushes another bank into
+    default drops that bank's current payoff by about the default penalty, so that bank comes
+    next. The mover's gain is the largest estimate at the profile it leaves, that profile's
+    estimated epsilon. Stops when no estimate exceeds ``fallback_tol``; when a profile comes
+    round again (best responses cycle) or the scorings run out, it goes back to the profile left
+    with the smallest estimated epsilon. (Every move but the first follows a scoring, so the
+    moves are bounded too.)"""
+    s, rows, tol = search, np.arange(len(search.profile)), options.fallback_tol
+    table = np.where(game.valid & ~np.isnan(payoffs), payoffs, -np.inf)
+    table[~np.isin(rows, s.players)] = -np.inf  # banks with one candidate never move
+    current = payoffs[rows, s.profile]
+    fresh = np.ones(len(rows), dtype=bool)
+    unscored = np.zeros(game.valid.shape, dtype=bool)
+    left: dict[bytes, float] = {}
+    best, smallest, calls = s.profile.copy(), np.inf, max(len(s.players), 4)
+    while True:
+        estimate = table.max(axis=1) - current
+        bank = int(np.argmax(estimate))
+        if estimate[bank] <= tol:
+            return
+        if not fresh[bank]:
+            if calls == 0:
+                break
+            calls -= 1
+            row = game.deviation_payoffs(s.profile, rows[bank : bank + 1])[0]
+            table[bank] = np.where(game.valid[bank] & ~np.isnan(row), row, -np.inf)
+            current[bank], fresh[bank] = row[s.profile[bank]], True
+            s.evaluations += 1
+            continue
+        key = s.profile.tobytes()
+        if key in left:  # a cycle
+            break
+        left[key] = estimate[bank]
+        if estimate[bank] < smallest:
+            best, smallest = s.profile.copy(), estimate[bank]
+        s.profile[bank] = int(np.argmax(table[bank]))
+        fresh[:] = rows == bank
+        current = game.deviation_payoffs(s.profile, rows, unscored)[rows, s.profile]
+    s.profile[:] = best
+
+
+def polish(game: Game, search: SearchState, options: SolverOptions) -> np.ndarray:
+    """An exact scoring of the last profile (every bank, every candidate), then up to
+    ``options.polish_rounds`` rounds of ``settle`` moves seeded by the last exact scoring, each
+    followed by an exact scoring of the new profile; stops once the exact epsilon is at most
+    ``options.epsilon_target`` or a round moves nobody. Leaves ``search.profile`` at the best
+    profile scored (smallest epsilon; the first on ties) and returns its exact gains (N,)."""
+    s = search
+    best, best_gains = s.profile.copy(), None
+    for rnd in range(options.polish_rounds + 1):
+        _, gains, payoffs = deviation_gains(game, s.profile)
+        s.evaluations += len(s.players)
+        if best_gains is None or gains.max(initial=0.0) < best_gains.max(initial=0.0):
+            best, best_gains = s.profile.copy(), gains
+        if gains.max(initial=0.0) <= options.epsilon_target or rnd == options.polish_rounds:
+            break
+        before = s.profile.copy()
+        settle(game, s, payoffs, options)
+        if (s.profile == before).all():  # nobody moved: scoring it again would tell nothing
+            break
+    s.profile = best
+    return best_gains
+
+
+def correlated_fallback(
+    game: Game,
+    search: SearchState,
+    gains: np.ndarray,
+    options: SolverOptions,
+    rng: np.random.Generator,
+) -> Equilibrium:
+    """The "correlated" result: the banks whose ``gains`` (N,) at the polished profile exceed
+    ``options.epsilon_target`` run ``cce_regret_matching`` over their full candidate sets while
+    the others keep ``search.profile``; a fixed bank whose gap in the result exceeds
+    ``epsilon_target`` joins the players and the run restarts (at most ``CCE_PASSES`` runs).
+    Epsilon: in an exact game the exact gap of every bank (max_c R_i(c) / T); otherwise the
+    players' gaps estimated from the rounds and the others' from ``options.mixed_samples``
+    profiles drawn from the result (``correlated_epsilon``)."""
+    players = np.nonzero(gains > options.epsilon_target)[0]
+    for _ in range(CCE_PASSES):
+        run = cce_regret_matching(
+            game, options.mixed_iters, rng, players=players, base=search.profile
+        )
+        gaps = np.maximum(run.regret.max(axis=1, initial=0.0), 0.0) / options.mixed_iters
+        if not run.exact:
+            _, sampled, _ = correlated_epsilon(game, run.device, rng, options.mixed_samples)
+            gaps = np.where(np.isin(np.arange(len(gaps)), players), gaps, sampled)
+        over = search.players[gaps[search.players] > options.epsilon_target]
+        joiners = np.setdiff1d(over, players)
+        if len(joiners) == 0:
+            break
+        players = np.union1d(players, joiners)
+    bound = np.sqrt(run.sumsq[players].max(initial=0.0)) / options.mixed_iters
+    return _result(
+        game,
+        search,
+        "cce",
+        gaps,
+        kind="correlated",
+        strategy=run.device.mean(axis=0),
+        estimated=not run.exact,
+        device=run.device,
+        epsilon_bound=float(bound),
+        mixed_players=players,
+        mixed_iterations=options.mixed_iters,
+    )
 
 
 def mixed_fallback(
@@ -643,52 +967,89 @@ def mixed_fallback(
     strategy = regret_matching(
         game, options.mixed_iters, rng, players=banks, support=search.held, base=search.profile
     )
-    eps, gains, estimated = mixed_epsilon(game, strategy, rng, options.mixed_samples)
-    mode = np.where(game.valid, strategy, -1.0).argmax(axis=1)
-    return Equilibrium(
-        "mixed",
-        False,
-        search.sweeps,
-        eps,
-        estimated,
-        mode,
-        game.candidates[np.arange(len(mode)), mode],
+    _, gains, estimated = mixed_epsilon(game, strategy, rng, options.mixed_samples)
+    return _result(
+        game,
+        search,
+        "regret_matching",
         gains,
+        kind="mixed",
         strategy=strategy,
-        evaluations=search.evaluations,
-        mixed_iterations=options.mixed_iters,
+        estimated=estimated,
         mixed_players=banks,
-        **_report(game, search),
+        mixed_iterations=options.mixed_iters,
     )
 
 
-def _pure(game: Game, search: SearchState, gains: np.ndarray, evaluations: int) -> Equilibrium:
-    """The "pure" result at the current profile with the given per-bank ``gains``."""
-    profile = search.profile
+def fallback(
+    game: Game, search: SearchState, options: SolverOptions, rng: np.random.Generator
+) -> Equilibrium:
+    """The answer when the exact phase found no pure equilibrium (module docstring): the
+    ``polish``'s best exactly scored profile; if its epsilon exceeds ``options.mixed_above``,
+    the mixed stage (``options.mixed``), whose answer is taken only if its epsilon is
+    smaller."""
+    search.exact_stop = search.stop
+    gains = polish(game, search, options)
+    pure = _result(game, search, "polish", gains)
+    pure.converged = pure.epsilon <= options.tol
+    above = options.epsilon_target if options.mixed_above is None else options.mixed_above
+    if pure.epsilon <= above or options.mixed == "none":
+        return pure
+    if options.mixed == "cce":
+        other = correlated_fallback(game, search, gains, options, rng)
+    else:
+        unsatisfied = np.nonzero(gains > options.fallback_tol)[0]
+        banks = np.intersect1d(np.union1d(cycling_banks(search), unsatisfied), search.players)
+        other = mixed_fallback(game, search, banks, options, rng)
+    return other if other.epsilon < pure.epsilon else pure
+
+
+def _result(
+    game: Game,
+    search: SearchState,
+    stage: str,
+    gains: np.ndarray,
+    *,
+    kind: Literal["pure", "mixed", "correlated"] = "pure",
+    strategy: np.ndarray | None = None,
+    estimated: bool = False,
+    **extra,
+) -> Equilibrium:
+    """The result of ``stage`` (``Equilibrium.fallback``) with per-bank ``gains``: pure at
+    ``search.profile``, or with ``strategy`` (N, C) and its most likely candidates."""
+    if strategy is None:
+        profile = search.profile.copy()
+    else:
+        profile = np.where(game.valid, strategy, -1.0).argmax(axis=1)
     return Equilibrium(
-        "pure",
-        search.stop == "converged",
+        kind,
+        stage == "none",
         search.sweeps,
         float(gains.max(initial=0.0)),
-        False,
+        estimated,
         profile,
         game.candidates[np.arange(len(profile)), profile],
         gains,
-        evaluations=evaluations,
-        **_report(game, search),
+        candidates=game.candidates,
+        strategy=strategy,
+        evaluations=search.evaluations,
+        block_banks=search.used,
+        history=search.history,
+        stop=search.exact_stop or search.stop,
+        fallback=stage,
+        shortlists=search.allowed & search.listed[:, None],
+        isolated=int(search.alone.sum()) if search.block_banks > 1 else 0,
+        **extra,
     )
 
 
-def _report(game: Game, search: SearchState) -> dict:
-    """The ``Equilibrium`` fields every kind of result shares."""
-    return {
-        "candidates": game.candidates,
-        "block_banks": search.used,
-        "history": search.history,
-        "stop": search.stop,
-        "shortlists": search.allowed & search.listed[:, None],
-        "isolated": int(search.alone.sum()) if search.block_banks > 1 else 0,
-    }
+def _iterate(
+    game: Game, search: SearchState, options: SolverOptions, rng: np.random.Generator, cap: int
+) -> None:
+    """Sweeps and cycle checks until the search stops or has started ``cap`` sweeps."""
+    while search.stop == "max_sweeps" and search.sweeps < cap:
+        sweep(game, search, options, rng)
+        detect_cycle(search)
 
 
 def stage_equilibrium(
@@ -699,7 +1060,8 @@ def stage_equilibrium(
     rng: np.random.Generator | None = None,
     shortlists: np.ndarray | None = None,
 ) -> Equilibrium:
-    """A Nash equilibrium of ``game`` by block Gauss-Seidel best responses (module docstring).
+    """A Nash equilibrium of ``game`` by block Gauss-Seidel best responses, or the fallback's
+    answer when they find none (module docstring).
 
     Args:
         game: the payoff oracle.
@@ -712,16 +1074,10 @@ def stage_equilibrium(
     options = SolverOptions() if options is None else options
     rng = np.random.default_rng(0) if rng is None else rng
     search = start_search(game, start, shortlists, options)
-    while search.stop == "max_sweeps" and search.sweeps < options.max_sweeps:
-        sweep(game, search, options, rng)
-        detect_cycle(search)
+    _iterate(game, search, options, rng, options.max_sweeps)
     if search.stop == "converged":
-        return _pure(game, search, search.gains, search.evaluations)
-    banks = cycling_banks(search)
-    if options.mixed == "none" or len(banks) == 0:
-        _, gains, _ = deviation_gains(game, search.profile)
-        return _pure(game, search, gains, search.evaluations + len(search.players))
-    return mixed_fallback(game, search, banks, options, rng)
+        return _result(game, search, "none", search.gains)
+    return fallback(game, search, options, rng)
 
 
 def _with_top(valid: np.ndarray, ranked: np.ndarray) -> np.ndarray:

@@ -2,9 +2,12 @@
 
 At each decision it builds the env's one-step game at the current state (``agents.games.
 CoreGame``: the env's own utility, scored by the batched core on copies of the state under
-common random numbers) and solves it with ``agents.equilibrium.stage_equilibrium``. The result
-of the last decision is kept in ``last_result`` (``converged``, ``iterations``, ``epsilon``,
-``kind``); with ``act_batch`` one result per world is kept in ``last_results``.
+common random numbers) and solves it with ``agents.equilibrium.stage_equilibrium``: a pure
+equilibrium when best responses find one, otherwise the fallback's answer — the best exactly
+scored profile of its polish, or, when that still leaves a bank a gain above ``mixed_above``, a
+coarse correlated profile that the agent plays through its device. The result of the last
+decision is kept in ``last_result`` (``converged``, ``iterations``, ``epsilon``, ``kind``,
+``fallback``); with ``act_batch`` one result per world is kept in ``last_results``.
 
 Who plays: banks named in ``view.fixed`` (actions already chosen by other members of a
 ``Population``) are held at those actions; every other live bank is a player — including banks
@@ -50,9 +53,10 @@ class EquilibriumOptions:
     """Noise draws averaged per decision ("sample" only), an integer >= 1; the worlds scored
     (and the time) grow about linearly with it."""
     mixed_action: Literal["sample", "mode"] = "sample"
-    """With a mixed result, "sample" each bank's candidate from its strategy or play its "mode"."""
+    """With a mixed or correlated result, "sample" each bank's candidate (from its strategy, or
+    from a round of the device drawn first) or play its "mode"."""
     solver: SolverOptions = field(default_factory=SolverOptions)
-    """The solver's knobs (sweep cap, tolerance, blocks, shortlist size, mixed fallback)."""
+    """The solver's knobs (sweep cap, tolerance, blocks, shortlist size, the fallback's)."""
 
     def __post_init__(self) -> None:
         for name, allowed in (
@@ -82,8 +86,8 @@ class EquilibriumAgent(Agent):
             so the first sweep scores shortlists only; HOLD on the first decision after
             ``reset``), "hold" (everyone HOLDs) or "heuristic" (the ``HeuristicAgent``'s
             actions). Whatever the start, a full sweep verifies before convergence is declared.
-        max_sweeps: best-response sweep cap, >= 1. Calm states converge in 4-9 sweeps at
-            N = 100; when best responses keep cycling (funding runs) the cap bounds the cost.
+        max_sweeps: best-response sweep cap of the exact phase, >= 1. Calm states converge
+            in 3-6 sweeps at N = 100; past the cap the fallback takes over.
         tol: smallest utility gain that counts as an improvement, >= 0.
         noise: "median" (certainty-equivalent: market shocks 0, truthful belief signals) or
             "sample" (draw the step's randomness from the agent's seeded generator). Either way
@@ -95,14 +99,25 @@ class EquilibriumAgent(Agent):
         block_worlds: deviation worlds per core call (and per Gauss-Seidel block), >= 1.
         shortlist: candidates per bank re-scored in search sweeps between full sweeps (None:
             every candidate every sweep); see ``stage_equilibrium``.
-        mixed: fallback when no pure equilibrium is found within ``max_sweeps``:
-            "regret_matching" or "none" (play the last best-response profile).
-        mixed_iters, mixed_samples: regret-matching rounds (cheap: only the banks caught in
-            the cycle are scored) and Monte Carlo samples for the mixed epsilon (each a full
-            scoring of every bank, as costly as a full sweep: the default of one keeps the
-            fallback's cost bounded, and the estimate is rough — raise it for analysis).
-        mixed_action: with a mixed result, "sample" a candidate from each bank's strategy or
-            play its "mode".
+        fallback_tol, epsilon_target, polish_rounds: the fallback's polish, when the exact
+            phase finds no pure equilibrium: the last profile is scored exactly; while its
+            epsilon exceeds ``epsilon_target`` (utility units, >= 0; 0.1 is 1 % of the default
+            penalty), a round (at most ``polish_rounds``, >= 0) lets the banks gaining more than
+            ``fallback_tol`` (>= 0) move one at a time, largest gain first, and scores the new
+            profile exactly. The best profile scored is played, with its exact epsilon.
+        mixed_above, mixed: when the polished epsilon still exceeds ``mixed_above`` (utility
+            units, >= 0; None: ``epsilon_target``), the mixed stage: "cce" (regret matching
+            toward a coarse correlated equilibrium, played through its device),
+            "regret_matching" (the cycling banks mix independently) or "none"; its answer is
+            played only if its epsilon is smaller. In the env a run of the stage costs about as
+            much as a whole decision, and the polish rarely leaves more than 0.1, so the agent
+            tries it only above 1.0 (a tenth of the default penalty: a bank left defaulting).
+        mixed_iters, mixed_samples: regret-matching rounds of the mixed stage (each scores the
+            mixing banks' candidates) and Monte Carlo samples for its epsilon in a sampled game
+            (each a full scoring of every bank; the estimate is rough with the default of one).
+        mixed_action: with a mixed or correlated result, "sample" (each bank from its
+            strategy; for a correlated one, a round of the device first) or play each bank's
+            "mode".
         seed: seed of the agent's generator (sweep orders, noise, mixed sampling).
         heuristic: the ``HeuristicAgent`` of the "heuristic" start (default parameters if None).
 
@@ -117,13 +132,17 @@ class EquilibriumAgent(Agent):
         self,
         *,
         start: Literal["previous", "hold", "heuristic"] = "previous",
-        max_sweeps: int = 10,
+        max_sweeps: int = 5,
         tol: float = 1e-9,
         noise: Literal["sample", "median"] = "median",
         scenarios: int = 1,
         block_worlds: int = 128,
         shortlist: int | None = 6,
-        mixed: Literal["regret_matching", "none"] = "regret_matching",
+        fallback_tol: float = 0.01,
+        polish_rounds: int = 2,
+        epsilon_target: float = 0.1,
+        mixed_above: float | None = 1.0,
+        mixed: Literal["cce", "regret_matching", "none"] = "cce",
         mixed_iters: int = 32,
         mixed_samples: int = 1,
         mixed_action: Literal["sample", "mode"] = "sample",
@@ -140,6 +159,10 @@ class EquilibriumAgent(Agent):
                 tol=tol,
                 block_worlds=block_worlds,
                 shortlist=shortlist,
+                fallback_tol=fallback_tol,
+                polish_rounds=polish_rounds,
+                epsilon_target=epsilon_target,
+                mixed_above=mixed_above,
                 mixed=mixed,
                 mixed_iters=mixed_iters,
                 mixed_samples=mixed_samples,
@@ -256,11 +279,13 @@ class EquilibriumAgent(Agent):
         return res
 
     def _play(self, res: Equilibrium) -> np.ndarray:
-        if (
-            res.kind == "mixed"
-            and self.options.mixed_action == "sample"
-            and res.strategy is not None
-        ):
-            idx = sample_profile(res.strategy, self._rng)
-            return res.candidates[np.arange(len(idx)), idx]
-        return res.actions
+        """The flat actions to play: a pure answer's; a mixed one's sampled (each bank from its
+        strategy); a correlated one's drawn from the device (a round t, then each bank from
+        device[t]); with ``mixed_action="mode"``, each bank's most likely candidate."""
+        if res.kind == "pure" or self.options.mixed_action == "mode":
+            return res.actions
+        strategy = res.strategy
+        if res.kind == "correlated" and res.device is not None:
+            strategy = res.device[self._rng.integers(len(res.device))]
+        idx = sample_profile(strategy, self._rng)
+        return res.candidates[np.arange(len(idx)), idx]

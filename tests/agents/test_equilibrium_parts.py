@@ -183,8 +183,11 @@ def test_joint_swaps_are_isolated_then_settled_one_at_a_time():
     assert search.alone.all() and not search.joint and search.stop == "max_sweeps"
     assert search.returns.tolist() == [0, 0]
     assert search.held.tolist() == [[False, True], [True, False]]  # only the current profile
-    res = stage_equilibrium(game, np.array([0, 1]), rng=np.random.default_rng(0))
-    assert res.converged and res.actions.tolist() == [0, 0] and res.isolated == 2
+    res = stage_equilibrium(
+        game, np.array([0, 1]), rng=np.random.default_rng(0), options=SolverOptions(max_sweeps=10)
+    )
+    assert res.converged and res.fallback == "none"
+    assert res.actions.tolist() == [0, 0] and res.isolated == 2
     assert res.iterations == 6 and res.history == [3.0, 3.0, 3.0, 2.0, 0.0, 0.0]
 
 
@@ -295,7 +298,11 @@ def test_mixed_fallback_keeps_other_banks_and_the_held_support():
         ("tol", -1e-3, "a number >= 0"),
         ("tol", math.nan, "a number >= 0"),
         ("tol", "0", "a number >= 0"),
-        ("mixed", "fp", "one of ('regret_matching', 'none')"),
+        ("mixed", "fp", "one of ('cce', 'regret_matching', 'none')"),
+        ("fallback_tol", -0.1, "a number >= 0"),
+        ("epsilon_target", -math.inf, "a number >= 0"),
+        ("mixed_above", -1, "a number >= 0 or None"),
+        ("polish_rounds", 1.5, "an integer >= 0"),
     ],
 )
 def test_solver_options_errors_name_the_field_value_and_what_is_allowed(name, value, allowed):
@@ -333,9 +340,8 @@ def test_agent_validates_once_and_passes_its_solver_options_down(monkeypatch):
     """The agent's keywords become one ``EquilibriumOptions``; ``stage_equilibrium`` receives
     its ``solver`` object itself, not a copy to validate again."""
     agent = EquilibriumAgent(max_sweeps=3, tol=0, shortlist=None, mixed="none", scenarios=2)
-    assert agent.options == EquilibriumOptions(
-        scenarios=2, solver=SolverOptions(max_sweeps=3, tol=0.0, shortlist=None, mixed="none")
-    )
+    solver = SolverOptions(max_sweeps=3, tol=0.0, shortlist=None, mixed="none", mixed_above=1.0)
+    assert agent.options == EquilibriumOptions(scenarios=2, solver=solver)
     with pytest.raises(ConfigError, match="max_sweeps = 0 is not allowed"):
         EquilibriumAgent(max_sweeps=0)
     seen = []
