@@ -1,12 +1,14 @@
 """After training, the trained policy against baselines in the learners' seats: ``compare``.
 
 The question after a run: would the learning banks have done better with a simple policy?
-``compare(config, model_path)`` plays W evaluation worlds once per *candidate* in the
-learners' seats — the trained policy (greedy: the argmax of its masked logits) and each
-baseline of ``against`` (``random``, ``heuristic``, ``equilibrium``, ``hold``) — while the other
-banks keep the config's fixed agent. Every candidate meets the same worlds: the same initial
-networks, shocks and noise (``agents.run_episodes`` with one seed; common random numbers), so
-differences are the candidates' play.
+``compare(config, model_path)`` plays W evaluation worlds once per *candidate* in the learners'
+seats — the trained policy as it was trained (``trained``: actions sampled from its masked softmax,
+with a generator seeded by the evaluation seed), the same policy played greedily (``trained,
+greedy``: the argmax of its masked logits; in a game the argmax of a mixed strategy can fare very
+differently) and each baseline of ``against`` (``random``, ``heuristic``, ``equilibrium``, ``hold``)
+— while the other banks keep the config's fixed agent. Every candidate meets the same worlds: the
+same initial networks, shocks and noise (``agents.run_episodes`` with one seed; common random
+numbers), so differences are the candidates' play.
 
 Per candidate (``Comparison.rows``):
 
@@ -114,11 +116,14 @@ class Comparison:
 
 
 def _seats(config: TrainConfig, candidate: Agent, fixed: Agent | None) -> Agent:
-    """The population: ``candidate`` in the learners' seats, ``fixed`` in the others."""
+    """The population: ``candidate`` in the learners' seats, ``fixed`` in the others (a
+    candidate that is itself a ``Population`` of the learners' seats keeps its assignment)."""
     n = config.env_config().num_banks
     learners = config.learner_indices(n)
     if len(learners) == n:
         return candidate
+    if isinstance(candidate, Population):
+        return Population(candidate.assignment, default=fixed)
     return Population({int(i): candidate for i in learners}, default=fixed)
 
 
@@ -128,11 +133,14 @@ def compare(
     against: Sequence[str] = ("random", "heuristic", "equilibrium"),
     worlds: int = 30,
     seed: int | None = None,
+    greedy: Agent | None = None,
 ) -> Comparison:
-    """Play the trained policy (a model zip for ``TorchPolicyAgent``, or an ``Agent`` such as a
-    ``Population`` of one model per bank group) and each baseline of ``against``
-    (``agents.registry.AGENT_KINDS``) in the learners' seats on the same ``worlds`` evaluation
-    worlds (see the module docstring)."""
+    """Play the trained policy and each baseline of ``against`` (``agents.registry.AGENT_KINDS``)
+    in the learners' seats on the same ``worlds`` evaluation worlds (see the module docstring).
+
+    ``trained`` is a model zip (played sampled and greedy, as ``TorchPolicyAgent``) or an
+    ``Agent`` (e.g. a ``Population`` of one model per bank group), with ``greedy`` its greedy
+    form when there is one."""
     from training.train import fixed_agent  # the run's own fixed agents, seeded alike
 
     for name in against:
@@ -146,8 +154,14 @@ def compare(
     env_config = config.env_config()
     n = env_config.num_banks
     learners = config.learner_indices(n)
-    policy = trained if isinstance(trained, Agent) else TorchPolicyAgent.load(trained)
-    candidates: dict[str, Agent] = {"trained": policy}
+    candidates: dict[str, Agent] = {}
+    if isinstance(trained, Agent):
+        candidates["trained"] = trained
+    else:
+        candidates["trained"] = TorchPolicyAgent.load(trained, deterministic=False, seed=seed)
+        candidates["trained, greedy"] = TorchPolicyAgent.load(trained, deterministic=True)
+    if greedy is not None:
+        candidates["trained, greedy"] = greedy
     candidates.update({name: make_agent(name, seed) for name in against})
     per_world: dict[str, np.ndarray] = {}
     defaults: dict[str, float] = {}

@@ -89,7 +89,7 @@ from training.checkpoint import (
     restore_rng,
     write_checkpoint,
 )
-from training.compare import Comparison, compare
+from training.compare import EVAL_SEED_OFFSET, Comparison, compare
 from training.config import TrainConfig, algorithm_class
 from training.group_env import GroupView, group_views
 from training.lockstep import Group, learn_lockstep
@@ -453,19 +453,27 @@ def _final_paths(run_dir: Path, config: TrainConfig) -> dict[str, Path]:
 def _compare(config: TrainConfig, run_dir: Path, finals: Mapping[str, Path]) -> Comparison:
     """The finished run's policy (every group's model for its banks) against the baselines,
     written to the run directory and to TensorBoard (``tb/comparison``)."""
+    worlds = config.compare_worlds
     if config.sharing == "groups":
-        n = config.env_config().num_banks
-        seats = {
-            int(bank): TorchPolicyAgent.load(finals[group])
-            for group, banks in config.groups.items()
-            for bank in bank_indices(banks, n)
-        }
-        trained: Any = Population(seats)
+        n, seed = config.env_config().num_banks, config.seed + EVAL_SEED_OFFSET
+
+        def population(greedy: bool) -> Population:
+            models = {
+                g: TorchPolicyAgent.load(finals[g], deterministic=greedy, seed=seed) for g in finals
+            }
+            return Population(
+                {
+                    int(b): models[g]
+                    for g, banks in config.groups.items()
+                    for b in bank_indices(banks, n)
+                }
+            )
+
+        comparison = compare(
+            config, population(False), config.compare_against, worlds, greedy=population(True)
+        )
     else:
-        trained = finals[SHARED]
-    comparison = compare(
-        config, trained, against=config.compare_against, worlds=config.compare_worlds
-    )
+        comparison = compare(config, finals[SHARED], config.compare_against, worlds)
     comparison.write(run_dir)
     from torch.utils.tensorboard import SummaryWriter
 

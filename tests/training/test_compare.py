@@ -57,11 +57,15 @@ def test_every_bank_learning(tiny_runs):
     config, model = tiny_runs["all"]
     table = compare(config, model, against=("random", "hold"), worlds=5)
     assert table.seed == config.seed + EVAL_SEED_OFFSET
-    assert [r.candidate for r in table.rows] == ["trained", "random", "hold"]
+    assert [r.candidate for r in table.rows] == ["trained", "trained, greedy", "random", "hold"]
     learners = np.arange(10)
-    trained, _ = _by_hand(config, TorchPolicyAgent.load(model), learners, 5, table.seed)
+    sampled = TorchPolicyAgent.load(model, deterministic=False, seed=table.seed)
+    trained, _ = _by_hand(config, sampled, learners, 5, table.seed)
+    greedy, _ = _by_hand(config, TorchPolicyAgent.load(model), learners, 5, table.seed)
+    assert table.rows[0].utility.mean == pytest.approx(trained.mean(), abs=1e-12)
+    assert table.rows[1].utility.mean == pytest.approx(greedy.mean(), abs=1e-12)
     rand, rand_dead = _by_hand(config, RandomAgent(seed=table.seed), learners, 5, table.seed)
-    row = table.rows[1]
+    row = table.rows[2]
     assert row.utility.mean == pytest.approx(rand.mean(), abs=1e-12)
     half = t_quantile(0.95, 4) * rand.std(ddof=1) / np.sqrt(5)
     assert row.utility.half == pytest.approx(half, rel=1e-9)
@@ -81,7 +85,7 @@ def test_learners_among_fixed_banks(tiny_runs):
     rand = RandomAgent(seed=table.seed)
     pop = Population({0: rand, 3: rand}, default=HoldAgent())
     want, _ = _by_hand(config, pop, learners, 4, table.seed)
-    assert table.rows[1].utility.mean == pytest.approx(want.mean(), abs=1e-12)
+    assert table.rows[2].utility.mean == pytest.approx(want.mean(), abs=1e-12)
     assert table.learners == 2
 
 
@@ -93,8 +97,8 @@ def test_tables_and_files(tiny_runs, tmp_path):
     md = table.markdown()
     assert "| trained |" in md and "| hold |" in md and "3 worlds" in md
     rows = list(csv.DictReader(io.StringIO(table.csv())))
-    assert [r["candidate"] for r in rows] == ["trained", "hold"]
-    assert float(rows[1]["utility_mean"]) == pytest.approx(table.rows[1].utility.mean, rel=1e-5)
+    assert [r["candidate"] for r in rows] == ["trained", "trained, greedy", "hold"]
+    assert float(rows[2]["utility_mean"]) == pytest.approx(table.rows[2].utility.mean, rel=1e-5)
     md_path, csv_path = table.write(tmp_path)
     assert md_path.read_text() == md and csv_path.read_text() == table.csv()
 
@@ -117,7 +121,7 @@ def test_a_finished_run_compares_and_times_itself(tmp_path):
         }
     )
     result = train(config)
-    assert [r.candidate for r in result.comparison.rows] == ["trained", "hold"]
+    assert [r.candidate for r in result.comparison.rows] == ["trained", "trained, greedy", "hold"]
     assert (tmp_path / "run" / "comparison.md").read_text() == result.comparison.markdown()
     assert (tmp_path / "run" / "comparison.csv").is_file()
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator

@@ -317,3 +317,27 @@ def test_a_format_1_checkpoint_is_still_read(tmp_path):
         zf.writestr("rng.json", "{}")
     old = ck.read_checkpoint(path)
     assert old.model_zip == b"m" and old.group_models == {} and old.timesteps == 8
+
+
+def test_a_groups_run_compares_every_groups_model_in_its_seats(tmp_path):
+    # Banks 0-3 learn in two groups among heuristic banks; the comparison plays group a's model
+    # for banks 0-1 and b's for 2-3 (sampled, then greedy), then hold in all four seats.
+    config = tiny_config(
+        tmp_path,
+        env={"file": str(SMALL), "overrides": {"max_steps": 4}},
+        learners=[0, 1, 2, 3],
+        fixed_agent="heuristic",
+        groups={"a": [0, 1], "b": [2, 3]},
+        total_timesteps=2 * 8 * 4,
+        compare_against=["hold"],
+        compare_worlds=3,
+    )
+    result = train(config)
+    rows = result.comparison.rows
+    assert [r.candidate for r in rows] == ["trained", "trained, greedy", "hold"]
+    from agents import HeuristicAgent, HoldAgent, Population, run_episodes
+
+    hold = Population({i: HoldAgent() for i in range(4)}, default=HeuristicAgent())
+    want = run_episodes(config.env_config(), hold, 3, result.comparison.seed).rewards[:, :4]
+    assert rows[2].utility.mean == pytest.approx(want.mean(axis=1).mean(), abs=1e-12)
+    assert (result.run_dir / "comparison.md").is_file()
