@@ -70,8 +70,8 @@ class Facts(NamedTuple):
     """A funding freeze is on in the bank's world."""
 
 
-def _always(q: Facts) -> np.ndarray:
-    return np.ones_like(q.cash, dtype=bool)
+def _always(q: Facts) -> np.bool_:
+    return np.True_  # broadcasts wherever a rule's result is used
 
 
 def _lend_ok(q: Facts) -> np.ndarray:
@@ -266,7 +266,7 @@ Executor = Callable[[NetworkState, Execution, np.ndarray, StepRecord], None]
 class Rule(NamedTuple):
     """The core's half of an action kind: when it is valid, and how it executes."""
 
-    valid: Callable[[Facts], np.ndarray]
+    valid: Callable[[Facts], np.ndarray | np.bool_]
     execute: Executor | None
 
 
@@ -328,9 +328,13 @@ def _run(s: NetworkState, ex: Execution, kinds: tuple[int, ...], rec: StepRecord
             RULES[kind].execute(s, ex, rows, rec)
 
 
+_ON_SLOT = np.array([k.target == "slot" for k in KINDS])
+"""(kinds,) the kind targets a counterparty slot (else a market or nothing)."""
+
+
 def _record_transactions(s: NetworkState, ex: Execution, rec: StepRecord) -> None:
     o = ex.orders
-    on_slot = np.array([k.target == "slot" for k in KINDS])[o.kind]
+    on_slot = _ON_SLOT[o.kind]
     world, bank = np.divmod(o.bank, s.shape[1])
     rec.add_rows(
         "transaction",
@@ -348,7 +352,10 @@ def _record_transactions(s: NetworkState, ex: Execution, rec: StepRecord) -> Non
 def action_masks(s: NetworkState, p: Params, bs: dict[str, np.ndarray] | None = None) -> np.ndarray:
     """(B, N, A) int8: 1 where the action is valid now (HOLD for every live bank; nothing for
     the dead). The rules are ``RULES``, as in execution; ``bs`` is accepted for symmetry with
-    ``observe`` and unused."""
+    ``observe`` and unused.
+
+    Each kind's rule fills its columns of a (B, N, C) block, one column per (kind, target);
+    every column is then spread over its S size levels (HOLD once)."""
     si = s.slot_index
     alive = s.alive
     frozen: np.ndarray | np.bool_ = np.False_
@@ -361,24 +368,22 @@ def action_masks(s: NetworkState, p: Params, bs: dict[str, np.ndarray] | None = 
         counterparty_live=si.valid & alive.ravel()[si.bank],
         frozen=frozen,
     )
-    b, n, _ = s.shape
-    blocks = [
-        np.broadcast_to(
-            RULES[k.code].valid(facts) & alive[..., None], (b, n, p.layout.targets(k.code))
-        )
-        for k in KINDS
-    ]
-    return np.concatenate(blocks, axis=-1)[..., _spread(p.layout)].view(np.int8)
+    columns, spread = _mask_columns(p.layout)
+    blocks = np.empty(alive.shape + (columns[-1][1].stop,), dtype=bool)
+    live = alive[..., None]
+    for code, cols in columns:
+        np.logical_and(RULES[code].valid(facts), live, out=blocks[..., cols])
+    return blocks[..., spread].view(np.int8)
 
 
 @functools.cache
-def _spread(layout) -> np.ndarray:
-    """Block column behind each flat action: one column per (kind, target), repeated over the
-    S size levels (HOLD once)."""
-    cols, start = [], 0
+def _mask_columns(layout) -> tuple[tuple[tuple[int, slice], ...], np.ndarray]:
+    """The block columns of each kind (one per target), and the block column behind each flat
+    action (each column repeated over the S size levels; HOLD once)."""
+    columns, spread, start = [], [], 0
     for k in KINDS:
         t = layout.targets(k.code)
-        reps = 1 if k.target == "none" else layout.S
-        cols.append(np.repeat(np.arange(start, start + t), reps))
+        columns.append((k.code, slice(start, start + t)))
+        spread.append(np.repeat(np.arange(start, start + t), layout.block(k.code) // t))
         start += t
-    return np.concatenate(cols)
+    return tuple(columns), np.concatenate(spread)
