@@ -70,8 +70,8 @@ class Facts(NamedTuple):
     """A funding freeze is on in the bank's world."""
 
 
-def _always(q: Facts) -> np.ndarray:
-    return np.ones_like(q.cash, dtype=bool)
+def _always(q: Facts) -> np.bool_:
+    return np.True_  # broadcasts wherever a rule's result is used
 
 
 def _lend_ok(q: Facts) -> np.ndarray:
@@ -265,7 +265,7 @@ Executor = Callable[[NetworkState, Params, Execution, np.ndarray, StepRecord], N
 class Rule(NamedTuple):
     """The core's half of an action kind: when it is valid, and how it executes."""
 
-    valid: Callable[[Facts], np.ndarray]
+    valid: Callable[[Facts], np.ndarray | np.bool_]
     execute: Executor | None
 
 
@@ -327,9 +327,13 @@ def execute(s: NetworkState, p: Params, actions: np.ndarray, rec: StepRecord) ->
     return ex
 
 
+_ON_SLOT = np.array([k.target == "slot" for k in KINDS])
+"""(kinds,) the kind targets a counterparty slot (else a market or nothing)."""
+
+
 def _record_transactions(s: NetworkState, ex: Execution, rec: StepRecord) -> None:
     o = ex.orders
-    on_slot = np.array([k.target == "slot" for k in KINDS])[o.kind]
+    on_slot = _ON_SLOT[o.kind]
     world, bank = np.divmod(o.bank, s.shape[1])
     rec.add_rows(
         "transaction",

@@ -25,6 +25,7 @@ fraction; clipped to [-10, 10].
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -105,9 +106,25 @@ class ObservationLayout:
         return self.slots.stop + len(MARKET_FEATURES) * self.M + len(WORLD_FEATURES)
 
 
+@functools.cache
+def _layout(k: int, m: int) -> ObservationLayout:
+    return ObservationLayout(k, m)
+
+
 def observation_layout(p: Params) -> ObservationLayout:
-    """The observation layout of an env's parameters."""
-    return ObservationLayout(p.K, p.M)
+    """The observation layout of an env's parameters (one object per (K, M))."""
+    return _layout(p.K, p.M)
+
+
+@functools.cache
+def _columns(lay: ObservationLayout) -> tuple[slice, slice, int, int]:
+    """Columns of the market and world features, in the order ``observe`` writes them."""
+    return (
+        lay.market("price_ratio"),
+        lay.market("last_return"),
+        lay.world("time_fraction"),
+        lay.world("default_share"),
+    )
 
 
 def obs_size(p: Params) -> int:
@@ -149,8 +166,8 @@ def observe(s: NetworkState, p: Params, bs: dict[str, np.ndarray] | None = None)
         "deposits_share": s.deposits * inv_a,
         "risk_factor": s.risk_factor,
     }
-    for name in OWN_FEATURES:
-        out[..., lay.own(name)] = own[name]
+    for column, name in enumerate(OWN_FEATURES):
+        out[..., column] = own[name]
     si = s.slot_index
     lent, borrowed = slot_exposures(s, bs)
     slot = {
@@ -160,12 +177,14 @@ def observe(s: NetworkState, p: Params, bs: dict[str, np.ndarray] | None = None)
         "borrowed_share": borrowed * inv_a[..., None],
         "belief": s.belief,
     }
-    for name in SLOT_FEATURES:
-        out[..., lay.slot(name)] = slot[name]
-    out[..., lay.market("price_ratio")] = (s.price / s.price0)[:, None, :]
-    out[..., lay.market("last_return")] = (s.last_return * 10.0)[:, None, :]
-    out[..., lay.world("time_fraction")] = (s.t / p.max_steps)[:, None]
-    out[..., lay.world("default_share")] = (1.0 - s.alive.sum(axis=1) / n)[:, None]
+    blocks = out[..., lay.slots].reshape(b, n, p.K, len(SLOT_FEATURES))  # a view (contiguous)
+    for column, name in enumerate(SLOT_FEATURES):
+        blocks[..., column] = slot[name]
+    price_ratio, last_return, time_fraction, default_share = _columns(lay)
+    out[..., price_ratio] = (s.price / s.price0)[:, None, :]
+    out[..., last_return] = (s.last_return * 10.0)[:, None, :]
+    out[..., time_fraction] = (s.t / p.max_steps)[:, None]
+    out[..., default_share] = (1.0 - s.alive.sum(axis=1) / n)[:, None]
     np.minimum(out, OBS_LIMIT, out=out)
     np.maximum(out, -OBS_LIMIT, out=out)
     if np.count_nonzero(s.alive) < s.alive.size:  # zero the dead (x * 1 == x for the rest)
