@@ -230,6 +230,10 @@ class TrainConfig:
     ``training.train.extra_callbacks``; None: no evaluation. The trainer itself runs none yet."""
     progress_bar: bool = True
     """Show a tqdm progress bar (ETA, mean episode reward per bank) on stderr."""
+    hold_bias: float = 0.0
+    """Added to the fresh policy's HOLD logit: the untrained policy starts near "do nothing"
+    (e.g. 3.0: HOLD e^3 = 20 times as likely as any other legal action) instead of uniform over
+    the legal actions, whose play is itself a crisis (frequent calls and fire sales)."""
     team_reward: float = 0.0
     """w in [0, 1]: each learner is trained on ``(1 - w) * its utility + w * the mean utility of
     its world's banks`` that step (0: selfish, the env's own reward; 1: a team reward). What is
@@ -295,6 +299,7 @@ class TrainConfig:
         )
         _num("compare_worlds", self.compare_worlds, 2, integer=True)
         _num("team_reward", self.team_reward, 0.0, 1.0)
+        _num("hold_bias", self.hold_bias, -20.0, 20.0)
         _check(
             self.run_dir is None or isinstance(self.run_dir, str),
             "run_dir",

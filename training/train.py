@@ -76,6 +76,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from agents import Population, TorchPolicyAgent
 from agents.base import Agent
 from agents.registry import make_agent
+from rudra_env.actions import HOLD
 from rudra_env.environment import RudraParallelEnv
 from rudra_env.errors import ConfigError
 from training.callbacks import Checkpointer, EnvTimeShare, ProgressBar, Stopper, StopRequest
@@ -374,10 +375,11 @@ def _resolve(
 
 
 def _build_model(config: TrainConfig, env: VecEnv, tb_dir: Path, k: int) -> Any:
-    """The ``k``-th model (seed ``config.seed + k``) of ``config.algorithm`` on ``env``."""
+    """The ``k``-th model (seed ``config.seed + k``) of ``config.algorithm`` on ``env``, its
+    HOLD logit raised by ``config.hold_bias`` (a resumed run then loads its own weights)."""
     algorithm = algorithm_class(config.algorithm)
     try:
-        return algorithm(
+        model = algorithm(
             "MlpPolicy",
             env,
             seed=config.seed + k,
@@ -390,6 +392,12 @@ def _build_model(config: TrainConfig, env: VecEnv, tb_dir: Path, k: int) -> Any:
             f"hyperparameters = {config.hyperparameters!r} is not allowed: "
             f"{algorithm.__name__} refused them: {exc}"
         ) from exc
+    if config.hold_bias:
+        import torch
+
+        with torch.no_grad():
+            model.policy.action_net.bias[HOLD] += config.hold_bias
+    return model
 
 
 def _restore(models: Mapping[str, Any], start: Checkpoint, grouped: bool) -> None:

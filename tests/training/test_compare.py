@@ -142,3 +142,26 @@ def test_compare_fields_are_checked():
         TrainConfig.from_dict({**TINY, "compare_against": ["nash"]})
     with pytest.raises(ConfigError, match="compare_worlds"):
         TrainConfig.from_dict({**TINY, "compare_worlds": 1})
+
+
+def test_hold_bias_raises_holds_initial_probability(tmp_path):
+    import torch
+
+    from training.train import _build_model
+    from training.vec_env import RudraVecEnv
+
+    venv = RudraVecEnv(TINY["env"]["file"], worlds=1)
+    obs = torch.as_tensor(venv.reset())
+    probs = {}
+    for bias in (0.0, 3.0):
+        config = TrainConfig.from_dict({**TINY, "hold_bias": bias})
+        model = _build_model(config, venv, tmp_path / "tb", 0)
+        with torch.no_grad():
+            dist = model.policy.get_distribution(obs)
+        probs[bias] = dist.distribution.probs[:, 0].mean().item()  # HOLD is action 0
+    # the same seed gives the same weights but for HOLD's bias: its odds rise by e^3
+    assert probs[3.0] > probs[0.0]
+    odds = lambda q: q / (1 - q)  # noqa: E731
+    assert odds(probs[3.0]) / odds(probs[0.0]) == pytest.approx(np.exp(3.0), rel=0.25)
+    with pytest.raises(ConfigError, match="hold_bias"):
+        TrainConfig.from_dict({**TINY, "hold_bias": "high"})
