@@ -32,6 +32,7 @@ TINY = {
     "checkpoint_every": 100,
     "eval_every": "null",
     "progress_bar": "false",
+    "compare_worlds": 2,  # a preset's end-of-run comparison runs, on two worlds
     "hyperparameters.n_steps": 8,
     "hyperparameters.batch_size": 48,
     "hyperparameters.n_epochs": 1,
@@ -65,3 +66,5 @@ def test_preset_trains_a_few_hundred_timesteps(path, tmp_path, capsys):
         with zipfile.ZipFile(final) as zf:
             assert "policy.pth" in zf.namelist()
         TorchPolicyAgent.load(final)  # every final model loads as an agent
+    if preset.compare_against:  # the end-of-run table, printed and written
+        assert (run_dir / "comparison.md").is_file() and "| trained |" in out

@@ -37,6 +37,7 @@ TINY = [
     "--set", "hyperparameters.batch_size=40",
     "--set", "hyperparameters.n_epochs=1",
     "--set", "hyperparameters.net_arch=[16]",
+    "--set", "compare_against=[]",
 ]  # fmt: skip
 ROLLOUT = 8 * 10  # n_steps x (1 world x 10 banks)
 
