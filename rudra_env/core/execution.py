@@ -208,8 +208,7 @@ def _lend(s: NetworkState, p: Params, ex: Execution, rows: np.ndarray, rec) -> N
     into = _per_bank(s, o.counterparty[rows], amount)
     s.cash += into
     s.ib_liab += into
-    _move_loans(s, o.bank[rows], o.slot[rows], amount)
-    ex.amount[rows] = amount
+    ex.amount[rows] = amount  # the loan itself moves after the calls (``LOAN_SIGN``)
 
 
 def _call(s: NetworkState, p: Params, ex: Execution, rows: np.ndarray, rec) -> None:
@@ -227,8 +226,7 @@ def _call(s: NetworkState, p: Params, ex: Execution, rows: np.ndarray, rec) -> N
         ex.illiquid |= demand - paid > TOL * np.maximum(1.0, demand)
     s.cash.ravel()[o.bank[rows]] += amount
     s.ib_liab -= repaid
-    _move_loans(s, o.bank[rows], o.slot[rows], -amount)
-    ex.amount[rows] = amount
+    ex.amount[rows] = amount  # the loan itself moves after the calls (``LOAN_SIGN``)
 
 
 def _per_bank(s: NetworkState, flat_bank: np.ndarray, amount: np.ndarray) -> np.ndarray:
@@ -289,9 +287,15 @@ if set(RULES) != {k.code for k in KINDS} or {r.execute for r in RULES.values()} 
     raise ImportError("every action kind needs a rule in RULES whose executor is in PHASES")
 
 _PHASE_OF_KIND = np.array(
-    [PHASES.index(RULES[k.code].execute) if RULES[k.code].execute else -1 for k in KINDS]
+    [PHASES.index(RULES[k.code].execute) if RULES[k.code].execute else len(PHASES) for k in KINDS]
 )
-"""Index in ``PHASES`` of each kind's executor (-1 for HOLD)."""
+"""Index in ``PHASES`` of each kind's executor (``len(PHASES)`` for HOLD, which has none)."""
+
+LOAN_SIGN = np.zeros(len(KINDS))
+"""(kinds,) how an order moves the loan in its slot: ``loans[bank, slot] += sign * amount``
+(+1 for LEND, -1 for BORROW, which repays; 0 for the market kinds). Loans move once, after
+every executor has run (no executor reads them)."""
+LOAN_SIGN[[LEND, BORROW]] = (1.0, -1.0)
 
 
 # ------------------------------------------------------------------------------ step 2
@@ -317,14 +321,23 @@ def execute(s: NetworkState, p: Params, actions: np.ndarray, rec: StepRecord) ->
         invalid=invalid,
         executed=executed,
     )
-    phase = _PHASE_OF_KIND[orders.kind]
-    for i, executor in enumerate(PHASES):
-        rows = np.flatnonzero(phase == i)
+    for executor, rows in zip(PHASES, _rows_by_phase(orders.kind), strict=False):
         if len(rows):
             executor(s, p, ex, rows, rec)
+    sign = LOAN_SIGN[orders.kind]
+    moves = np.flatnonzero(sign)
+    if len(moves):
+        _move_loans(s, orders.bank[moves], orders.slot[moves], sign[moves] * ex.amount[moves])
     s.outside += np.bincount(orders.bank // n, weights=ex.outside_flow, minlength=b)
     _record_transactions(s, ex, rec)
     return ex
+
+
+def _rows_by_phase(kind: np.ndarray) -> list[np.ndarray]:
+    """Each phase's rows of the orders (``kind`` (F,)), in bank order: one stable sort by phase."""
+    phase = _PHASE_OF_KIND[kind]
+    ends = np.cumsum(np.bincount(phase, minlength=len(PHASES) + 1))
+    return np.split(np.argsort(phase, kind="stable"), ends[:-1])
 
 
 _ON_SLOT = np.array([k.target == "slot" for k in KINDS])
