@@ -11,7 +11,9 @@ subprocesses so that load on the shared machine hits both alike:
 * PettingZoo ``parallel_env`` at N = 100 (env-steps/s), 600 steps;
 * the batched core, N = 100, B = 1024, the transition alone (bank-steps/s), 12 steps.
 
-Prints each tree's median and best over the rounds and the ratio of medians, and writes
+Prints each tree's median and best over the rounds, the ratio of medians and the median of the
+rounds' paired ratios (each round's two measurements run back to back, so a drift in the
+machine's speed hits both), and writes
 ``benchmarks/results/side_by_side.json``. Both trees use this checkout's virtual environment.
 """
 
@@ -32,15 +34,15 @@ _PROBE = """
 import json, sys
 sys.path.insert(0, "benchmarks")
 from env_throughput import bench_core, bench_pettingzoo
-pz = bench_pettingzoo(100, 600)["env_steps_per_s"]
+pz = bench_pettingzoo(100, int(sys.argv[1]))["env_steps_per_s"]
 core = bench_core(100, 1024, 12, observe_too=False)["bank_steps_per_s"]
 print(json.dumps({"pettingzoo_n100_env_steps_per_s": pz, "core_n100_b1024_bank_steps_per_s": core}))
 """
 
 
-def _measure(tree: Path) -> dict[str, float]:
+def _measure(tree: Path, pz_steps: int) -> dict[str, float]:
     out = subprocess.run(
-        [sys.executable, "-c", _PROBE],
+        [sys.executable, "-c", _PROBE, str(pz_steps)],
         cwd=tree,
         env={"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin"},
         capture_output=True,
@@ -68,6 +70,9 @@ def main() -> int:
     ap.add_argument("--base", required=True, help="git revision to compare against")
     ap.add_argument("--this", help="git revision to measure instead of this checkout")
     ap.add_argument("--rounds", type=int, default=5, help="alternating rounds (default 5)")
+    ap.add_argument(
+        "--pz-steps", type=int, default=600, help="PettingZoo steps per measurement (default 600)"
+    )
     args = ap.parse_args()
     base_rev = _short(args.base)
     this_rev = _short(args.this) if args.this else "this checkout"
@@ -77,8 +82,8 @@ def main() -> int:
         this = _worktree(Path(tmp) / "this", this_rev) if args.this else ROOT
         try:
             for k in range(args.rounds):
-                runs["base"].append(_measure(base))
-                runs["this"].append(_measure(this))
+                runs["base"].append(_measure(base, args.pz_steps))
+                runs["this"].append(_measure(this, args.pz_steps))
                 print(
                     f"round {k + 1}/{args.rounds}: base {runs['base'][-1]}, this "
                     f"{runs['this'][-1]}",
@@ -89,17 +94,32 @@ def main() -> int:
                 subprocess.run(
                     ["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False
                 )
-    summary = {"base": base_rev, "this": this_rev, "rounds": args.rounds, "figures": {}}
-    print(f"| measure | {base_rev} (median / best) | {this_rev} (median / best) | ratio |")
-    print("|---|---|---|---|")
+    summary = {
+        "base": base_rev,
+        "this": this_rev,
+        "rounds": args.rounds,
+        "pz_steps": args.pz_steps,
+        "figures": {},
+    }
+    print(
+        f"| measure | {base_rev} (median / best) | {this_rev} (median / best) | ratio of "
+        "medians | median of paired ratios |"
+    )
+    print("|---|---|---|---|---|")
     for key in runs["base"][0]:
         b = [r[key] for r in runs["base"]]
         t = [r[key] for r in runs["this"]]
         ratio = statistics.median(t) / statistics.median(b)
-        summary["figures"][key] = {"base": b, "this": t, "ratio_of_medians": ratio}
+        paired = statistics.median(x / y for x, y in zip(t, b, strict=True))
+        summary["figures"][key] = {
+            "base": b,
+            "this": t,
+            "ratio_of_medians": ratio,
+            "median_paired_ratio": paired,
+        }
         print(
             f"| {key} | {statistics.median(b):,.0f} / {max(b):,.0f} | "
-            f"{statistics.median(t):,.0f} / {max(t):,.0f} | {ratio:.3f} |"
+            f"{statistics.median(t):,.0f} / {max(t):,.0f} | {ratio:.3f} | {paired:.3f} |"
         )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(summary, indent=2) + "\n")
