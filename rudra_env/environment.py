@@ -210,6 +210,8 @@ class RudraParallelEnv(ParallelEnv):
         self.state_space = spaces.Box(-OBS_LIMIT, OBS_LIMIT, (state_size(self.params),), np.float32)
         self._rng = np.random.default_rng()
         self._state: NetworkState | None = None
+        self._masks: np.ndarray | None = None
+        """The action masks of ``_state`` as last observed (None once a control changed it)."""
         self._records: list[StepRecord] = []
         self._extra: list[Event] = []
         self._layout_cache: np.ndarray | None = None
@@ -270,7 +272,7 @@ class RudraParallelEnv(ParallelEnv):
         s = self.core_state
         a = self._action_array(actions, acting)
         try:  # the core checks the range before it touches the state or draws noise
-            s, out = core_step(s, a, self.params, self._rng, inplace=True)
+            s, out = core_step(s, a, self.params, self._rng, inplace=True, masks=self._masks)
         except ActionError:
             self._checked_actions(actions)  # raises, naming the agent: the core's error does not
             raise
@@ -411,7 +413,9 @@ class RudraParallelEnv(ParallelEnv):
         if idx is None:
             idx = self._indices(agents)
         obs = observe(s, self.params, bs)[0, idx]
-        mask = action_masks(s, self.params, bs)[0, idx]
+        masks = action_masks(s, self.params, bs)
+        self._masks = masks.copy()  # this state's validity, for the next step (never handed out)
+        mask = masks[0, idx]
         return {
             ag: {"observation": o, "action_mask": k}
             for ag, o, k in zip(agents, obs, mask, strict=True)
@@ -448,6 +452,7 @@ class RudraParallelEnv(ParallelEnv):
         if not s.alive[0, idx]:
             raise ConfigError(f"bank = {bank!r} has defaulted: capital can only go to a live bank")
         rec = StepRecord(step=s.t.copy())
+        self._masks = None  # the state changes under the last observation's masks
         add_capital(s, idx, float(amount), None, rec)
         s.equity_prev = np.where(s.alive, s.equity(), 0.0)
         self._records.append(rec)
@@ -462,6 +467,7 @@ class RudraParallelEnv(ParallelEnv):
         mask = np.zeros_like(s.alive)
         mask[0, idx] = True
         rec = StepRecord(step=s.t.copy())
+        self._masks = None  # the state changes under the last observation's masks
         fallen, _hit = remove_banks(s, self.params, mask, rec)
         self._records.append(rec)
         s.equity_prev = np.where(s.alive, s.equity(), 0.0)

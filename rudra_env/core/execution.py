@@ -299,12 +299,22 @@ LOAN_SIGN[[LEND, BORROW]] = (1.0, -1.0)
 
 
 # ------------------------------------------------------------------------------ step 2
-def execute(s: NetworkState, p: Params, actions: np.ndarray, rec: StepRecord) -> Execution:
-    """Step 2: validate the orders, then run the executors phase by phase."""
+def execute(
+    s: NetworkState,
+    p: Params,
+    actions: np.ndarray,
+    rec: StepRecord,
+    masks: np.ndarray | None = None,
+) -> Execution:
+    """Step 2: validate the orders (by the rules, or from this state's ``action_masks`` when
+    given: the same rules, already evaluated), then run the executors phase by phase."""
     b, n, _ = s.shape
     orders = Orders.gather(s, p, actions)
     facts = orders.facts(s, p)
-    ok = np.choose(orders.kind, [RULES[k.code].valid(facts) for k in KINDS])
+    if masks is None:
+        ok = np.choose(orders.kind, [RULES[k.code].valid(facts) for k in KINDS])
+    else:
+        ok = masks.reshape(-1)[orders.bank * p.layout.n + orders.action] != 0
     invalid = np.zeros((b, n), dtype=bool)
     if np.count_nonzero(ok) < len(ok):
         invalid.ravel()[orders.bank[~ok]] = True

@@ -103,6 +103,7 @@ def step(
     inplace: bool = False,
     noise: StepNoise | None = None,
     workers: int = 1,
+    masks: np.ndarray | None = None,
 ) -> tuple[NetworkState, StepOutput]:
     """Advance every world one step.
 
@@ -119,6 +120,11 @@ def step(
             for the whole batch first, so results do not depend on ``workers`` beyond
             floating-point rounding (~1e-14: SIMD sums may add in another order in a chunk);
             a given ``workers`` setting is exactly reproducible.
+        masks: (B, N, A) this state's ``action_masks``, when the caller has them (the PettingZoo
+            env computed them for its observations): step 2 then reads each order's validity
+            from them instead of evaluating the rules again — the same answer, since the rules
+            are the same. Ignored on threads, and when the env has a scenario (its events may
+            change the state before the actions execute).
 
     Returns:
         The new state and a ``StepOutput``.
@@ -135,12 +141,19 @@ def step(
         noise = StepNoise.draw(rng, b, n, m, params.K)
     workers = min(workers, b // _MIN_CHUNK)
     if workers <= 1:
-        return s, transition(s, actions, params, noise)
+        return s, transition(s, actions, params, noise, masks)
     return s, _transition_chunked(s, actions, params, noise, workers)
 
 
-def transition(s: NetworkState, actions: np.ndarray, p: Params, noise: StepNoise) -> StepOutput:
-    """The step proper, mutating ``s``: the model's step order, top to bottom."""
+def transition(
+    s: NetworkState,
+    actions: np.ndarray,
+    p: Params,
+    noise: StepNoise,
+    masks: np.ndarray | None = None,
+) -> StepOutput:
+    """The step proper, mutating ``s``: the model's step order, top to bottom (``masks``: as
+    ``step``'s)."""
     b, n, m = s.shape
     step_no = s.t + 1
     rec = StepRecord(step=step_no)
@@ -150,10 +163,11 @@ def transition(s: NetworkState, actions: np.ndarray, p: Params, noise: StepNoise
     fell_early = linked_early = None
     illiquid = np.zeros((b, n), dtype=bool)  # could not pay a call, a run or interest
     if p.shocks or p.interventions:  # 1. scenario
+        masks = None  # its events may change what is valid
         removed, illiquid = apply_scenario(s, p, rec)
         if np.count_nonzero(removed & s.alive):  # removals resolve before anyone acts
             fell_early, linked_early = remove_banks(s, p, removed, rec)
-    ex = execute(s, p, actions, rec)  # 2. actions
+    ex = execute(s, p, actions, rec, masks)  # 2. actions
     illiquid |= ex.illiquid
     reprice(s, p, noise.market)  # 3. markets
     illiquid |= pay_interest(s, p, rec)  # 4. interest

@@ -59,9 +59,9 @@ def _spy(monkeypatch):
     names: list[tuple[str, int]] = []
     real = step_module.transition
 
-    def spy(s, actions, p, noise):
+    def spy(s, actions, p, noise, masks=None):
         names.append((threading.current_thread().name, s.shape[0]))
-        return real(s, actions, p, noise)
+        return real(s, actions, p, noise, masks)
 
     monkeypatch.setattr(step_module, "transition", spy)
     return names
