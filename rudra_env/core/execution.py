@@ -331,7 +331,7 @@ def execute(
         invalid=invalid,
         executed=executed,
     )
-    for executor, rows in zip(PHASES, _rows_by_phase(orders.kind), strict=False):
+    for executor, rows in zip(PHASES, _rows_by_phase(orders.kind), strict=True):
         if len(rows):
             executor(s, p, ex, rows, rec)
     sign = LOAN_SIGN[orders.kind]
@@ -345,8 +345,8 @@ def execute(
 
 def _rows_by_phase(kind: np.ndarray) -> list[np.ndarray]:
     """Each phase's rows of the orders (``kind`` (F,)), in bank order: one stable sort by phase."""
-    phase = _PHASE_OF_KIND[kind]
-    ends = np.cumsum(np.bincount(phase, minlength=len(PHASES) + 1))
+    phase = _PHASE_OF_KIND[kind]  # orders are never HOLD: every phase is one of PHASES
+    ends = np.cumsum(np.bincount(phase, minlength=len(PHASES)))
     return np.split(np.argsort(phase, kind="stable"), ends[:-1])
 
 

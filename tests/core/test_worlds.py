@@ -125,3 +125,11 @@ def test_bad_worlds_name_the_value():
     with pytest.raises(ValueError, match="len\\(rngs\\) = 1 does not match the state's 2 worlds"):
         reset_worlds(state, CFG, gens[:1], [0])
     assert reset_worlds(state, CFG, gens, []).shape[0] == 0
+    with pytest.raises(ValueError) as err:
+        reset_worlds(state, CFG, gens[:1], [0])
+    assert str(err.value).endswith(": expected one generator per world")
+    with pytest.raises(ValueError) as err:
+        draw_worlds(CFG, [])
+    assert str(err.value) == (
+        "draw_worlds(rngs=[]) is not allowed: expected one generator per world"
+    )
