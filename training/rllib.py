@@ -14,7 +14,8 @@ in agent steps, as SB3's rollout); ``worlds`` envs are split over the
 ``ray.num_env_runners`` runners (``num_envs_per_env_runner = ceil(worlds / runners)``);
 ``batch_size`` -> ``minibatch_size`` (at most the batch), ``n_epochs`` -> ``num_epochs``,
 ``learning_rate`` -> ``lr``, ``gae_lambda`` -> ``lambda_``, ``clip_range`` -> ``clip_param``,
-``ent_coef`` -> ``entropy_coeff``, ``vf_coef`` -> ``vf_loss_coeff``, ``max_grad_norm`` -> ``grad_clip``;
+``ent_coef`` -> ``entropy_coeff``, ``vf_coef`` -> ``vf_loss_coeff``,
+``max_grad_norm`` -> ``grad_clip``;
 ``net_arch`` (default [64, 64], tanh, as SB3's MlpPolicy) gives the policy and value MLPs.
 
 Timesteps are learner steps, as with SB3: the sum over agents of RLlib's sampled agent steps.
