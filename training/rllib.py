@@ -191,26 +191,36 @@ def latest_rllib_checkpoint(run_dir: str | Path) -> Path | None:
     return max(found, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX) :]), default=None)
 
 
-def export_policies(algo: Any, config: TrainConfig, run_dir: Path) -> dict[str, Path]:
-    """Write each module's policy MLP as a ``TorchPolicyAgent`` state dict + arch sidecar."""
+def policy_agent(module: Any, **kwargs: Any) -> Any:
+    """The ``agents.TorchPolicyAgent`` of a ``MaskedMLPModule``'s policy MLP (its
+    ``nn.Sequential`` state dict; inputs ``observation``, tanh); ``kwargs`` go to the agent."""
     from agents.torch_policy import PolicyArch, TorchPolicyAgent
 
-    modules = _modules(config)
-    pi, _ = _arch(config)
+    linears = [m for m in module.pi if isinstance(m, torch_linear())]
+    arch = PolicyArch(
+        obs_dim=int(linears[0].in_features),
+        hidden_sizes=tuple(int(m.out_features) for m in linears[:-1]),
+        n_actions=int(linears[-1].out_features),
+        activation=module.model_config.get("activation", "tanh"),
+    )
+    sd = {k: v.detach().cpu() for k, v in module.pi.state_dict().items()}
+    return TorchPolicyAgent.from_state_dict(sd, arch, **kwargs)
+
+
+def torch_linear() -> type:
+    import torch
+
+    return torch.nn.Linear
+
+
+def export_policies(algo: Any, config: TrainConfig, run_dir: Path) -> dict[str, Path]:
+    """Write each module's policy as a ``TorchPolicyAgent`` state dict + arch sidecar
+    (``final_model.pt``/``.json``, or ``final_models/<group>.pt``/``.json``)."""
     out: dict[str, Path] = {}
-    for m in modules:
-        module = algo.get_module(m)
-        sd = {k: v.detach().cpu() for k, v in module.pi.state_dict().items()}
-        d = int(module.pi[0].in_features)
-        a = int(module.pi[-1].out_features)
-        arch = PolicyArch(obs_dim=d, hidden_sizes=tuple(pi), n_actions=a, activation="tanh")
-        agent = TorchPolicyAgent.from_state_dict(sd, arch)
-        if m == SHARED:
-            path = run_dir / "final_model.pt"
-        else:
-            path = run_dir / "final_models" / f"{m}.pt"
-            path.parent.mkdir(exist_ok=True)
-        out[m] = agent.save(path)
+    for m in _modules(config):
+        path = _final_path(run_dir, m)
+        path.parent.mkdir(exist_ok=True)
+        out[m] = policy_agent(algo.get_module(m)).save(path)
     return out
 
 
