@@ -224,11 +224,13 @@ def export_policies(algo: Any, config: TrainConfig, run_dir: Path) -> dict[str, 
     return out
 
 
-def _init_ray(config: TrainConfig) -> None:
+def _init_ray(config: TrainConfig) -> bool:
+    """Connect to ``ray.address`` or start a local instance; False if Ray was already up in
+    this process (then it is used as it is and left running)."""
     import ray
 
     if ray.is_initialized():
-        return
+        return False
     if config.ray.address is not None:
         ray.init(address=config.ray.address, log_to_driver=False)
     else:
@@ -238,6 +240,7 @@ def _init_ray(config: TrainConfig) -> None:
             log_to_driver=False,
             configure_logging=False,
         )
+    return True
 
 
 def _timesteps(result: dict[str, Any]) -> int:
@@ -310,7 +313,7 @@ def train_rllib(config: TrainConfig | None = None, *, resume: str | Path | None 
     _write_text(run_dir / "run.json", json.dumps(info, indent=1))
 
     # 3. Ray, and PPO on the env runners (restored from the checkpoint when resuming).
-    _init_ray(config)
+    started = _init_ray(config)
     algo = ppo_config(config).build_algo()
     if start is not None:
         algo.restore_from_path(str(start / "algorithm"))
@@ -377,7 +380,7 @@ def train_rllib(config: TrainConfig | None = None, *, resume: str | Path | None 
     finally:
         writer.close()
         algo.stop()
-        if config.ray.address is None:
+        if started:  # a cluster keeps running: this only disconnects from it
             ray.shutdown()
     stopped_by = None if reason == "done" else reason
     assert checkpoint is not None

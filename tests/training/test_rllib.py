@@ -138,6 +138,31 @@ def test_resume_continues_from_the_latest_checkpoint(run_dir, tmp_path):
     assert "done: 640 timesteps" in rudra_train("--resume", str(run))
 
 
+def test_checkpoint_restores_the_trained_weights_on_driver_and_runners(run_dir):
+    """What ``--resume`` restores: the latest checkpoint's weights, in the learner's module and
+    in every env runner's (here the final checkpoint, whose weights were exported)."""
+    from training.rllib import ppo_config
+
+    config = TrainConfig.from_yaml(run_dir / "config.yaml")
+    final = TorchPolicyAgent.load(run_dir / "final_model.pt").net.state_dict()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        algo = ppo_config(config).build_algo()
+        fresh = policy_agent(algo.get_module("shared")).net.state_dict()
+        assert not torch.equal(fresh["0.weight"], final["0.weight"])
+        algo.restore_from_path(str(latest_rllib_checkpoint(run_dir) / "algorithm"))
+        restored = policy_agent(algo.get_module("shared")).net.state_dict()
+        on_runners = algo.env_runner_group.foreach_env_runner(
+            lambda r: r.module["shared"].pi[0].weight.detach().clone(), local_env_runner=False
+        )
+        algo.stop()
+    finally:
+        ray.shutdown()
+    for key, value in final.items():
+        assert torch.equal(restored[key], value), key
+    assert all(torch.equal(w, final["0.weight"]) for w in on_runners)
+
+
 def test_groups_preset_trains_one_policy_per_group(tmp_path):
     run = tmp_path / "run"
     sets = {**TINY, "total_timesteps": 200, "run_dir": run}
