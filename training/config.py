@@ -20,6 +20,12 @@ One policy per bank group instead of one shared policy (``configs/train/ppo_grou
     sharing: groups
     groups: {core: [0, 1, 2], periphery: [3, 4, 5, 6, 7, 8, 9]}
 
+Ray RLlib instead of stable-baselines3 (``configs/train/rllib_ppo_shared.yaml``; the
+``[distributed]`` extra; ``training.rllib``)::
+
+    backend: rllib
+    ray: {address: null, num_env_runners: 2, num_cpus: 3}   # address: a Ray cluster's
+
 ``TrainConfig.from_yaml(path)`` reads it (``yaml.safe_load``; ``env.file`` is resolved relative
 to the YAML's folder); ``with_overrides({"a.b": value})`` applies CLI ``--set`` keys, where
 ``env.<key>`` is short for ``env.overrides.<key>`` (``--set env.num_banks=20``).

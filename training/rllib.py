@@ -254,8 +254,10 @@ def _timesteps(result: dict[str, Any]) -> int:
 
 def _scalars(result: dict[str, Any]) -> dict[str, float]:
     """The TensorBoard scalars of one iteration's result."""
+    from training.rllib_env import iteration_metrics
+
     runners = result.get("env_runners", {})
-    out = {k: float(v) for k, v in runners.items() if k.startswith("rudra/")}
+    out = iteration_metrics(runners)
     for key in ("episode_return_mean", "episode_len_mean"):
         if key in runners and runners[key] == runners[key]:
             out[f"rllib/{key}"] = float(runners[key])

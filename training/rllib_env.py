@@ -18,10 +18,10 @@ by every env runner process:
   written for this env's ``Dict``). The policy's ``nn.Sequential`` keys (``0.weight``,
   ``2.weight``, ...) are what ``agents.TorchPolicyAgent`` loads: ``training.rllib`` exports them
   as a plain state dict.
-* ``RudraMetricsCallback`` — per env step, the same ``rudra/...`` scalars as the SB3 path's
-  ``SystemicMetricsCallback`` (``rudra/mean_utility`` per live learner, ``rudra/default_rate``,
-  ``rudra/total_equity``, ``rudra/invalid_action_share``), averaged by RLlib's metrics logger
-  over the iteration's steps (``result["env_runners"]["rudra/..."]``).
+* ``RudraMetricsCallback`` — per env step, sums for the same ``rudra/...`` scalars as the SB3
+  path's ``SystemicMetricsCallback`` (``rudra/mean_utility`` per live learner-step,
+  ``rudra/default_rate``, ``rudra/total_equity``, ``rudra/invalid_action_share``), summed by
+  RLlib's metrics logger over the iteration and every runner; ``iteration_metrics`` divides.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 import torch
 from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.rllib.core.columns import Columns
@@ -44,10 +43,17 @@ from agents.registry import make_agent
 from rudra_env.actions import HOLD
 from rudra_env.config import EnvConfig
 
-__all__ = ["METRICS", "MaskedMLPModule", "RudraMetricsCallback", "RudraMultiAgentEnv", "mlp"]
+__all__ = [
+    "METRICS",
+    "MaskedMLPModule",
+    "RudraMetricsCallback",
+    "RudraMultiAgentEnv",
+    "iteration_metrics",
+    "mlp",
+]
 
 METRICS = ("mean_utility", "default_rate", "total_equity", "invalid_action_share")
-"""The ``rudra/<name>`` scalars the env runners log every step."""
+"""The ``rudra/<name>`` scalars of an iteration (``iteration_metrics``)."""
 
 _ACTIVATIONS = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}
 
@@ -101,12 +107,14 @@ class RudraMultiAgentEnv(MultiAgentEnv):
         acted = [a for a in actions if a in self._learners]
         own = {a: float(rewards.get(a, 0.0)) for a in acted}
         summary = self.env.summary()
-        invalid = [bool(infos.get(a, {}).get("invalid_action", False)) for a in acted]
+        invalid = sum(bool(infos.get(a, {}).get("invalid_action", False)) for a in acted)
         self.step_metrics = {
-            "mean_utility": float(np.mean(list(own.values()))) if own else 0.0,
+            "steps": 1.0,
+            "live": float(len(acted)),
+            "reward": float(sum(own.values())),
+            "invalid": float(invalid),
             "default_rate": summary["default_rate"],
             "total_equity": summary["total_equity"],
-            "invalid_action_share": float(np.mean(invalid)) if invalid else 0.0,
         }
         self.agents = [a for a in self.env.agents if a in self._learners]
         done = not self.env.agents or not self.agents
@@ -166,7 +174,9 @@ class MaskedMLPModule(TorchRLModule, ValueFunctionAPI):
 
 
 class RudraMetricsCallback(RLlibCallback):
-    """Logs the env's ``step_metrics`` as ``rudra/<name>`` (mean over the iteration's steps)."""
+    """Sums the env's ``step_metrics`` over the iteration (``rudra_sum/<name>``, RLlib's
+    ``sum`` reduction: per iteration, added over env runners); ``iteration_metrics`` turns
+    them into the ``rudra/...`` means."""
 
     def on_episode_step(self, *, metrics_logger: Any = None, env: Any = None, **kwargs: Any):
         envs = getattr(env, "envs", None)
@@ -176,4 +186,26 @@ class RudraMetricsCallback(RLlibCallback):
         if metrics_logger is None or not values:
             return
         for name, value in values.items():
-            metrics_logger.log_value(f"rudra/{name}", float(value), reduce="mean", window=1000)
+            metrics_logger.log_value(f"rudra_sum/{name}", float(value), reduce="sum")
+
+
+def iteration_metrics(runners: Mapping[str, Any]) -> dict[str, float]:
+    """The ``rudra/...`` scalars of one iteration from ``result["env_runners"]``, defined as
+    the SB3 path's ``SystemicMetricsCallback`` defines them over its window: ``mean_utility``
+    = the learners' summed utility / their live bank-steps; ``invalid_action_share`` = invalid
+    actions / live bank-steps; ``default_rate`` and ``total_equity`` = means over the
+    iteration's env steps (every world's step counts once)."""
+
+    def total(name: str) -> float:
+        value = runners.get(f"rudra_sum/{name}", 0.0)
+        return float(value) if value == value else 0.0  # NaN: nothing logged
+
+    steps, live = total("steps"), total("live")
+    if not steps:
+        return {}
+    return {
+        "rudra/mean_utility": total("reward") / max(live, 1.0),
+        "rudra/default_rate": total("default_rate") / steps,
+        "rudra/total_equity": total("total_equity") / steps,
+        "rudra/invalid_action_share": total("invalid") / max(live, 1.0),
+    }
