@@ -53,6 +53,7 @@ TINY = {
     "keep_checkpoints": 5,
 }
 ITERATION = 8 * 2 * 10  # n_steps x worlds x learners
+RING = {"num_banks": 10, "max_counterparties": 4, "topology": {"kind": "ring"}}  # small.yaml's K
 
 
 def rudra_train(*args: str, sets: dict | None = None, timeout: float = 120) -> str:
@@ -252,16 +253,19 @@ def test_bad_rllib_config_names_the_field(data, message):
         TrainConfig.from_dict({"env": str(SMALL), **data})
 
 
-def test_ray_tournament_equals_the_local_one():
+def test_ray_tournament_equals_the_local_one(run_dir):
+    """With the exported RLlib policy as a population (a checkpoint read in every task)."""
     tour = TournamentConfig.from_yaml(ROOT / "configs" / "evaluate" / "tournament_small.yaml")
     tour = tour.with_overrides(
         {
             "seeds": 4,
             "worlds_per_batch": 2,
             "overrides": {"max_steps": 6},
+            "checkpoints": {"rllib": str(run_dir / "final_model.pt")},
+            "scenarios": {"small": str(SMALL), "small_ring": {"config": RING}},
             "populations": {
                 "heuristic": "heuristic",
-                "random": "random",
+                "rllib": "rllib:0.5,heuristic",
                 "eq_half": "equilibrium:0.5,heuristic",
             },
             "equilibrium_gap.every": 3,
