@@ -59,6 +59,7 @@ from typing import Any
 
 import yaml
 
+from rudra_env.errors import ConfigError
 from training.callbacks import StopRequest
 from training.config import TrainConfig
 
@@ -194,9 +195,11 @@ def latest_rllib_checkpoint(run_dir: str | Path) -> Path | None:
 def policy_agent(module: Any, **kwargs: Any) -> Any:
     """The ``agents.TorchPolicyAgent`` of a ``MaskedMLPModule``'s policy MLP (its
     ``nn.Sequential`` state dict; inputs ``observation``, tanh); ``kwargs`` go to the agent."""
+    import torch
+
     from agents.torch_policy import PolicyArch, TorchPolicyAgent
 
-    linears = [m for m in module.pi if isinstance(m, torch_linear())]
+    linears = [m for m in module.pi if isinstance(m, torch.nn.Linear)]
     arch = PolicyArch(
         obs_dim=int(linears[0].in_features),
         hidden_sizes=tuple(int(m.out_features) for m in linears[:-1]),
@@ -205,12 +208,6 @@ def policy_agent(module: Any, **kwargs: Any) -> Any:
     )
     sd = {k: v.detach().cpu() for k, v in module.pi.state_dict().items()}
     return TorchPolicyAgent.from_state_dict(sd, arch, **kwargs)
-
-
-def torch_linear() -> type:
-    import torch
-
-    return torch.nn.Linear
 
 
 def export_policies(algo: Any, config: TrainConfig, run_dir: Path) -> dict[str, Path]:
@@ -280,12 +277,23 @@ def train_rllib(config: TrainConfig | None = None, *, resume: str | Path | None 
     start: Path | None = None
     if resume is not None:
         run_dir = Path(resume)
+        if not (run_dir / "config.yaml").is_file():
+            raise ConfigError(
+                f"resume = {str(run_dir)!r} is not allowed: expected a run directory (one "
+                f"with a config.yaml written by rudra train)"
+            )
         if config is None:
             config = TrainConfig.from_yaml(run_dir / "config.yaml")
         start = latest_rllib_checkpoint(run_dir)
     else:
-        assert config is not None, "train_rllib needs a config or resume="
+        if config is None:
+            raise ConfigError("train() needs a config, or resume=RUN_DIR")
         run_dir = config.default_run_dir(time.strftime("%Y%m%d-%H%M%S"))
+        if run_dir.exists() and any(run_dir.iterdir()):
+            raise ConfigError(
+                f"run_dir = {str(run_dir)!r} is not allowed: expected a new or empty folder "
+                f"(continue that run with --resume {run_dir})"
+            )
     config = config.resolved(run_dir)
     meta = json.loads((start / "rudra.json").read_text()) if start else {}
     done = int(meta.get("timesteps", 0))
@@ -385,7 +393,6 @@ def train_rllib(config: TrainConfig | None = None, *, resume: str | Path | None 
         if started:  # a cluster keeps running: this only disconnects from it
             ray.shutdown()
     stopped_by = None if reason == "done" else reason
-    assert checkpoint is not None
     return RunResult(
         run_dir,
         done,

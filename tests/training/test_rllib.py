@@ -142,6 +142,36 @@ def test_resume_continues_from_the_latest_checkpoint(run_dir, tmp_path):
     assert "done: 640 timesteps" in rudra_train("--resume", str(run))
 
 
+def test_sigterm_writes_a_checkpoint_and_the_run_resumes(tmp_path):
+    import signal
+    import time
+
+    run = tmp_path / "run"
+    flags = [x for k, v in {**TINY, "total_timesteps": 10**6, "run_dir": run}.items()
+             for x in ("--set", f"{k}={v}")]  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "training", "train", str(SHARED), *flags],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 90
+    while latest_rllib_checkpoint(run) is None:  # training, its signal handlers installed
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()[-2000:]
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM and "stopped by SIGTERM" in out
+    last = latest_rllib_checkpoint(run)
+    meta = json.loads((last / "rudra.json").read_text())
+    assert meta["reason"] == "SIGTERM" and not (run / "final_model.pt").exists()
+    done = meta["timesteps"]
+    out = rudra_train("--resume", str(run), sets={"total_timesteps": done + 100})
+    assert f"done: {done + ITERATION} timesteps" in out and (run / "final_model.pt").is_file()
+
+
 def test_checkpoint_restores_the_trained_weights_on_driver_and_runners(run_dir):
     """What ``--resume`` restores: the latest checkpoint's weights, in the learner's module and
     in every env runner's (here the final checkpoint, whose weights were exported)."""
@@ -232,6 +262,14 @@ def test_env_face_learners_fixed_banks_and_team_reward():
             break
         obs = {a: o for a, o in obs.items() if not (term[a] or trunc[a])}
     assert steps <= env.env.config.max_steps
+
+
+def test_a_new_rllib_run_refuses_a_used_run_dir(run_dir):
+    from training.train import train
+
+    config = TrainConfig.from_yaml(SHARED).with_overrides({"run_dir": str(run_dir)})
+    with pytest.raises(ConfigError, match="expected a new or empty folder"):
+        train(config)
 
 
 @pytest.mark.parametrize(
