@@ -12,7 +12,7 @@ FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet $(FIND_LINKS) -c constraints.txt -e ".[dev,train]"
+	$(BIN)/pip install --quiet $(FIND_LINKS) -c constraints.txt -e ".[dev,train,distributed]"
 	touch $(STAMP)
 
 # The main job: train the small preset (a few minutes), print the trained policy against random,

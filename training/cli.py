@@ -170,6 +170,16 @@ def _evaluate_parser(commands: Any) -> None:
     p.add_argument(
         "--out", metavar="DIR", help="a new or empty directory (default: out_dir, else runs/)"
     )
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        default=None,
+        metavar="ADDRESS",
+        help="play the cells' batches as Ray tasks: on a local Ray instance (no ADDRESS) or on "
+        "the cluster at ADDRESS (auto, head:6379, ray://head:10001); the same numbers as "
+        "without --ray. Needs the [distributed] extra",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar, no table printed")
     p.set_defaults(run=_run_evaluate)
 
@@ -189,7 +199,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
             f"{flag} = {str(out)!r} is not allowed: it exists and is not an empty directory "
             "(a tournament does not mix its files with another run's): choose a new one"
         )
-    result = evaluate(config, progress=False if args.quiet else None)
+    result = evaluate(config, progress=False if args.quiet else None, ray=args.ray)
     result.write(out)
     text = summary(result)
     print(text if not args.quiet else text.splitlines()[-1])

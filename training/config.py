@@ -20,6 +20,12 @@ One policy per bank group instead of one shared policy (``configs/train/ppo_grou
     sharing: groups
     groups: {core: [0, 1, 2], periphery: [3, 4, 5, 6, 7, 8, 9]}
 
+Ray RLlib instead of stable-baselines3 (``configs/train/rllib_ppo_shared.yaml``; the
+``[distributed]`` extra; ``training.rllib``)::
+
+    backend: rllib
+    ray: {address: null, num_env_runners: 2, num_cpus: 3}   # address: a Ray cluster's
+
 ``TrainConfig.from_yaml(path)`` reads it (``yaml.safe_load``; ``env.file`` is resolved relative
 to the YAML's folder); ``with_overrides({"a.b": value})`` applies CLI ``--set`` keys, where
 ``env.<key>`` is short for ``env.overrides.<key>`` (``--set env.num_banks=20``).
@@ -55,10 +61,13 @@ from rudra_env.errors import ConfigError
 
 __all__ = [
     "ALGORITHMS",
+    "BACKENDS",
     "DEVICES",
+    "RLLIB_HYPERPARAMETERS",
     "FIXED_AGENTS",
     "SHARING",
     "EnvSpec",
+    "RayOptions",
     "TrainConfig",
     "algorithm_class",
 ]
@@ -67,6 +76,23 @@ ALGORITHMS = ("maskable_ppo", "ppo", "a2c")
 SHARING = ("shared", "groups")
 FIXED_AGENTS = AGENT_KINDS  # the built-in policies, by name
 DEVICES = ("cpu", "cuda", "auto")
+BACKENDS = ("sb3", "rllib")
+RLLIB_HYPERPARAMETERS = (
+    "learning_rate",
+    "n_steps",
+    "batch_size",
+    "n_epochs",
+    "gamma",
+    "gae_lambda",
+    "clip_range",
+    "ent_coef",
+    "vf_coef",
+    "max_grad_norm",
+    "net_arch",
+)
+"""The hyperparameters ``backend: rllib`` understands: SB3's names, translated to RLlib's PPO
+(``training.rllib.ppo_config``); ``net_arch`` is a list of widths (policy and value function
+each get their own MLP of that shape)."""
 
 # Constructor arguments that other fields set (field that sets it, for the error message).
 _RESERVED = {
@@ -175,11 +201,49 @@ class EnvSpec:
 
 
 @dataclass(frozen=True)
+class RayOptions:
+    """Where ``backend: rllib`` runs: a Ray cluster or a local Ray instance."""
+
+    address: str | None = None
+    """A running cluster's address for ``ray.init(address=...)`` (``auto``, ``10.0.0.5:6379``
+    or ``ray://head:10001``); None: start a local Ray instance with ``num_cpus``."""
+    num_env_runners: int = 1
+    """RLlib env runners (processes sampling in parallel, one CPU each); 0 samples in the
+    driver."""
+    num_cpus: int | None = None
+    """CPUs of the local Ray instance (address None); None: ``num_env_runners + 1``."""
+
+    def validate(self) -> None:
+        _check(
+            self.address is None or (isinstance(self.address, str) and bool(self.address)),
+            "ray.address",
+            self.address,
+            "null (a local Ray instance) or a cluster address such as 'auto' or 'head:6379'",
+        )
+        _num("ray.num_env_runners", self.num_env_runners, 0, 1024, integer=True)
+        if self.num_cpus is not None:
+            _num("ray.num_cpus", self.num_cpus, 1, integer=True)
+
+    def local_cpus(self) -> int:
+        """CPUs of a local instance: ``num_cpus``, or one per env runner plus the driver."""
+        return self.num_cpus if self.num_cpus is not None else self.num_env_runners + 1
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """One training run: env, algorithm, who learns, budget, checkpoints and where it all goes."""
 
     env: EnvSpec = field(default_factory=EnvSpec)
     """The environment (see ``EnvSpec``)."""
+    backend: str = "sb3"
+    """sb3: stable-baselines3 on one machine (``training.train``); rllib: Ray RLlib's PPO
+    (new API stack) with parallel env runners, locally or on a Ray cluster
+    (``training.rllib``; the ``[distributed]`` extra). With rllib, ``algorithm`` is ppo or
+    maskable_ppo (both: PPO whose module masks illegal actions), ``hyperparameters`` takes
+    the names of ``RLLIB_HYPERPARAMETERS``, and ``device``, ``eval_every`` and
+    ``compare_against`` are not used."""
+    ray: RayOptions = field(default_factory=RayOptions)
+    """backend = rllib: the Ray cluster or local instance and the env runners (``RayOptions``)."""
     name: str = ""
     """Run name, used in the default ``run_dir``; empty: the train YAML's file stem (``train``
     for a config built from a mapping)."""
@@ -256,6 +320,22 @@ class TrainConfig:
         n = self.env_config().num_banks
         _check(isinstance(self.name, str), "name", self.name, "a string")
         _check(self.algorithm in ALGORITHMS, "algorithm", self.algorithm, f"one of {ALGORITHMS}")
+        _check(self.backend in BACKENDS, "backend", self.backend, f"one of {BACKENDS}")
+        self.ray.validate()
+        if self.backend == "rllib":
+            _check(
+                self.algorithm in ("ppo", "maskable_ppo"),
+                "algorithm",
+                self.algorithm,
+                "ppo or maskable_ppo with backend = 'rllib' (RLlib's PPO, actions masked)",
+            )
+            _check(
+                not self.compare_against,
+                "compare_against",
+                self.compare_against,
+                "[] with backend = 'rllib' (compare the exported final_model.pt with "
+                "rudra evaluate)",
+            )
         self._validate_hyperparameters()
         _check(self.sharing in SHARING, "sharing", self.sharing, f"one of {SHARING}")
         learners = self.learner_indices(n)
@@ -310,8 +390,11 @@ class TrainConfig:
     def _validate_hyperparameters(self) -> None:
         hp = self.hyperparameters
         _check(isinstance(hp, Mapping), "hyperparameters", hp, "a mapping {name: value}")
-        params = inspect.signature(algorithm_class(self.algorithm).__init__).parameters
-        allowed = [p for p in params if p not in ("self", *_RESERVED)] + ["net_arch"]
+        if self.backend == "rllib":
+            allowed = list(RLLIB_HYPERPARAMETERS)
+        else:
+            params = inspect.signature(algorithm_class(self.algorithm).__init__).parameters
+            allowed = [p for p in params if p not in ("self", *_RESERVED)] + ["net_arch"]
         for key, value in hp.items():
             path = f"hyperparameters.{key}"
             if key in _RESERVED:

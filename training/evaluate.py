@@ -607,34 +607,57 @@ def play_cell(
 ) -> Cell:
     """Play ``population`` on every world of the scenario ``env`` and measure it."""
     start = time.perf_counter()
+    batches = [
+        play_batch(tour, population, env, k, worlds, tick)
+        for k, worlds in enumerate(tour.batches())
+    ]
+    return assemble_cell(batches, env, time.perf_counter() - start)
+
+
+def play_batch(
+    tour: TournamentConfig,
+    population: str,
+    env: EnvConfig,
+    k: int,
+    worlds: int,
+    tick: Callable = lambda k: None,
+) -> dict[str, Any]:
+    """Batch ``k`` (``worlds`` worlds, seed ``batch_seed(tour.seed, k)``) of a cell: its
+    per-world metrics, rewards, trajectory and gap cost (``assemble_cell`` joins them). The
+    unit of work that ``evaluate(..., ray=...)`` sends to a Ray task."""
+    start = time.perf_counter()
+    seed = batch_seed(tour.seed, k)
+    plan = tour.plan(population, env, seed)
+    rec = _Recorder(worlds, tour.equilibrium_gap, np.random.default_rng([tour.seed, k, 2]), tick)
+    stats = run_episodes(env, plan.population, worlds, seed, [rec])
+    tick(env.max_steps - stats.steps)
+    return {
+        "values": {"utility": stats.utility, "default_rate": stats.default_rate, **rec.values()},
+        "rewards": stats.rewards,
+        "trajectory": rec.trajectory(env.max_steps),
+        "gap": (rec.gap_calls, rec.gap_worlds, rec.gap_seconds),
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def assemble_cell(batches: Sequence[Mapping[str, Any]], env: EnvConfig, seconds: float) -> Cell:
+    """The ``Cell`` of a population's batches, in batch order."""
     values: dict[str, list[np.ndarray]] = {}
-    rewards, paths, calls, scored, gap_seconds = [], [], 0, 0, 0.0
-    for k, worlds in enumerate(tour.batches()):
-        seed = batch_seed(tour.seed, k)
-        plan = tour.plan(population, env, seed)
-        rec = _Recorder(
-            worlds, tour.equilibrium_gap, np.random.default_rng([tour.seed, k, 2]), tick
-        )
-        stats = run_episodes(env, plan.population, worlds, seed, [rec])
-        tick(env.max_steps - stats.steps)
-        batch = {"utility": stats.utility, "default_rate": stats.default_rate, **rec.values()}
-        for key, v in batch.items():
+    for b in batches:
+        for key, v in b["values"].items():
             values.setdefault(key, []).append(v)
-        rewards.append(stats.rewards)
-        paths.append(rec.trajectory(env.max_steps))
-        calls, scored = calls + rec.gap_calls, scored + rec.gap_worlds
-        gap_seconds += rec.gap_seconds
     order = [key for key in METRICS if key in values]
+    paths = [b["trajectory"] for b in batches]
     return Cell(
         values={key: np.concatenate(values[key]) for key in order},
-        rewards=np.concatenate(rewards),
+        rewards=np.concatenate([b["rewards"] for b in batches]),
         trajectory={
             name: np.concatenate([p[name] for p in paths], axis=1).mean(axis=1) for name in paths[0]
         },
-        gap_calls=calls,
-        gap_worlds=scored,
-        gap_seconds=gap_seconds,
-        seconds=time.perf_counter() - start,
+        gap_calls=sum(b["gap"][0] for b in batches),
+        gap_worlds=sum(b["gap"][1] for b in batches),
+        gap_seconds=sum(b["gap"][2] for b in batches),
+        seconds=seconds,
     )
 
 
@@ -661,21 +684,38 @@ def play_cross(
 ) -> np.ndarray:
     """(W,) the row population's mean episode utility per bank in its seats against ``col``
     (module docstring, cross-play); ``own`` is the row's own ``Cell`` for the diagonal."""
-    share = (tour.cross_play or CrossPlayOptions()).share
     out, lo = [], 0
     for k, worlds in enumerate(tour.batches()):
-        seats = _seats(tour.seed, k, env.num_banks, share)
         if row == col and own is not None:
+            seats = _seats(tour.seed, k, env.num_banks, _share(tour))
             out.append(own.rewards[lo : lo + worlds, seats].mean(axis=1))
-            lo += worlds
-            continue
-        seed = batch_seed(tour.seed, k)
-        pop = _mixed(tour.plan(row, env, seed), tour.plan(col, env, seed), seats)
-        stats = run_episodes(env, pop, worlds, seed, [_Tick(tick)])
-        tick(env.max_steps - stats.steps)
-        out.append(stats.rewards[:, seats].mean(axis=1))
+        else:
+            out.append(play_cross_batch(tour, row, col, env, k, worlds, tick))
         lo += worlds
     return np.concatenate(out)
+
+
+def _share(tour: TournamentConfig) -> float:
+    return (tour.cross_play or CrossPlayOptions()).share
+
+
+def play_cross_batch(
+    tour: TournamentConfig,
+    row: str,
+    col: str,
+    env: EnvConfig,
+    k: int,
+    worlds: int,
+    tick: Callable = lambda k: None,
+) -> np.ndarray:
+    """(worlds,) batch ``k`` of the cross-play cell (row, col), row != col (a Ray task's unit
+    of work with ``evaluate(..., ray=...)``)."""
+    seats = _seats(tour.seed, k, env.num_banks, _share(tour))
+    seed = batch_seed(tour.seed, k)
+    pop = _mixed(tour.plan(row, env, seed), tour.plan(col, env, seed), seats)
+    stats = run_episodes(env, pop, worlds, seed, [_Tick(tick)])
+    tick(env.max_steps - stats.steps)
+    return stats.rewards[:, seats].mean(axis=1)
 
 
 class _Tick(EpisodeObserver):
@@ -703,8 +743,22 @@ def _preflight(tour: TournamentConfig, configs: Mapping[str, EnvConfig]) -> None
                         ) from exc
 
 
-def evaluate(tour: TournamentConfig, *, progress: bool | None = None) -> TournamentResult:
-    """Play the tournament (module docstring); ``progress`` overrides ``tour.progress_bar``."""
+def evaluate(
+    tour: TournamentConfig, *, progress: bool | None = None, ray: str | None = None
+) -> TournamentResult:
+    """Play the tournament (module docstring); ``progress`` overrides ``tour.progress_bar``.
+
+    ``ray``: None plays every cell here, one after the other. Otherwise each batch of each cell
+    (and of each off-diagonal cross-play cell) is a Ray task (``play_batch``,
+    ``play_cross_batch``), all submitted at once and gathered in order: ``"local"`` starts a
+    local Ray instance (all this machine's CPUs; an instance already started in this process
+    is used as it is), any other value is a cluster address for ``ray.init(address=...)``
+    (``auto``, ``head:6379``, ``ray://head:10001``). The numbers are the same as a local run's
+    (every batch draws only from its own seeds); ``Cell.seconds`` is then the sum of its
+    batches' times on the workers, not wall time. Checkpoint paths in ``checkpoints`` must be
+    readable on every Ray node (a shared file system, or the same path everywhere).
+    (Needs the ``[distributed]`` extra.)
+    """
     from tqdm import tqdm
 
     start = time.perf_counter()
@@ -715,6 +769,11 @@ def evaluate(tour: TournamentConfig, *, progress: bool | None = None) -> Tournam
     total = runs * len(tour.batches()) * sum(env.max_steps for env in configs.values())
     show = tour.progress_bar if progress is None else progress
     bar = tqdm(total=total, desc="evaluate", unit="step", disable=not show or None)
+    if ray is not None:
+        with bar:
+            cells, cross, cross_seconds = _evaluate_on_ray(tour, configs, ray, bar)
+        seconds = time.perf_counter() - start
+        return TournamentResult(tour, configs, cells, cross, seconds, cross_seconds)
     cells: dict[tuple[str, str], Cell] = {}
     cross: dict[tuple[str, str, str], np.ndarray] = {}
     cross_seconds: dict[str, float] = {}
@@ -734,6 +793,76 @@ def evaluate(tour: TournamentConfig, *, progress: bool | None = None) -> Tournam
             cross_seconds[scen] = time.perf_counter() - cross_start
     seconds = time.perf_counter() - start
     return TournamentResult(tour, configs, cells, cross, seconds, cross_seconds)
+
+
+def _evaluate_on_ray(
+    tour: TournamentConfig, configs: Mapping[str, EnvConfig], address: str, bar: Any
+) -> tuple[dict, dict, dict]:
+    """``evaluate``'s cells, cross-play cells and cross-play seconds, played as Ray tasks."""
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(
+            "--ray needs Ray: pip install -c constraints.txt -e '.[distributed]'"
+        ) from None
+    started = False
+    if not ray.is_initialized():
+        if address == "local":
+            ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
+        else:
+            ray.init(address=address, log_to_driver=False)
+        started = True
+    try:
+        batch_task = ray.remote(num_cpus=1)(play_batch)
+        cross_task = ray.remote(num_cpus=1)(play_cross_batch)
+        tour_ref = ray.put(tour)
+        pops, batches = list(tour.populations), list(enumerate(tour.batches()))
+        cell_refs: dict[tuple[str, str], list[Any]] = {}
+        cross_refs: dict[tuple[str, str, str], list[Any]] = {}
+        steps: dict[Any, int] = {}
+        for scen, env in configs.items():
+            for pop in pops:
+                refs = [batch_task.remote(tour_ref, pop, env, k, w) for k, w in batches]
+                cell_refs[(pop, scen)] = refs
+                steps.update(dict.fromkeys(refs, env.max_steps))
+            if tour.cross_play is None:
+                continue
+            for row in pops:
+                for col in pops:
+                    if row != col:
+                        refs = [
+                            cross_task.remote(tour_ref, row, col, env, k, w) for k, w in batches
+                        ]
+                        cross_refs[(scen, row, col)] = refs
+                        steps.update(dict.fromkeys(refs, env.max_steps))
+        pending = list(steps)
+        while pending:  # progress as tasks finish (a task's worlds run max_steps steps)
+            ready, pending = ray.wait(pending, num_returns=1)
+            bar.update(steps[ready[0]])
+        cells = {}
+        for (pop, scen), refs in cell_refs.items():
+            parts = ray.get(refs)
+            seconds = sum(b["seconds"] for b in parts)
+            cells[(pop, scen)] = assemble_cell(parts, configs[scen], seconds)
+        cross: dict[tuple[str, str, str], np.ndarray] = {}
+        cross_seconds: dict[str, float] = {}
+        if tour.cross_play is not None:
+            for scen, env in configs.items():
+                t0 = time.perf_counter()
+                for row in pops:
+                    for col in pops:
+                        if row == col:
+                            own = cells[(row, scen)]
+                            cross[(scen, row, col)] = play_cross(tour, row, col, env, own)
+                        else:
+                            cross[(scen, row, col)] = np.concatenate(
+                                ray.get(cross_refs[(scen, row, col)])
+                            )
+                cross_seconds[scen] = time.perf_counter() - t0
+        return cells, cross, cross_seconds
+    finally:
+        if started:
+            ray.shutdown()
 
 
 # ---------------------------------------------------------------------------- results

@@ -211,6 +211,14 @@ def train(
         callbacks: SB3 callbacks attached after the trainer's own and ``extra_callbacks`` (to
             the first group's model, with groups).
     """
+    # 0. backend: rllib runs Ray RLlib's PPO instead (training.rllib; the [distributed] extra).
+    if _backend(config, resume) == "rllib":
+        if callbacks:
+            raise ConfigError("callbacks= are SB3 callbacks: not allowed with backend = 'rllib'")
+        from training.rllib import train_rllib
+
+        return train_rllib(config, resume=resume)
+
     # 1. Resolve the config: a fresh run's, or the resumed run's (its latest checkpoint's).
     config, run_dir, start = _resolve(config, resume)
     config = config.resolved(run_dir)
@@ -347,6 +355,15 @@ def train(
 
 
 # --------------------------------------------------------------------------- steps of train
+def _backend(config: TrainConfig | None, resume: str | Path | None) -> str:
+    """The run's backend: the given config's, else the resumed run's config.yaml's."""
+    if config is not None:
+        return config.backend
+    if resume is not None and (Path(resume) / "config.yaml").is_file():
+        return TrainConfig.from_yaml(Path(resume) / "config.yaml").backend
+    return "sb3"
+
+
 def _resolve(
     config: TrainConfig | None, resume: str | Path | None
 ) -> tuple[TrainConfig, Path, Checkpoint | None]:

@@ -24,7 +24,12 @@ from training.cli import main  # noqa: E402
 from training.config import TrainConfig  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
-PRESETS = sorted((ROOT / "configs" / "train").glob("*.yaml"))
+# backend: rllib presets train in tests/training/test_rllib.py (the [distributed] extra)
+PRESETS = [
+    p
+    for p in sorted((ROOT / "configs" / "train").glob("*.yaml"))
+    if TrainConfig.from_yaml(p).backend == "sb3"
+]
 TIMESTEPS = 300
 TINY = {
     "worlds": 1,
