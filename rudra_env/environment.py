@@ -93,6 +93,7 @@ from rudra_env.core.params import Params
 from rudra_env.core.resolution import remove_banks
 from rudra_env.core.scenario import add_capital
 from rudra_env.core.state import NetworkState, balance_sheet
+from rudra_env.core.step import StepOutput
 from rudra_env.core.step import step as core_step
 from rudra_env.errors import ActionError, ConfigError, ResetNeeded
 
@@ -211,6 +212,7 @@ class RudraParallelEnv(ParallelEnv):
         self._rng = np.random.default_rng()
         self._state: NetworkState | None = None
         self._masks: np.ndarray | None = None
+        self.last_output: StepOutput | None = None
         """The action masks of ``_state`` as last observed (None once a control changed it)."""
         self._records: list[StepRecord] = []
         self._extra: list[Event] = []
@@ -277,6 +279,7 @@ class RudraParallelEnv(ParallelEnv):
             self._checked_actions(actions)  # raises, naming the agent: the core's error does not
             raise
         self._records.append(out.record)
+        self.last_output = out  # the core's StepOutput of the last step (for metrics)
         truncated = self.num_steps >= self.config.max_steps
         idx = self._indices(acting)
         all_false = self._all_false(acting)

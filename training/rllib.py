@@ -28,9 +28,11 @@ The run directory::
                                                   (weights, optimizer state, connector state)
                                                   and ``rudra.json`` (timesteps, elapsed time);
                                                   the last ``keep_checkpoints`` kept
-    <run_dir>/tb/rllib_ppo/                       TensorBoard: ``rudra/mean_utility``,
-                                                  ``rudra/default_rate``, ``rudra/total_equity``,
-                                                  ``rudra/invalid_action_share``, and RLlib's
+    <run_dir>/tb/rllib_ppo/                       TensorBoard: the SB3 path's ``rudra/...``
+                                                  scalars (mean_utility, utility/<group>,
+                                                  default_rate, cascade_size, total_equity,
+                                                  price/<market>, actions/<KIND>,
+                                                  invalid_action_share), and RLlib's
                                                   ``rllib/episode_return_mean``, losses,
                                                   ``rllib/env_steps_per_s``; x axis: timesteps
     <run_dir>/final_model.pt (+ .json)            the shared policy, once the run is complete
@@ -159,6 +161,7 @@ def ppo_config(config: TrainConfig) -> Any:
                 "fixed_agent": config.fixed_agent,
                 "seed": config.seed,
                 "team_reward": config.team_reward,
+                "groups": _modules(config) if config.sharing == "groups" else {},
             },
             disable_env_checking=True,
         )

@@ -20,7 +20,9 @@ by every env runner process:
   as a plain state dict.
 * ``RudraMetricsCallback`` — per env step, sums for the same ``rudra/...`` scalars as the SB3
   path's ``SystemicMetricsCallback`` (``rudra/mean_utility`` per live learner-step,
-  ``rudra/default_rate``, ``rudra/total_equity``, ``rudra/invalid_action_share``), summed by
+  ``rudra/default_rate``, ``rudra/cascade_size``, ``rudra/total_equity``,
+  ``rudra/price/<market>``, ``rudra/actions/<KIND>``, ``rudra/invalid_action_share``,
+  ``rudra/utility/<group>``; not the histograms), summed by
   RLlib's metrics logger over the iteration and every runner; ``iteration_metrics`` divides.
 """
 
@@ -40,7 +42,7 @@ from ray.rllib.utils.torch_utils import FLOAT_MIN
 import rudra_env
 from agents.base import EnvView
 from agents.registry import make_agent
-from rudra_env.actions import HOLD
+from rudra_env.actions import HOLD, KINDS
 from rudra_env.config import EnvConfig
 
 __all__ = [
@@ -53,7 +55,9 @@ __all__ = [
 ]
 
 METRICS = ("mean_utility", "default_rate", "total_equity", "invalid_action_share")
-"""The ``rudra/<name>`` scalars of an iteration (``iteration_metrics``)."""
+"""The ``rudra/<name>`` scalars every iteration has (``iteration_metrics``); beside them
+``rudra/cascade_size``, ``rudra/price/<market>``, ``rudra/actions/<KIND>`` and, with groups,
+``rudra/utility/<group>``, as the SB3 path defines them."""
 
 _ACTIVATIONS = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}
 
@@ -76,6 +80,10 @@ class RudraMultiAgentEnv(MultiAgentEnv):
         self.agents = list(self.possible_agents)
         self._learners = set(self.possible_agents)
         self.team_reward = float(config.get("team_reward", 0.0))
+        self.groups = {
+            g: {f"bank_{int(i)}" for i in banks} for g, banks in config.get("groups", {}).items()
+        }
+        """``{group: agents}`` for ``rudra/utility/<group>`` (empty: one shared policy)."""
         seed = int(config.get("seed", 0))
         self.fixed = make_agent(config.get("fixed_agent", "heuristic"), seed)
         self.observation_spaces = {a: self.env.observation_space(a) for a in self.possible_agents}
@@ -106,16 +114,7 @@ class RudraMultiAgentEnv(MultiAgentEnv):
         w = self.team_reward
         acted = [a for a in actions if a in self._learners]
         own = {a: float(rewards.get(a, 0.0)) for a in acted}
-        summary = self.env.summary()
-        invalid = sum(bool(infos.get(a, {}).get("invalid_action", False)) for a in acted)
-        self.step_metrics = {
-            "steps": 1.0,
-            "live": float(len(acted)),
-            "reward": float(sum(own.values())),
-            "invalid": float(invalid),
-            "default_rate": summary["default_rate"],
-            "total_equity": summary["total_equity"],
-        }
+        self.step_metrics = self._metrics(acted, own, infos)
         self.agents = [a for a in self.env.agents if a in self._learners]
         done = not self.env.agents or not self.agents
         out_obs = {a: obs[a] for a in acted if a in obs}
@@ -125,6 +124,34 @@ class RudraMultiAgentEnv(MultiAgentEnv):
         out_term["__all__"] = done and not any(out_trunc.values())
         out_trunc["__all__"] = done and any(out_trunc.values())
         return out_obs, out_rew, out_term, out_trunc, {a: infos.get(a, {}) for a in out_obs}
+
+    def _metrics(
+        self, acted: list[str], own: Mapping[str, float], infos: Mapping[str, Any]
+    ) -> dict[str, float]:
+        """This step's sums for the ``rudra/...`` scalars (``iteration_metrics`` divides them)."""
+        env, out = self.env, self.env.last_output
+        summary = env.summary()
+        kinds = env.params.action_table.kind
+        values = {
+            "steps": 1.0,
+            "live": float(len(acted)),
+            "reward": float(sum(own.values())),
+            "invalid": float(sum(bool(infos[a].get("invalid_action")) for a in acted)),
+            "default_rate": summary["default_rate"],
+            "total_equity": summary["total_equity"],
+            "defaults": float(out.defaulted.sum()),
+            "rounds": float(out.cascade_rounds.sum()),
+        }
+        for m, name in enumerate(env.params.market_names):
+            values[f"price/{name}"] = float(env.core_state.price[0, m])
+        for k in KINDS:
+            values[f"actions/{k.name}"] = 0.0
+        for a in acted:
+            values[f"actions/{KINDS[kinds[infos[a]['executed_action']]].name}"] += 1.0
+        for g, members in self.groups.items():
+            values[f"group_reward/{g}"] = sum(own[a] for a in acted if a in members)
+            values[f"group_live/{g}"] = float(sum(a in members for a in acted))
+        return values
 
 
 def mlp(sizes: list[int], activation: str) -> torch.nn.Sequential:
@@ -203,9 +230,21 @@ def iteration_metrics(runners: Mapping[str, Any]) -> dict[str, float]:
     steps, live = total("steps"), total("live")
     if not steps:
         return {}
-    return {
+    rounds = total("rounds")
+    out = {
         "rudra/mean_utility": total("reward") / max(live, 1.0),
         "rudra/default_rate": total("default_rate") / steps,
+        "rudra/cascade_size": total("defaults") / rounds if rounds else 0.0,
         "rudra/total_equity": total("total_equity") / steps,
         "rudra/invalid_action_share": total("invalid") / max(live, 1.0),
     }
+    for key in runners:
+        name = key.removeprefix("rudra_sum/")
+        if name.startswith("price/"):
+            out[f"rudra/{name}"] = total(name) / steps
+        elif name.startswith("actions/"):
+            out[f"rudra/{name}"] = total(name) / max(live, 1.0)
+        elif name.startswith("group_reward/"):
+            group = name.removeprefix("group_reward/")
+            out[f"rudra/utility/{group}"] = total(name) / max(total(f"group_live/{group}"), 1.0)
+    return out

@@ -105,6 +105,13 @@ def test_rllib_run_writes_checkpoints_tensorboard_and_final_policy(run_dir):
     assert all(v > 0 for _, v in tags["rudra/total_equity"])
     assert all(np.isfinite(v) and v != 0 for _, v in tags["rudra/mean_utility"])
     assert all(v == 0 for _, v in tags["rudra/invalid_action_share"])  # the module masks
+    # the SB3 path's other scalars: cascades, prices, action kinds (shares of live learners)
+    assert all(v >= 0 for _, v in tags["rudra/cascade_size"])
+    markets = [m["name"] for m in config.env.config["markets"]]
+    assert {f"rudra/price/{m}" for m in markets} <= set(tags)
+    kinds = [t for t in tags if t.startswith("rudra/actions/")]
+    assert len(kinds) == 5
+    assert sum(tags[t][0][1] for t in kinds) == pytest.approx(1.0)
     assert "rllib/shared/policy_loss" in tags and "rllib/env_steps_per_s" in tags
     assert not list(run_dir.rglob("*.tmp"))
 
@@ -209,6 +216,7 @@ def test_groups_preset_trains_one_policy_per_group(tmp_path):
         assert agent.arch.hidden_sizes == (16,)
     tags = scalars(run / "tb" / "rllib_ppo")
     assert "rllib/core/policy_loss" in tags and "rllib/periphery/policy_loss" in tags
+    assert {"rudra/utility/core", "rudra/utility/periphery"} <= set(tags)
 
 
 def test_module_masks_logits_and_exports_the_same_policy():
