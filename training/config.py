@@ -37,6 +37,7 @@ import copy
 import dataclasses
 import inspect
 import re
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -542,6 +543,17 @@ class TrainConfig:
         name = self.name or "train"
         env = EnvSpec(config=self.env_config().to_dict())
         return dataclasses.replace(self, env=env, name=name, run_dir=str(Path(run_dir).resolve()))
+
+    def new_run_dir(self) -> Path:
+        """The run directory of a fresh run (``default_run_dir`` with the time now), refused
+        when it already holds files (a run to ``--resume`` instead)."""
+        run_dir = self.default_run_dir(time.strftime("%Y%m%d-%H%M%S"))
+        if run_dir.exists() and any(run_dir.iterdir()):
+            raise ConfigError(
+                f"run_dir = {str(run_dir)!r} is not allowed: expected a new or empty folder "
+                f"(continue that run with --resume {run_dir})"
+            )
+        return run_dir
 
     def default_run_dir(self, stamp: str) -> Path:
         """``run_dir``, or ``runs/<name>-<stamp>``."""

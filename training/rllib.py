@@ -291,12 +291,7 @@ def train_rllib(config: TrainConfig | None = None, *, resume: str | Path | None 
     else:
         if config is None:
             raise ConfigError("train() needs a config, or resume=RUN_DIR")
-        run_dir = config.default_run_dir(time.strftime("%Y%m%d-%H%M%S"))
-        if run_dir.exists() and any(run_dir.iterdir()):
-            raise ConfigError(
-                f"run_dir = {str(run_dir)!r} is not allowed: expected a new or empty folder "
-                f"(continue that run with --resume {run_dir})"
-            )
+        run_dir = config.new_run_dir()
     config = config.resolved(run_dir)
     meta = json.loads((start / "rudra.json").read_text()) if start else {}
     done = int(meta.get("timesteps", 0))

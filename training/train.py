@@ -382,12 +382,7 @@ def _resolve(
         return config, run_dir, start
     if config is None:
         raise ConfigError("train() needs a config, or resume=RUN_DIR")
-    run_dir = config.default_run_dir(time.strftime("%Y%m%d-%H%M%S"))
-    if run_dir.exists() and any(run_dir.iterdir()):
-        raise ConfigError(
-            f"run_dir = {str(run_dir)!r} is not allowed: expected a new or empty folder "
-            f"(continue that run with --resume {run_dir})"
-        )
+    run_dir = config.new_run_dir()
     return config, run_dir, None
 
 
