@@ -31,17 +31,14 @@ Seeding: the worlds are the parent's (``RudraVecEnv(seed=...)``, ``venv.seed()``
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
 
-import gymnasium as gym
 import numpy as np
-from stable_baselines3.common.vec_env import VecEnv
-from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvStepReturn
+from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 
 from rudra_env.config import EnvConfig
 from rudra_env.core import NetworkState, Params, StepOutput
 from rudra_env.errors import ConfigError
-from training.vec_env import RudraVecEnv, bank_indices
+from training.vec_env import OneEnvBehindSlots, RudraVecEnv, bank_indices
 
 __all__ = ["GroupView", "group_views"]
 
@@ -132,7 +129,7 @@ class _Lockstep:
         self._first_obs = None
 
 
-class GroupView(VecEnv):
+class GroupView(OneEnvBehindSlots):
     """One bank group's slots of a ``RudraVecEnv`` (see the module docstring).
 
     It has the parent's attributes that callbacks read (``config``, ``params``, ``worlds``,
@@ -211,26 +208,3 @@ class GroupView(VecEnv):
     def close(self) -> None:
         """Closes the parent (every group's view)."""
         self.parent.close()
-
-    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
-        value = getattr(self, attr_name)
-        return [value for _ in self._get_indices(indices)]
-
-    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
-        setattr(self, attr_name, value)
-
-    def env_method(
-        self, method_name: str, *method_args: Any, indices: VecEnvIndices = None, **method_kwargs
-    ) -> list[Any]:
-        """``action_masks`` gives each slot its row; any other method is called once on the
-        view and its result repeated for each slot."""
-        idx = list(self._get_indices(indices))
-        if method_name == "action_masks":
-            return list(self.action_masks()[idx])
-        result = getattr(self, method_name)(*method_args, **method_kwargs)
-        return [result for _ in idx]
-
-    def env_is_wrapped(
-        self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None
-    ) -> list[bool]:
-        return [False for _ in self._get_indices(indices)]

@@ -59,7 +59,7 @@ from rudra_env.core.observe import OBS_LIMIT, obs_size
 from rudra_env.environment import resolve_config
 from rudra_env.errors import ConfigError
 
-__all__ = ["RudraVecEnv", "bank_indices"]
+__all__ = ["OneEnvBehindSlots", "RudraVecEnv", "bank_indices"]
 
 
 def bank_indices(banks: Iterable[int | str] | None, n: int, field: str = "learners") -> np.ndarray:
@@ -86,7 +86,38 @@ def bank_indices(banks: Iterable[int | str] | None, n: int, field: str = "learne
     return np.array(sorted(out), dtype=np.int64)
 
 
-class RudraVecEnv(VecEnv):
+class OneEnvBehindSlots(VecEnv):
+    """The ``VecEnv`` plumbing of a vector env whose slots are one Python object (no
+    sub-envs): attributes and methods are the object's, repeated per slot; ``action_masks``
+    (sb3-contrib's ``MaskablePPO`` asks through ``env_method``) gives each slot its row."""
+
+    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
+        """The vector env's attribute, once per slot (all slots share one env object)."""
+        value = getattr(self, attr_name)
+        return [value for _ in self._get_indices(indices)]
+
+    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        """Set an attribute of the vector env (shared by every slot, whatever ``indices``)."""
+        setattr(self, attr_name, value)
+
+    def env_method(
+        self, method_name: str, *method_args: Any, indices: VecEnvIndices = None, **method_kwargs
+    ) -> list[Any]:
+        """``action_masks`` gives each slot its row; any other method is called once on the
+        vector env and its result repeated for each slot."""
+        idx = list(self._get_indices(indices))
+        if method_name == "action_masks":
+            return list(self.action_masks()[idx])
+        result = getattr(self, method_name)(*method_args, **method_kwargs)
+        return [result for _ in idx]
+
+    def env_is_wrapped(
+        self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None
+    ) -> list[bool]:
+        return [False for _ in self._get_indices(indices)]
+
+
+class RudraVecEnv(OneEnvBehindSlots):
     """B worlds of the core as a stable-baselines3 ``VecEnv`` of B * L (world, learner) slots.
 
     See the module docstring for spaces and randomness.
@@ -343,28 +374,3 @@ class RudraVecEnv(VecEnv):
     def close(self) -> None:
         self._state = None
         self._masks = None
-
-    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
-        """The vector env's attribute, once per slot (all slots share one env object)."""
-        value = getattr(self, attr_name)
-        return [value for _ in self._get_indices(indices)]
-
-    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
-        """Set an attribute of the vector env (shared by every slot, whatever ``indices``)."""
-        setattr(self, attr_name, value)
-
-    def env_method(
-        self, method_name: str, *method_args: Any, indices: VecEnvIndices = None, **method_kwargs
-    ) -> list[Any]:
-        """``action_masks`` gives each slot its row; any other method is called once on the
-        vector env and its result repeated for each slot."""
-        idx = list(self._get_indices(indices))
-        if method_name == "action_masks":
-            return list(self.action_masks()[idx])
-        result = getattr(self, method_name)(*method_args, **method_kwargs)
-        return [result for _ in idx]
-
-    def env_is_wrapped(
-        self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None
-    ) -> list[bool]:
-        return [False for _ in self._get_indices(indices)]
