@@ -51,6 +51,7 @@ from training.config import TrainConfig
 
 __all__ = [
     "FORMAT",
+    "atomic_write",
     "READABLE_FORMATS",
     "Checkpoint",
     "capture_rng",
@@ -125,28 +126,38 @@ def write_checkpoint(
     for stale in folder.glob(".ckpt-*.tmp"):  # left by a process killed mid-write
         stale.unlink(missing_ok=True)
     final = folder / _name(int(meta["timesteps"]))
-    fd, tmp = tempfile.mkstemp(prefix=".ckpt-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED) as zf:
-                if isinstance(model_zip, Mapping):
-                    for group, data in model_zip.items():
-                        zf.writestr(f"models/{group}.zip", data)
-                else:
-                    zf.writestr("model.zip", model_zip)
-                zf.writestr("config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
-                zf.writestr("meta.json", json.dumps({"format": FORMAT, **meta}, indent=1))
-                zf.writestr("rng.json", json.dumps(rng))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, final)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(folder)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
+        if isinstance(model_zip, Mapping):
+            for group, data in model_zip.items():
+                zf.writestr(f"models/{group}.zip", data)
+        else:
+            zf.writestr("model.zip", model_zip)
+        zf.writestr("config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+        zf.writestr("meta.json", json.dumps({"format": FORMAT, **meta}, indent=1))
+        zf.writestr("rng.json", json.dumps(rng))
+    atomic_write(final, buf.getvalue(), tmp_prefix=".ckpt-")
     for old in list_checkpoints(run_dir)[:-keep]:
         old.unlink(missing_ok=True)
     return final
+
+
+def atomic_write(path: Path, data: bytes, tmp_prefix: str | None = None) -> None:
+    """Write ``data`` to ``path`` atomically: a temporary file in its folder (named
+    ``<tmp_prefix>*.tmp``, default ``.<name>-*.tmp``), flushed to disk, then renamed over
+    ``path``; a reader sees the old file or the whole new one, never a part."""
+    prefix = f".{path.name}-" if tmp_prefix is None else tmp_prefix
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -515,10 +515,7 @@ class TrainConfig:
     def from_yaml(cls, path: str | Path) -> TrainConfig:
         """Load a train YAML (``yaml.safe_load``); ``env.file`` is relative to its folder and
         ``name`` defaults to its stem."""
-        p = Path(path)
-        data = load_yaml_mapping(p)
-        data.setdefault("name", p.stem)
-        return cls.from_dict(data, base_dir=p.resolve().parent)
+        return from_yaml_file(cls, path)
 
     def to_dict(self) -> dict[str, Any]:
         """A plain mapping that ``from_dict`` turns back into an equal config."""
@@ -544,6 +541,17 @@ class TrainConfig:
         env = EnvSpec(config=self.env_config().to_dict())
         return dataclasses.replace(self, env=env, name=name, run_dir=str(Path(run_dir).resolve()))
 
+    @staticmethod
+    def resumed_run_dir(resume: str | Path) -> Path:
+        """The run directory ``--resume`` names, refused unless ``rudra train`` wrote it."""
+        run_dir = Path(resume)
+        if not (run_dir / "config.yaml").is_file():
+            raise ConfigError(
+                f"resume = {str(run_dir)!r} is not allowed: expected a run directory (one "
+                f"with a config.yaml written by rudra train)"
+            )
+        return run_dir
+
     def new_run_dir(self) -> Path:
         """The run directory of a fresh run (``default_run_dir`` with the time now), refused
         when it already holds files (a run to ``--resume`` instead)."""
@@ -563,6 +571,15 @@ class TrainConfig:
 
 
 # --------------------------------------------------------------------------- helpers
+def from_yaml_file(cls: Any, path: str | Path) -> Any:
+    """``cls.from_dict`` of a YAML file (``load_yaml_mapping``): paths in it are relative to its
+    folder, and ``name`` defaults to the file's stem."""
+    p = Path(path)
+    data = load_yaml_mapping(p)
+    data.setdefault("name", p.stem)
+    return cls.from_dict(data, base_dir=p.resolve().parent)
+
+
 def load_yaml_mapping(path: Path) -> dict[str, Any]:
     """The top-level mapping of a config YAML (``yaml.safe_load``); ``ConfigError`` naming the
     file (and the line, for a YAML error) otherwise."""

@@ -113,7 +113,7 @@ from agents.stats import Interval, mean_interval
 from rudra_env.config import EnvConfig, _build, _check, _num, _to_plain, _unknown
 from rudra_env.core import NetworkState, Params, StepOutput, balance_sheet, initial_state
 from rudra_env.errors import ConfigError, InputError
-from training.config import EnvSpec, _env_mapping, load_yaml_mapping
+from training.config import EnvSpec, _env_mapping, from_yaml_file
 from training.rollout import AGENT_KINDS, AgentPlan, parse_agents
 
 __all__ = [
@@ -363,10 +363,7 @@ class TournamentConfig:
     def from_yaml(cls, path: str | Path) -> TournamentConfig:
         """Load a tournament YAML (``yaml.safe_load``); paths are relative to its folder and
         ``name`` defaults to its stem."""
-        p = Path(path)
-        data = load_yaml_mapping(p)
-        data.setdefault("name", p.stem)
-        return cls.from_dict(data, base_dir=p.resolve().parent)
+        return from_yaml_file(cls, path)
 
     def to_dict(self) -> dict[str, Any]:
         """A plain mapping that ``from_dict`` turns back into an equal config."""

@@ -274,17 +274,12 @@ def train_rllib(config: TrainConfig | None = None, *, resume: str | Path | None 
     """Train with RLlib (or resume ``RUN_DIR``); returns ``training.train.RunResult``."""
     import ray
 
-    from training.train import ENV_ID, RunResult, _version, _write_text
+    from training.train import ENV_ID, RunResult, package_version, write_text
 
     # 1. The config and run directory: a fresh run's, or the resumed run's.
     start: Path | None = None
     if resume is not None:
-        run_dir = Path(resume)
-        if not (run_dir / "config.yaml").is_file():
-            raise ConfigError(
-                f"resume = {str(run_dir)!r} is not allowed: expected a run directory (one "
-                f"with a config.yaml written by rudra train)"
-            )
+        run_dir = TrainConfig.resumed_run_dir(resume)
         if config is None:
             config = TrainConfig.from_yaml(run_dir / "config.yaml")
         start = latest_rllib_checkpoint(run_dir)
@@ -305,20 +300,22 @@ def train_rllib(config: TrainConfig | None = None, *, resume: str | Path | None 
 
     # 2. The run directory, written before anything runs.
     run_dir.mkdir(parents=True, exist_ok=True)
-    _write_text(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+    write_text(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
     env_yaml = yaml.safe_dump(config.env_config().to_dict(), sort_keys=False)
-    _write_text(run_dir / "env.yaml", env_yaml)
+    write_text(run_dir / "env.yaml", env_yaml)
     info = {
         "name": config.name,
         "env_id": ENV_ID,
         "backend": "rllib",
-        "versions": {p: _version(p) for p in ("rudra", "ray", "torch", "numpy", "gymnasium")},
+        "versions": {
+            p: package_version(p) for p in ("rudra", "ray", "torch", "numpy", "gymnasium")
+        },
         "modules": _modules(config),
         "ray": {"address": config.ray.address, "num_env_runners": config.ray.num_env_runners},
         "segment_started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "resumed_from": None if start is None else str(start),
     }
-    _write_text(run_dir / "run.json", json.dumps(info, indent=1))
+    write_text(run_dir / "run.json", json.dumps(info, indent=1))
 
     # 3. Ray, and PPO on the env runners (restored from the checkpoint when resuming).
     started = _init_ray(config)

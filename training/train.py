@@ -57,10 +57,8 @@ SIGINT (Ctrl-C) and SIGTERM stop training at the next step; a final checkpoint i
 from __future__ import annotations
 
 import json
-import os
 import platform
 import signal
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -82,6 +80,7 @@ from rudra_env.errors import ConfigError
 from training.callbacks import Checkpointer, EnvTimeShare, ProgressBar, Stopper, StopRequest
 from training.checkpoint import (
     Checkpoint,
+    atomic_write,
     capture_rng,
     latest_checkpoint,
     load_weights,
@@ -238,8 +237,8 @@ def train(
 
     # 2. The run directory: what runs, on which versions — written before anything runs.
     run_dir.mkdir(parents=True, exist_ok=True)
-    _write_text(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
-    _write_text(run_dir / "env.yaml", yaml.safe_dump(env_config.to_dict(), sort_keys=False))
+    write_text(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+    write_text(run_dir / "env.yaml", yaml.safe_dump(env_config.to_dict(), sort_keys=False))
 
     # 3. The vector env: B worlds x the learning banks as slots, fixed banks acting in batch;
     # with groups, one view of it per bank group (all stepped together).
@@ -266,7 +265,7 @@ def train(
         if venv.fixed_agent is not None:
             venv.fixed_agent.reset(config.seed + done)
     info = _run_info(config, learners, lead, start, envs if grouped else None)
-    _write_text(run_dir / "run.json", json.dumps(info, indent=1))
+    write_text(run_dir / "run.json", json.dumps(info, indent=1))
 
     # 5. Callbacks: stop (signal or budget), checkpoint, progress bar, then the extra ones.
     stop = StopRequest()
@@ -276,7 +275,7 @@ def train(
     def write(timesteps: int, reason: str) -> Path:
         meta = {
             "env_id": ENV_ID,
-            "rudra_version": _version("rudra"),
+            "rudra_version": package_version("rudra"),
             "algorithm": config.algorithm,
             "timesteps": timesteps,
             "n_updates": int(getattr(lead, "_n_updates", 0)),
@@ -327,7 +326,7 @@ def train(
             finals = _final_paths(run_dir, config)
             for name, path in finals.items():
                 path.parent.mkdir(exist_ok=True)
-                _write_bytes(path, model_bytes(models[name]))
+                atomic_write(path, model_bytes(models[name]))
             _log_hparams(lead, config, next(iter(attached.values())))
     venv.close()
 
@@ -335,7 +334,7 @@ def train(
     # the baselines of ``compare_against`` (comparison.md / .csv, and a TensorBoard text).
     env_s, wall_s = timer.seconds()
     info["timing"] = {"env_s": env_s, "wall_s": wall_s, "env_time_share": timer.share()}
-    _write_text(run_dir / "run.json", json.dumps(info, indent=1))
+    write_text(run_dir / "run.json", json.dumps(info, indent=1))
     comparison = None
     if finished and config.compare_against:
         comparison = _compare(config, run_dir, finals)
@@ -369,12 +368,7 @@ def _resolve(
 ) -> tuple[TrainConfig, Path, Checkpoint | None]:
     """The run's config, its run directory and the checkpoint it resumes from (if any)."""
     if resume is not None:
-        run_dir = Path(resume)
-        if not (run_dir / "config.yaml").is_file():
-            raise ConfigError(
-                f"resume = {str(run_dir)!r} is not allowed: expected a run directory (one "
-                f"with a config.yaml written by rudra train)"
-            )
+        run_dir = TrainConfig.resumed_run_dir(resume)
         latest = latest_checkpoint(run_dir)
         start = read_checkpoint(latest) if latest is not None else None
         if config is None:
@@ -515,7 +509,7 @@ def _log_hparams(model: Any, config: TrainConfig, attached: list[BaseCallback]) 
         log_hparams(writer, config.to_dict(), final, model.num_timesteps)
 
 
-def _version(package: str) -> str:
+def package_version(package: str) -> str:
     try:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
@@ -535,7 +529,7 @@ def _run_info(
         "name": config.name,
         "env_id": ENV_ID,
         "versions": {
-            p: _version(p)
+            p: package_version(p)
             for p in ("rudra", "stable-baselines3", "sb3-contrib", "torch", "numpy", "gymnasium")
         },
         "python": platform.python_version(),
@@ -549,19 +543,6 @@ def _run_info(
     }
 
 
-def _write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (a temporary file in its folder, then rename)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _write_text(path: Path, text: str) -> None:
-    _write_bytes(path, text.encode("utf-8"))
+def write_text(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically (``checkpoint.atomic_write``)."""
+    atomic_write(path, text.encode("utf-8"))
