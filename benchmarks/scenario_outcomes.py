@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from agents import HeuristicAgent, HoldAgent, RandomAgent, run_episodes  # noqa: E402
+from agents.stats import mean_interval  # noqa: E402
 from rudra_env.config import load_variants  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "scenario_outcomes.json"
@@ -38,15 +39,11 @@ POPULATIONS = {
     "heuristic": HeuristicAgent,
 }
 
-# Two-sided 97.5% quantiles of Student's t for small samples; 1.96 beyond.
-_T975 = {10: 2.262, 20: 2.093, 30: 2.045, 40: 2.023, 60: 2.001, 100: 1.984}
-
 
 def interval(x: np.ndarray) -> tuple[float, float]:
-    """Mean and the half-width of its 95% interval."""
-    n = len(x)
-    t = next((v for k, v in sorted(_T975.items()) if n <= k), 1.96)
-    return float(x.mean()), float(t * x.std(ddof=1) / np.sqrt(n)) if n > 1 else 0.0
+    """Mean and the half-width of its 95% interval (``agents.stats.mean_interval``)."""
+    iv = mean_interval(x)
+    return iv.mean, iv.half
 
 
 def main() -> int:
