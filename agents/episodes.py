@@ -28,16 +28,22 @@ __all__ = ["EpisodeObserver", "EpisodeStats", "run_episodes"]
 class EpisodeStats:
     """Per-world outcomes of one episode in each of B worlds."""
 
-    default_rate: np.ndarray
-    """(B,) share of the world's banks that defaulted by the end."""
-    utility: np.ndarray
-    """(B,) mean over the world's banks of their episode utility (sum of rewards)."""
     rewards: np.ndarray
-    """(B, N) each bank's episode utility."""
+    """(B, N) each bank's episode utility (sum of rewards)."""
     dead: np.ndarray
     """(B, N) the bank defaulted by the end."""
     steps: int
     """Steps played (the horizon, or fewer if every bank of every world defaulted)."""
+
+    @property
+    def default_rate(self) -> np.ndarray:
+        """(B,) share of the world's banks that defaulted by the end."""
+        return 1.0 - (~self.dead).mean(axis=1)
+
+    @property
+    def utility(self) -> np.ndarray:
+        """(B,) mean over the world's banks of their episode utility."""
+        return self.rewards.mean(axis=1)
 
 
 class EpisodeObserver:
@@ -77,10 +83,4 @@ def run_episodes(
         for o in observers:
             o.after_step(s, out)
         total += out.rewards
-    return EpisodeStats(
-        default_rate=1.0 - s.alive.mean(axis=1),
-        utility=total.mean(axis=1),
-        rewards=total,
-        dead=~s.alive,
-        steps=int(s.t[0]),
-    )
+    return EpisodeStats(rewards=total, dead=~s.alive, steps=int(s.t[0]))
