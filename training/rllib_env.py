@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import torch
 from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.rllib.core.columns import Columns
@@ -144,10 +145,9 @@ class RudraMultiAgentEnv(MultiAgentEnv):
         }
         for m, name in enumerate(env.params.market_names):
             values[f"price/{name}"] = float(env.core_state.price[0, m])
-        for k in KINDS:
-            values[f"actions/{k.name}"] = 0.0
-        for a in acted:
-            values[f"actions/{KINDS[kinds[infos[a]['executed_action']]].name}"] += 1.0
+        executed = np.array([infos[a]["executed_action"] for a in acted], dtype=np.int64)
+        counts = np.bincount(kinds[executed], minlength=len(KINDS))
+        values.update({f"actions/{k.name}": float(counts[k.code]) for k in KINDS})
         for g, members in self.groups.items():
             values[f"group_reward/{g}"] = sum(own[a] for a in acted if a in members)
             values[f"group_live/{g}"] = float(sum(a in members for a in acted))
