@@ -43,6 +43,7 @@ class Population(Agent):
                 f"default = {default!r} is not allowed: expected an agents.Agent or None"
             )
         self.assignment = dict(assignment)
+        self._seats_of: dict[int, list[tuple[Agent, list[int]]]] = {}  # n -> seats (_seats)
         self.default = default
         self.needs_view = any(a.needs_view for a in self.members())
 
@@ -69,6 +70,18 @@ class Population(Agent):
             )
         return agent
 
+    def _seats(self, n: int) -> list[tuple[Agent, list[int]]]:
+        """Each member with its banks among ``n``, in acting order (worked out once per ``n``:
+        who plays whom does not change)."""
+        cache = self._seats_of
+        if n not in cache:
+            groups: dict[int, tuple[Agent, list[int]]] = {}
+            for i in range(n):
+                agent = self.agent_of(f"bank_{i}", i)
+                groups.setdefault(id(agent), (agent, []))[1].append(i)
+            cache[n] = self._ordered(groups)
+        return cache[n]
+
     def _ordered(self, groups: dict[int, tuple[Agent, list]]) -> list[tuple[Agent, list]]:
         items = list(groups.values())
         return [g for g in items if not g[0].needs_view] + [g for g in items if g[0].needs_view]
@@ -94,11 +107,7 @@ class Population(Agent):
     ) -> np.ndarray:
         b, n, _ = state.shape
         out = np.full((b, n), -1, dtype=np.int64) if fixed is None else np.array(fixed)
-        groups: dict[int, tuple[Agent, list[int]]] = {}
-        for i in range(n):  # bookkeeping of who plays whom, not simulation
-            agent = self.agent_of(f"bank_{i}", i)
-            groups.setdefault(id(agent), (agent, []))[1].append(i)
-        for agent, banks in self._ordered(groups):
+        for agent, banks in self._seats(n):
             acts = agent.act_batch(state, params, out if agent.needs_view else None)
             out[:, banks] = acts[:, banks]
         return np.where(state.alive, out, 0)
