@@ -70,6 +70,7 @@ __all__ = [
     "export_policies",
     "latest_rllib_checkpoint",
     "ppo_config",
+    "restore_checkpoint",
     "train_rllib",
 ]
 
@@ -270,6 +271,16 @@ def _scalars(result: dict[str, Any]) -> dict[str, float]:
     return out
 
 
+def restore_checkpoint(algo: Any, checkpoint: Path) -> None:
+    """Restore ``algo`` from a ``rllib_<timesteps>`` checkpoint and wait until every env runner
+    holds the restored weights (RLlib's own sync after ``restore_from_path`` is
+    fire-and-forget, so the first rollout after a resume could sample with the fresh ones)."""
+    algo.restore_from_path(str(checkpoint / "algorithm"))
+    algo.env_runner_group.sync_weights(
+        from_worker_or_learner_group=algo.learner_group, inference_only=True, timeout_seconds=60.0
+    )
+
+
 def train_rllib(config: TrainConfig | None = None, *, resume: str | Path | None = None) -> Any:
     """Train with RLlib (or resume ``RUN_DIR``); returns ``training.train.RunResult``."""
     import ray
@@ -321,7 +332,7 @@ def train_rllib(config: TrainConfig | None = None, *, resume: str | Path | None 
     started = _init_ray(config)
     algo = ppo_config(config).build_algo()
     if start is not None:
-        algo.restore_from_path(str(start / "algorithm"))
+        restore_checkpoint(algo, start)
     from torch.utils.tensorboard import SummaryWriter
 
     writer = SummaryWriter(str(run_dir / "tb" / "rllib_ppo"))

@@ -182,7 +182,7 @@ def test_sigterm_writes_a_checkpoint_and_the_run_resumes(tmp_path):
 def test_checkpoint_restores_the_trained_weights_on_driver_and_runners(run_dir):
     """What ``--resume`` restores: the latest checkpoint's weights, in the learner's module and
     in every env runner's (here the final checkpoint, whose weights were exported)."""
-    from training.rllib import ppo_config
+    from training.rllib import ppo_config, restore_checkpoint
 
     config = TrainConfig.from_yaml(run_dir / "config.yaml")
     final = TorchPolicyAgent.load(run_dir / "final_model.pt").net.state_dict()
@@ -191,7 +191,7 @@ def test_checkpoint_restores_the_trained_weights_on_driver_and_runners(run_dir):
         algo = ppo_config(config).build_algo()
         fresh = policy_agent(algo.get_module("shared")).net.state_dict()
         assert not torch.equal(fresh["0.weight"], final["0.weight"])
-        algo.restore_from_path(str(latest_rllib_checkpoint(run_dir) / "algorithm"))
+        restore_checkpoint(algo, latest_rllib_checkpoint(run_dir))
         restored = policy_agent(algo.get_module("shared")).net.state_dict()
         on_runners = algo.env_runner_group.foreach_env_runner(
             lambda r: r.module["shared"].pi[0].weight.detach().clone(), local_env_runner=False
