@@ -30,12 +30,11 @@ DIVEST  units held in the market > TOL
 
 A masked-out action that is submitted anyway executes as HOLD and is flagged ``invalid``. The
 same rules give ``action_masks``. Shapes: B worlds, N banks, M markets, K slots; F orders (the
-live banks' non-HOLD actions, as compact rows in bank order).
+live banks' non-HOLD actions, as compact rows grouped by kind, in bank order within a kind).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,6 +68,10 @@ class Facts(NamedTuple):
     frozen: np.ndarray | np.bool_
     """A funding freeze is on in the bank's world."""
 
+    def rows(self, rows: slice) -> Facts:
+        """The facts of some orders (per-order facts only)."""
+        return Facts(*(f if np.ndim(f) == 0 else f[rows] for f in self))
+
 
 def _always(q: Facts) -> np.bool_:
     return np.True_  # broadcasts wherever a rule's result is used
@@ -91,17 +94,23 @@ def _divest_ok(q: Facts) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------ orders
-@dataclass(frozen=True)
+_CODES = np.array([k.code for k in KINDS])
+"""(kinds,) every kind's code, ascending."""
+
+
+@dataclass(slots=True)
 class Orders:
-    """The live banks' non-HOLD actions of one step, as compact rows in bank order (flat indices
-    into the state's C-contiguous arrays, so ``arr.ravel()[index]`` gathers a view's entries)."""
+    """The live banks' non-HOLD actions of one step as compact rows, grouped by kind (in code
+    order) and in bank order within a kind, so that each kind's orders are one slice
+    (``of_kind``). Indices are flat into the state's C-contiguous arrays, so
+    ``arr.ravel()[index]`` gathers a view's entries."""
 
     bank: np.ndarray
     """(F,) flat (world, bank)."""
     action: np.ndarray
     """(F,) flat action."""
     kind: np.ndarray
-    """(F,) kind code."""
+    """(F,) kind code (ascending)."""
     fraction: np.ndarray
     """(F,) size level as a fraction."""
     slot: np.ndarray
@@ -114,31 +123,43 @@ class Orders:
     """(F,) flat (world, market)."""
     market: np.ndarray
     """(F,) market index (0 for slot kinds)."""
+    of_kind: tuple[slice, ...]
+    """The rows of each kind, by code."""
+    bank_order: np.ndarray
+    """(F,) each row's place among the orders in bank order (``in_bank_order`` puts it there)."""
 
     @classmethod
     def gather(cls, s: NetworkState, p: Params, actions: np.ndarray) -> Orders:
         b, n, m = s.shape
         tab = p.action_table
         flat = actions.ravel()
-        bank = (s.alive.ravel() & (flat != HOLD)).nonzero()[0]
+        submitted = (s.alive.ravel() & (flat != HOLD)).nonzero()[0]  # in bank order
+        by_kind = tab.kind[flat[submitted]].argsort(kind="stable")
+        bank = submitted[by_kind]
         act = flat[bank]
+        kind = tab.kind[act]
+        starts = kind.searchsorted(_CODES).tolist()
         slot = bank * p.K + tab.slot[act]
         market = tab.market[act]
         return cls(
             bank=bank,
             action=act,
-            kind=tab.kind[act],
+            kind=kind,
             fraction=tab.fraction[act],
             slot=slot,
             counterparty=s.slot_index.bank.ravel()[slot],
             position=bank * m + market,
             world_market=(bank // n) * m + market,
             market=market,
+            of_kind=tuple(map(slice, starts, [*starts[1:], len(kind)])),
+            bank_order=by_kind,
         )
 
-    def select(self, keep: np.ndarray) -> Orders:
-        """The orders where ``keep`` (F,) is true."""
-        return Orders(**{f.name: getattr(self, f.name)[keep] for f in dataclasses.fields(self)})
+    def in_bank_order(self, x: np.ndarray) -> np.ndarray:
+        """``x`` (F,), one value per row, rearranged into bank order."""
+        out = np.empty_like(x)
+        out[self.bank_order] = x
+        return out
 
     def facts(self, s: NetworkState, p: Params) -> Facts:
         """What the validity rules read, per order."""
@@ -155,7 +176,7 @@ class Orders:
         )
 
 
-@dataclass
+@dataclass(slots=True)
 class Execution:
     """What step 2 produced and what its executors share."""
 
@@ -176,12 +197,12 @@ class Execution:
 
 
 # ------------------------------------------------------------------------------ executors
-def _trade_markets(s: NetworkState, p: Params, ex: Execution, rows: np.ndarray, rec) -> None:
-    """INVEST and DIVEST orders: one auction per market; buyers spend ``f * cash``, sellers
-    deliver ``f * units``, all at the auction's fill price."""
+def _trade_markets(s: NetworkState, p: Params, ex: Execution, rows: slice, rec) -> None:
+    """INVEST and DIVEST orders (``rows``: the INVEST rows, then the DIVEST rows): one auction
+    per market; buyers spend ``f * cash``, sellers deliver ``f * units``, all at the auction's
+    fill price."""
     o = ex.orders
-    buying = o.kind[rows] == INVEST
-    buy, sell = rows[buying], rows[~buying]
+    buy, sell = o.of_kind[INVEST], o.of_kind[DIVEST]
     spend = o.fraction[buy] * ex.facts.cash[buy]
     units_sold = o.fraction[sell] * ex.facts.units[sell]
     fill = auction(
@@ -201,7 +222,7 @@ def _trade_markets(s: NetworkState, p: Params, ex: Execution, rows: np.ndarray, 
     ex.outside_flow[buy], ex.outside_flow[sell] = spend, -got
 
 
-def _lend(s: NetworkState, p: Params, ex: Execution, rows: np.ndarray, rec) -> None:
+def _lend(s: NetworkState, p: Params, ex: Execution, rows: slice, rec) -> None:
     o = ex.orders
     amount = o.fraction[rows] * ex.facts.cash[rows]
     s.cash.ravel()[o.bank[rows]] -= amount
@@ -211,7 +232,7 @@ def _lend(s: NetworkState, p: Params, ex: Execution, rows: np.ndarray, rec) -> N
     ex.amount[rows] = amount  # the loan itself moves after the calls (``LOAN_SIGN``)
 
 
-def _call(s: NetworkState, p: Params, ex: Execution, rows: np.ndarray, rec) -> None:
+def _call(s: NetworkState, p: Params, ex: Execution, rows: slice, rec) -> None:
     o = ex.orders
     due = o.fraction[rows] * ex.facts.lent[rows]
     debtor = o.counterparty[rows]
@@ -257,7 +278,7 @@ def _move_loans(s: NetworkState, bank: np.ndarray, slot: np.ndarray, delta: np.n
     s.slot_borrowed.ravel()[mirror[seen]] += delta[seen]
 
 
-Executor = Callable[[NetworkState, Params, Execution, np.ndarray, StepRecord], None]
+Executor = Callable[[NetworkState, Params, Execution, slice, StepRecord], None]
 
 
 class Rule(NamedTuple):
@@ -286,16 +307,23 @@ if set(RULES) != {k.code for k in KINDS} or {r.execute for r in RULES.values()} 
 ):
     raise ImportError("every action kind needs a rule in RULES whose executor is in PHASES")
 
-_PHASE_OF_KIND = np.array(
-    [PHASES.index(RULES[k.code].execute) if RULES[k.code].execute else len(PHASES) for k in KINDS]
+_PHASE_KINDS = tuple(
+    [k.code for k in KINDS if RULES[k.code].execute is executor] for executor in PHASES
 )
-"""Index in ``PHASES`` of each kind's executor (``len(PHASES)`` for HOLD, which has none)."""
+"""The kind codes each phase's executor runs: consecutive codes, so that a phase's orders
+(grouped by kind) are one slice."""
+
+if any(codes != list(range(codes[0], codes[-1] + 1)) for codes in _PHASE_KINDS):
+    raise ImportError("the kinds that share an executor need consecutive codes")
 
 LOAN_SIGN = np.zeros(len(KINDS))
 """(kinds,) how an order moves the loan in its slot: ``loans[bank, slot] += sign * amount``
 (+1 for LEND, -1 for BORROW, which repays; 0 for the market kinds). Loans move once, after
 every executor has run (no executor reads them)."""
 LOAN_SIGN[[LEND, BORROW]] = (1.0, -1.0)
+
+_ON_SLOT = np.array([k.target == "slot" for k in KINDS])
+"""(kinds,) the kind targets a counterparty slot (else a market or nothing)."""
 
 
 # ------------------------------------------------------------------------------ step 2
@@ -312,14 +340,16 @@ def execute(
     orders = Orders.gather(s, p, actions)
     facts = orders.facts(s, p)
     if masks is None:
-        ok = np.choose(orders.kind, [RULES[k.code].valid(facts) for k in KINDS])
+        ok = np.empty(len(orders.kind), dtype=bool)
+        for code, rows in enumerate(orders.of_kind):  # each kind's rule on its own orders
+            ok[rows] = RULES[code].valid(facts.rows(rows))
     else:
         ok = masks.reshape(-1)[orders.bank * p.layout.n + orders.action] != 0
     invalid = np.zeros((b, n), dtype=bool)
-    if np.count_nonzero(ok) < len(ok):
+    if np.count_nonzero(ok) < len(ok):  # masked-out orders execute as HOLD
         invalid.ravel()[orders.bank[~ok]] = True
-        orders = orders.select(ok)
-        facts = Facts(*(f if np.ndim(f) == 0 else f[ok] for f in facts))
+        orders = Orders.gather(s, p, np.where(invalid, HOLD, actions))
+        facts = orders.facts(s, p)
     executed = np.zeros((b, n), dtype=np.int64)
     executed.ravel()[orders.bank] = orders.action
     ex = Execution(
@@ -331,43 +361,29 @@ def execute(
         invalid=invalid,
         executed=executed,
     )
-    for executor, rows in zip(PHASES, _rows_by_phase(orders.kind), strict=True):
-        if len(rows):
+    for executor, codes in zip(PHASES, _PHASE_KINDS, strict=True):
+        rows = slice(orders.of_kind[codes[0]].start, orders.of_kind[codes[-1]].stop)
+        if rows.start < rows.stop:
             executor(s, p, ex, rows, rec)
     sign = LOAN_SIGN[orders.kind]
-    moves = np.flatnonzero(sign)
+    moves = sign.nonzero()[0]
     if len(moves):
         _move_loans(s, orders.bank[moves], orders.slot[moves], sign[moves] * ex.amount[moves])
-    s.outside += np.bincount(orders.bank // n, weights=ex.outside_flow, minlength=b)
-    _record_transactions(s, ex, rec)
-    return ex
-
-
-def _rows_by_phase(kind: np.ndarray) -> list[np.ndarray]:
-    """Each phase's rows of the orders (``kind`` (F,)), in bank order: one stable sort by phase."""
-    phase = _PHASE_OF_KIND[kind]  # orders are never HOLD: every phase is one of PHASES
-    ends = np.cumsum(np.bincount(phase, minlength=len(PHASES)))
-    return np.split(np.argsort(phase, kind="stable"), ends[:-1])
-
-
-_ON_SLOT = np.array([k.target == "slot" for k in KINDS])
-"""(kinds,) the kind targets a counterparty slot (else a market or nothing)."""
-
-
-def _record_transactions(s: NetworkState, ex: Execution, rec: StepRecord) -> None:
-    o = ex.orders
-    on_slot = _ON_SLOT[o.kind]
-    world, bank = np.divmod(o.bank, s.shape[1])
-    rec.add_rows(
+    world, bank = np.divmod(orders.in_bank_order(orders.bank), n)
+    outside_flow = orders.in_bank_order(ex.outside_flow)  # summed per world in bank order
+    s.outside += np.bincount(world, weights=outside_flow, minlength=b)
+    o = orders
+    rec.add_rows(  # one row per executed order, in bank order
         "transaction",
         world=world,
         bank=bank,
-        kind=o.kind,
-        target=np.where(on_slot, s.slots.ravel()[o.slot], o.market),
-        size=o.fraction,
-        amount=ex.amount,
-        outside_flow=ex.outside_flow,
+        kind=o.in_bank_order(o.kind),
+        target=o.in_bank_order(np.where(_ON_SLOT[o.kind], s.slots.ravel()[o.slot], o.market)),
+        size=o.in_bank_order(o.fraction),
+        amount=o.in_bank_order(ex.amount),
+        outside_flow=outside_flow,
     )
+    return ex
 
 
 # ------------------------------------------------------------------------------ masks
@@ -390,11 +406,9 @@ def action_masks(s: NetworkState, p: Params, bs: dict[str, np.ndarray] | None = 
     starts, spread = _blocks(p.layout)
     blocks = np.empty((*alive.shape, starts[-1]), dtype=bool)  # one column per (kind, target)
     for k in KINDS:
-        np.logical_and(
-            RULES[k.code].valid(facts),
-            alive[..., None],
-            out=blocks[..., starts[k.code] : starts[k.code + 1]],
-        )
+        blocks[..., starts[k.code] : starts[k.code + 1]] = RULES[k.code].valid(facts)
+    if np.count_nonzero(alive) < alive.size:
+        blocks[~alive] = False  # the dead have no valid action
     return blocks[..., spread].view(np.int8)
 
 

@@ -22,7 +22,7 @@ class ActionTable(NamedTuple):
     """What each flat action does, as (A,) lookup tables (the step gathers them per bank)."""
 
     kind: np.ndarray
-    """int64 kind code (index into ``rudra_env.actions.KINDS``)."""
+    """int8 kind code (index into ``rudra_env.actions.KINDS``; int8 sorts fastest)."""
     on_slot: np.ndarray
     """bool: the target is a counterparty slot (LEND, BORROW)."""
     slot: np.ndarray
@@ -162,7 +162,7 @@ class Params:
         kind, target, size = self.layout.tables
         aims = np.array([k.target for k in KINDS])[kind]
         return ActionTable(
-            kind=kind,
+            kind=kind.astype(np.int8),
             on_slot=aims == "slot",
             slot=np.where(aims == "slot", target, 0),
             market=np.where(aims == "market", target, 0),
