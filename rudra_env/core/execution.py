@@ -370,10 +370,24 @@ def execute(
     if len(moves):
         _move_loans(s, orders.bank[moves], orders.slot[moves], sign[moves] * ex.amount[moves])
     world, bank = np.divmod(orders.in_bank_order(orders.bank), n)
-    outside_flow = orders.in_bank_order(ex.outside_flow)  # summed per world in bank order
-    s.outside += np.bincount(world, weights=outside_flow, minlength=b)
-    o = orders
-    rec.add_rows(  # one row per executed order, in bank order
+    outside_flow = orders.in_bank_order(ex.outside_flow)
+    s.outside += np.bincount(world, weights=outside_flow, minlength=b)  # added in bank order
+    _record_transactions(s, ex, world, bank, outside_flow, rec)
+    return ex
+
+
+def _record_transactions(
+    s: NetworkState,
+    ex: Execution,
+    world: np.ndarray,
+    bank: np.ndarray,
+    outside_flow: np.ndarray,
+    rec: StepRecord,
+) -> None:
+    """One ``transaction`` row per executed order, in bank order (``world``, ``bank`` and
+    ``outside_flow`` are already in it)."""
+    o = ex.orders
+    rec.add_rows(
         "transaction",
         world=world,
         bank=bank,
@@ -383,7 +397,6 @@ def execute(
         amount=o.in_bank_order(ex.amount),
         outside_flow=outside_flow,
     )
-    return ex
 
 
 # ------------------------------------------------------------------------------ masks
