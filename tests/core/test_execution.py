@@ -85,6 +85,34 @@ def test_actions_are_simultaneous_each_on_its_own_starting_cash():
     assert [tx["amount"] for tx in events(out, "transaction")] == pytest.approx([10.0, 3.0])
 
 
+def test_transactions_are_recorded_in_bank_order_whatever_their_kinds():
+    # The core runs the orders grouped by kind (BORROW, then INVEST, then DIVEST here), but
+    # events and outside flows come in bank order. bank 0 calls back 0.5 of its loan of 8 to
+    # bank 1 (due 4); bank 1 DIVESTs 0.5 of its 3 units (1.5 units at 10 = 15); bank 2 INVESTs
+    # 0.5 of its cash 4 (2 for 0.2 units). No impact, so both trades fill at 10. Trades run
+    # before calls: bank 1 has 6 + 15 = 21 when the call of 4 comes, and keeps 17.
+    # outside: +2 (bought from the outside) - 15 (sold to it) = -13.
+    p = _p()
+    a = acts(
+        p,
+        b0=p.layout.encode(BORROW, 0, 0),
+        b1=p.layout.encode(DIVEST, 0, 0),
+        b2=p.layout.encode(INVEST, 0, 0),
+    )
+    s2, out = run(_s(p), p, a)
+    txs = events(out, "transaction")
+    assert [(tx["bank"], tx["kind"], tx["target"]) for tx in txs] == [
+        (0, "BORROW", 1),
+        (1, "DIVEST", 0),
+        (2, "INVEST", 0),
+    ]
+    assert [tx["amount"] for tx in txs] == pytest.approx([4.0, 15.0, 2.0], rel=R)
+    assert [tx["outside_flow"] for tx in txs] == pytest.approx([0.0, -15.0, 2.0], rel=R)
+    assert s2.outside[0] == pytest.approx(-13.0, rel=R)
+    assert s2.cash[0].tolist() == pytest.approx([14.0, 17.0, 2.0], rel=R)
+    assert s2.units[0, :, 0].tolist() == pytest.approx([2.0, 1.5, 0.2], rel=R)
+
+
 def test_borrow_paid_from_cash():
     # bank 0 calls back 0.5 of its loan of 8 to bank 1: due 4, bank 1 pays from cash 6 -> 2.
     p = _p()
