@@ -265,6 +265,21 @@ def test_an_invalid_action_does_not_stop_the_valid_ones():
     assert [tx["bank"] for tx in events(out, "transaction")] == [0]
 
 
+def test_step_outputs_keep_their_documented_dtypes_with_and_without_invalid_actions():
+    # StepOutput: invalid and defaulted (B, N) bool, executed (B, N) int64, rewards float64,
+    # cascade_rounds (B,) int, belief_cascade (B,) bool -- on the fast path (every action
+    # valid) and on the one that turns a masked-out action into HOLD.
+    p = _p(k=3)
+    s = _s(p, cash=[10.0, 6.0, 0.0], external=[30.0, 40.0, 24.0])
+    lend = p.layout.encode(LEND, 0, 0)
+    for a in (acts(p, b0=lend), acts(p, b0=lend, b2=lend)):
+        _, out = run(s, p, a)
+        assert (out.invalid.dtype, out.defaulted.dtype) == (np.bool_, np.bool_)
+        assert (out.executed.dtype, out.rewards.dtype) == (np.int64, np.float64)
+        assert out.cascade_rounds.dtype.kind == "i" and out.belief_cascade.dtype == np.bool_
+        assert out.invalid.shape == out.executed.shape == (1, 3)
+
+
 def test_buying_alone_creates_no_value():
     # DESIGN: "A population that only buys, with sigma = 0, ends no richer than one that
     # holds, and earns no more reward." Impact 0.5 (lambda 0.5), sigma 0; for 5 steps every
