@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 from pathlib import Path
 
 import numpy as np
@@ -199,6 +200,11 @@ def group_run(tmp_path_factory) -> tuple[Path, int, int]:
     stopped = train(config, callbacks=[SigtermAfterCheckpoint(run_dir)])
     assert stopped.stopped_by == "SIGTERM" and not stopped.finished
     assert stopped.final_models == {} and not (run_dir / "final_models").exists()
+    # TensorBoard reads a run's event files in name order (whole seconds, then a per-process
+    # counter compared as text: "...10" sorts before "...9") and drops steps that go backwards;
+    # a resumed segment opened in the same second as the first could sort before it. A new
+    # process resuming later never does; here the resume waits for the next second.
+    time.sleep(1.01 - time.time() % 1)
     resumed = train(resume=run_dir)
     assert resumed.finished and resumed.timesteps == total and resumed.final_model is None
     assert set(resumed.final_models) == {"core", "periphery"}
