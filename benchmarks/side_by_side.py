@@ -54,7 +54,11 @@ def _measure(tree: Path, pz_steps: int) -> dict[str, float]:
 
 def _short(rev: str) -> str:
     return subprocess.run(
-        ["git", "rev-parse", "--short", rev], cwd=ROOT, capture_output=True, text=True, check=True
+        ["git", "rev-parse", "--short", f"{rev}^{{commit}}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
 
 
