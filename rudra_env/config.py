@@ -45,6 +45,14 @@ __all__ = [
     "EnvConfig",
     "load_variants",
     "YAMLConfigError",
+    # helpers for configs built the same way (training's TrainConfig, tournaments)
+    "build",
+    "check",
+    "check_number",
+    "fail",
+    "missing_file",
+    "to_plain",
+    "unknown_key",
 ]
 
 TOPOLOGIES = ("erdos_renyi", "barabasi_albert", "core_periphery", "ring", "complete", "from_file")
@@ -59,16 +67,18 @@ class YAMLConfigError(ConfigError, yaml.YAMLError):
     the YAML library's error still does."""
 
 
-def _fail(path: str, value: Any, allowed: str) -> typing.NoReturn:
+def fail(path: str, value: Any, allowed: str) -> typing.NoReturn:
+    """Raise ``ConfigError`` naming the field ``path``, the ``value`` and what is ``allowed``."""
     raise ConfigError(f"{path} = {value!r} is not allowed: expected {allowed}")
 
 
-def _check(ok: bool, path: str, value: Any, allowed: str) -> None:
+def check(ok: bool, path: str, value: Any, allowed: str) -> None:
+    """``fail(path, value, allowed)`` unless ``ok``."""
     if not ok:
-        _fail(path, value, allowed)
+        fail(path, value, allowed)
 
 
-def _num(
+def check_number(
     path: str,
     value: Any,
     lo: float | None = None,
@@ -87,11 +97,11 @@ def _num(
     ok_type = isinstance(value, int | float) and not isinstance(value, bool)
     if integer:
         ok_type = isinstance(value, int) and not isinstance(value, bool)
-    _check(ok_type and math.isfinite(value), path, value, rng)
+    check(ok_type and math.isfinite(value), path, value, rng)
     if lo is not None:
-        _check(value > lo if lo_open else value >= lo, path, value, rng)
+        check(value > lo if lo_open else value >= lo, path, value, rng)
     if hi is not None:
-        _check(value <= hi, path, value, rng)
+        check(value <= hi, path, value, rng)
 
 
 # --------------------------------------------------------------------------- bank parameters
@@ -125,20 +135,20 @@ class Param:
         if isinstance(raw, Param):
             return raw
         if isinstance(raw, bool):
-            _fail(path, raw, "a number, a list of numbers, or {dist: ...}")
+            fail(path, raw, "a number, a list of numbers, or {dist: ...}")
         if isinstance(raw, int | float):
-            _num(path, raw)
+            check_number(path, raw)
             return cls(dist="constant", value=float(raw))
         if isinstance(raw, Sequence) and not isinstance(raw, str):
             for k, v in enumerate(raw):
-                _num(f"{path}[{k}]", v)
-            _check(len(raw) > 0, path, raw, "a non-empty list")
+                check_number(f"{path}[{k}]", v)
+            check(len(raw) > 0, path, raw, "a non-empty list")
             return cls(dist="list", values=tuple(float(v) for v in raw))
         if isinstance(raw, Mapping):
             data = dict(raw)
-            _check("dist" in data, path, raw, "a mapping with a 'dist' key")
+            check("dist" in data, path, raw, "a mapping with a 'dist' key")
             dist = data.pop("dist")
-            _check(dist in DISTRIBUTIONS, f"{path}.dist", dist, f"one of {DISTRIBUTIONS}")
+            check(dist in DISTRIBUTIONS, f"{path}.dist", dist, f"one of {DISTRIBUTIONS}")
             need = {
                 "constant": ("value",),
                 "uniform": ("low", "high"),
@@ -147,21 +157,21 @@ class Param:
             }[dist]
             for key in data:
                 if key not in need:
-                    _unknown(f"{path}.{key}", key, need)
+                    unknown_key(f"{path}.{key}", key, need)
             for key in need:
-                _check(key in data, f"{path}.{key}", None, f"a number (required for {dist})")
-                _num(f"{path}.{key}", data[key])
+                check(key in data, f"{path}.{key}", None, f"a number (required for {dist})")
+                check_number(f"{path}.{key}", data[key])
             if dist == "uniform":
-                _check(
+                check(
                     data["low"] <= data["high"],
                     f"{path}.high",
                     data["high"],
                     f"a number >= low ({data['low']})",
                 )
             if dist in ("normal", "lognormal"):
-                _num(f"{path}.std", data["std"], lo=0.0)
+                check_number(f"{path}.std", data["std"], lo=0.0)
             return cls(dist=dist, **{k: float(v) for k, v in data.items()})
-        _fail(path, raw, "a number, a list of numbers, or {dist: ...}")
+        fail(path, raw, "a number, a list of numbers, or {dist: ...}")
 
     def check_range(
         self,
@@ -174,20 +184,20 @@ class Param:
     ) -> None:
         """Validate the values this parameter can take against ``[lo, hi]``."""
         if self.dist == "constant":
-            _num(path, self.value, lo, hi, lo_open)
+            check_number(path, self.value, lo, hi, lo_open)
         elif self.dist == "list":
             if n is not None:
-                _check(
+                check(
                     len(self.values) == n,
                     path,
                     list(self.values),
                     f"a list of exactly num_banks = {n} values",
                 )
             for k, v in enumerate(self.values):
-                _num(f"{path}[{k}]", v, lo, hi, lo_open)
+                check_number(f"{path}[{k}]", v, lo, hi, lo_open)
         elif self.dist == "uniform":
-            _num(f"{path}.low", self.low, lo, hi, lo_open)
-            _num(f"{path}.high", self.high, lo, hi, lo_open)
+            check_number(f"{path}.low", self.low, lo, hi, lo_open)
+            check_number(f"{path}.high", self.high, lo, hi, lo_open)
 
     def sample(self, n: int, rng: np.random.Generator, lo: float, hi: float) -> np.ndarray:
         """Draw ``n`` values, shape (n,), clipped to ``[lo, hi]``."""
@@ -239,17 +249,17 @@ class TopologyConfig:
     """Probability that a drawn link carries loans both ways (otherwise one random direction)."""
 
     def validate(self, path: str, n: int) -> None:
-        _check(self.kind in TOPOLOGIES, f"{path}.kind", self.kind, f"one of {TOPOLOGIES}")
-        _num(f"{path}.p", self.p, 0.0, 1.0, lo_open=True)
-        _num(f"{path}.m", self.m, 1, integer=True)
+        check(self.kind in TOPOLOGIES, f"{path}.kind", self.kind, f"one of {TOPOLOGIES}")
+        check_number(f"{path}.p", self.p, 0.0, 1.0, lo_open=True)
+        check_number(f"{path}.m", self.m, 1, integer=True)
         if self.kind == "barabasi_albert":
-            _check(self.m < n, f"{path}.m", self.m, f"an integer in [1, num_banks - 1 = {n - 1}]")
-        _num(f"{path}.core_fraction", self.core_fraction, 0.0, 1.0, lo_open=True)
-        _num(f"{path}.core_p", self.core_p, 0.0, 1.0)
-        _num(f"{path}.periphery_p", self.periphery_p, 0.0, 1.0)
-        _num(f"{path}.reciprocal", self.reciprocal, 0.0, 1.0)
+            check(self.m < n, f"{path}.m", self.m, f"an integer in [1, num_banks - 1 = {n - 1}]")
+        check_number(f"{path}.core_fraction", self.core_fraction, 0.0, 1.0, lo_open=True)
+        check_number(f"{path}.core_p", self.core_p, 0.0, 1.0)
+        check_number(f"{path}.periphery_p", self.periphery_p, 0.0, 1.0)
+        check_number(f"{path}.reciprocal", self.reciprocal, 0.0, 1.0)
         if self.kind == "from_file":
-            _check(
+            check(
                 isinstance(self.path, str) and self.path.endswith((".csv", ".npz")),
                 f"{path}.path",
                 self.path,
@@ -280,11 +290,11 @@ class BankConfig:
         self.capital.check_range(f"{path}.capital", 0.0, lo_open=True, n=n)
         self.target_leverage.check_range(f"{path}.target_leverage", 1.0, n=n)
         self.risk_factor.check_range(f"{path}.risk_factor", 0.0, 1.0, n=n)
-        _num(f"{path}.cash_ratio", self.cash_ratio, 0.0, 1.0)
-        _num(f"{path}.interbank_ratio", self.interbank_ratio, 0.0, 1.0)
-        _num(f"{path}.market_ratio", self.market_ratio, 0.0, 1.0)
+        check_number(f"{path}.cash_ratio", self.cash_ratio, 0.0, 1.0)
+        check_number(f"{path}.interbank_ratio", self.interbank_ratio, 0.0, 1.0)
+        check_number(f"{path}.market_ratio", self.market_ratio, 0.0, 1.0)
         total = self.cash_ratio + self.interbank_ratio + 1.5 * self.market_ratio
-        _check(
+        check(
             total <= 1.0,
             f"{path}.market_ratio",
             self.market_ratio,
@@ -322,21 +332,21 @@ class MarketConfig:
     """Per-step drift mu of the log price."""
 
     def validate(self, path: str, n: int) -> None:
-        _check(
+        check(
             isinstance(self.name, str) and self.name.isidentifier(),
             f"{path}.name",
             self.name,
             "an identifier-like name such as BANK_INDEX",
         )
-        _num(f"{path}.price0", self.price0, 0.0, lo_open=True)
-        _num(f"{path}.impact", self.impact, 0.0)
+        check_number(f"{path}.price0", self.price0, 0.0, lo_open=True)
+        check_number(f"{path}.impact", self.impact, 0.0)
         if self.depth is not None:
-            _num(f"{path}.depth", self.depth, 0.0, lo_open=True)
-        _num(f"{path}.half_life", self.half_life, 0.0, lo_open=True)
-        _num(f"{path}.permanent_share", self.permanent_share, 0.0, 1.0)
-        _num(f"{path}.max_move", self.max_move, 0.0, lo_open=True)
-        _num(f"{path}.volatility", self.volatility, 0.0, 1.0)
-        _num(f"{path}.drift", self.drift, -1.0, 1.0)
+            check_number(f"{path}.depth", self.depth, 0.0, lo_open=True)
+        check_number(f"{path}.half_life", self.half_life, 0.0, lo_open=True)
+        check_number(f"{path}.permanent_share", self.permanent_share, 0.0, 1.0)
+        check_number(f"{path}.max_move", self.max_move, 0.0, lo_open=True)
+        check_number(f"{path}.volatility", self.volatility, 0.0, 1.0)
+        check_number(f"{path}.drift", self.drift, -1.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -351,9 +361,9 @@ class ContagionConfig:
     """Cap on cascade rounds per step (clear -> fire sale -> re-mark)."""
 
     def validate(self, path: str, n: int) -> None:
-        _num(f"{path}.alpha", self.alpha, 0.0, 1.0)
-        _num(f"{path}.beta", self.beta, 0.0, 1.0)
-        _num(f"{path}.max_rounds", self.max_rounds, 1, integer=True)
+        check_number(f"{path}.alpha", self.alpha, 0.0, 1.0)
+        check_number(f"{path}.beta", self.beta, 0.0, 1.0)
+        check_number(f"{path}.max_rounds", self.max_rounds, 1, integer=True)
 
 
 @dataclass(frozen=True)
@@ -370,10 +380,10 @@ class MarginConfig:
     """Decay of the EWMA estimate of realised volatility, in [0, 1)."""
 
     def validate(self, path: str, n: int) -> None:
-        _check(isinstance(self.enabled, bool), f"{path}.enabled", self.enabled, "true or false")
-        _num(f"{path}.z", self.z, 0.0)
-        _num(f"{path}.vol_sensitivity", self.vol_sensitivity, 0.0)
-        _num(f"{path}.ewma", self.ewma, 0.0, 0.999)
+        check(isinstance(self.enabled, bool), f"{path}.enabled", self.enabled, "true or false")
+        check_number(f"{path}.z", self.z, 0.0)
+        check_number(f"{path}.vol_sensitivity", self.vol_sensitivity, 0.0)
+        check_number(f"{path}.ewma", self.ewma, 0.0, 0.999)
 
 
 @dataclass(frozen=True)
@@ -396,14 +406,14 @@ class BeliefConfig:
     """A belief cascade is a step where at least this share of live banks shift together."""
 
     def validate(self, path: str, n: int) -> None:
-        _num(f"{path}.prior", self.prior, 0.0, 1.0, lo_open=True)
-        _check(self.prior < 1.0, f"{path}.prior", self.prior, "a number in (0, 1)")
-        _num(f"{path}.signal_reliability", self.signal_reliability, 0.5, 1.0)
-        _num(f"{path}.distress_threshold", self.distress_threshold, 0.0, 1.0)
-        _num(f"{path}.leak", self.leak, 0.0, 1.0)
-        _num(f"{path}.contagion_weight", self.contagion_weight, 0.0, 1.0)
-        _num(f"{path}.cascade_shift", self.cascade_shift, 0.0, 1.0)
-        _num(f"{path}.cascade_fraction", self.cascade_fraction, 0.0, 1.0, lo_open=True)
+        check_number(f"{path}.prior", self.prior, 0.0, 1.0, lo_open=True)
+        check(self.prior < 1.0, f"{path}.prior", self.prior, "a number in (0, 1)")
+        check_number(f"{path}.signal_reliability", self.signal_reliability, 0.5, 1.0)
+        check_number(f"{path}.distress_threshold", self.distress_threshold, 0.0, 1.0)
+        check_number(f"{path}.leak", self.leak, 0.0, 1.0)
+        check_number(f"{path}.contagion_weight", self.contagion_weight, 0.0, 1.0)
+        check_number(f"{path}.cascade_shift", self.cascade_shift, 0.0, 1.0)
+        check_number(f"{path}.cascade_fraction", self.cascade_fraction, 0.0, 1.0, lo_open=True)
 
 
 @dataclass(frozen=True)
@@ -429,10 +439,10 @@ class RewardConfig:
 
     def validate(self, path: str, n: int) -> None:
         for name in ("rho", "lam", "gamma", "default_penalty"):
-            _num(f"{path}.{name}", getattr(self, name), 0.0)
-        _num(f"{path}.term_cap", self.term_cap, 0.0, lo_open=True)
-        _num(f"{path}.liquidity_floor", self.liquidity_floor, 0.0, 1.0)
-        _num(f"{path}.min_capital_ratio", self.min_capital_ratio, 0.0, 1.0)
+            check_number(f"{path}.{name}", getattr(self, name), 0.0)
+        check_number(f"{path}.term_cap", self.term_cap, 0.0, lo_open=True)
+        check_number(f"{path}.liquidity_floor", self.liquidity_floor, 0.0, 1.0)
+        check_number(f"{path}.min_capital_ratio", self.min_capital_ratio, 0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -453,13 +463,13 @@ class Shock:
     """Bank indices (capital hit, deposit run) or market names (crash); empty = all."""
 
     def validate(self, path: str, n: int) -> None:
-        _check(self.type in SHOCK_TYPES, f"{path}.type", self.type, f"one of {SHOCK_TYPES}")
-        _num(f"{path}.magnitude", self.magnitude, 0.0, 1.0)
-        _num(f"{path}.start", self.start, 1, integer=True)
-        _num(f"{path}.duration", self.duration, 1, integer=True)
+        check(self.type in SHOCK_TYPES, f"{path}.type", self.type, f"one of {SHOCK_TYPES}")
+        check_number(f"{path}.magnitude", self.magnitude, 0.0, 1.0)
+        check_number(f"{path}.start", self.start, 1, integer=True)
+        check_number(f"{path}.duration", self.duration, 1, integer=True)
         if self.type in ("bank_capital_hit", "deposit_run"):
             for k, b in enumerate(self.targets):
-                _check(
+                check(
                     isinstance(b, int) and 0 <= b < n,
                     f"{path}.targets[{k}]",
                     b,
@@ -481,15 +491,15 @@ class Intervention:
     """Cash injected (capital_injection), >= 0."""
 
     def validate(self, path: str, n: int) -> None:
-        _check(
+        check(
             self.type in INTERVENTION_TYPES,
             f"{path}.type",
             self.type,
             f"one of {INTERVENTION_TYPES}",
         )
-        _num(f"{path}.step", self.step, 1, integer=True)
-        _num(f"{path}.bank", self.bank, 0, n - 1, integer=True)
-        _num(f"{path}.amount", self.amount, 0.0)
+        check_number(f"{path}.step", self.step, 1, integer=True)
+        check_number(f"{path}.bank", self.bank, 0, n - 1, integer=True)
+        check_number(f"{path}.amount", self.amount, 0.0)
 
 
 @dataclass(frozen=True)
@@ -504,7 +514,7 @@ class ScenarioConfig:
     """Scheduled interventions."""
 
     def validate(self, path: str, n: int) -> None:
-        _check(isinstance(self.name, str), f"{path}.name", self.name, "a string")
+        check(isinstance(self.name, str), f"{path}.name", self.name, "a string")
         for k, s in enumerate(self.shocks):
             s.validate(f"{path}.shocks[{k}]", n)
         for k, iv in enumerate(self.interventions):
@@ -556,22 +566,22 @@ class EnvConfig:
 
     def validate(self) -> None:
         n = self.num_banks
-        _num("num_banks", n, 2, 100_000, integer=True)
-        _num("max_steps", self.max_steps, 1, integer=True)
-        _num("max_counterparties", self.max_counterparties, 1, 1024, integer=True)
-        _check(
+        check_number("num_banks", n, 2, 100_000, integer=True)
+        check_number("max_steps", self.max_steps, 1, integer=True)
+        check_number("max_counterparties", self.max_counterparties, 1, 1024, integer=True)
+        check(
             len(self.size_levels) >= 1,
             "size_levels",
             list(self.size_levels),
             "a non-empty list of fractions in (0, 1]",
         )
         for k, s in enumerate(self.size_levels):
-            _num(f"size_levels[{k}]", s, 0.0, 1.0, lo_open=True)
-        _num("profit_booking_interval", self.profit_booking_interval, 1, integer=True)
-        _num("interest_rate", self.interest_rate, 0.0, 1.0)
-        _check(len(self.markets) >= 1, "markets", self.markets, "at least one market")
+            check_number(f"size_levels[{k}]", s, 0.0, 1.0, lo_open=True)
+        check_number("profit_booking_interval", self.profit_booking_interval, 1, integer=True)
+        check_number("interest_rate", self.interest_rate, 0.0, 1.0)
+        check(len(self.markets) >= 1, "markets", self.markets, "at least one market")
         names = [m.name for m in self.markets]
-        _check(len(set(names)) == len(names), "markets", names, "distinct market names")
+        check(len(set(names)) == len(names), "markets", names, "distinct market names")
         for k, m in enumerate(self.markets):
             m.validate(f"markets[{k}]", n)
         self.topology.validate("topology", n)
@@ -584,7 +594,7 @@ class EnvConfig:
         for k, s in enumerate(self.scenario.shocks):
             if s.type == "market_crash":
                 for j, name in enumerate(s.targets):
-                    _check(
+                    check(
                         name in names,
                         f"scenario.shocks[{k}].targets[{j}]",
                         name,
@@ -595,7 +605,7 @@ class EnvConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> EnvConfig:
         """Build from a plain mapping (as loaded from YAML); raises ConfigError."""
-        return _build(cls, dict(data or {}), "")
+        return build(cls, dict(data or {}), "")
 
     @classmethod
     def from_yaml(cls, path: str | Path, variant: str | None = None) -> EnvConfig:
@@ -604,12 +614,12 @@ class EnvConfig:
         if variant is None:
             return next(iter(variants.values()))
         if variant not in variants:
-            _fail("variant", variant, f"one of {list(variants)}")
+            fail("variant", variant, f"one of {list(variants)}")
         return variants[variant]
 
     def to_dict(self) -> dict[str, Any]:
         """A plain mapping that ``from_dict`` turns back into an equal config."""
-        return _to_plain(self)
+        return to_plain(self)
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> EnvConfig:
         """A copy with overrides applied; keys may be dotted (``topology.kind``)."""
@@ -620,7 +630,8 @@ class EnvConfig:
 
 
 # --------------------------------------------------------------------------- generic builder
-def _unknown(path: str, key: str, allowed: Sequence[str]) -> typing.NoReturn:
+def unknown_key(path: str, key: str, allowed: Sequence[str]) -> typing.NoReturn:
+    """Raise ``ConfigError`` for an unknown key, suggesting the closest allowed one."""
     close = difflib.get_close_matches(str(key), list(allowed), n=1, cutoff=0.5)
     hint = f"; did you mean '{close[0]}'?" if close else ""
     raise ConfigError(f"unknown key '{path}'{hint} allowed keys: {', '.join(allowed)}")
@@ -630,16 +641,19 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def _build(cls: type, data: Any, prefix: str) -> Any:
+def build(cls: type, data: Any, prefix: str) -> Any:
+    """The frozen dataclass ``cls`` from a mapping, field by field (nested dataclasses, tuples,
+    optionals, ``Param``), every key and value checked; ``prefix`` is the dotted path of the
+    section in error messages (``""`` at the top, ``"topology."`` below)."""
     where = prefix.rstrip(".") or "config"
     if not isinstance(data, Mapping):
-        _fail(where, data, f"a mapping of {cls.__name__} fields")
+        fail(where, data, f"a mapping of {cls.__name__} fields")
     hints = _hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     kwargs: dict[str, Any] = {}
     for key, raw in data.items():
         if key not in names:
-            _unknown(f"{prefix}{key}", key, names)
+            unknown_key(f"{prefix}{key}", key, names)
         kwargs[key] = _convert(hints[key], raw, f"{prefix}{key}")
     try:
         return cls(**kwargs)
@@ -652,11 +666,11 @@ def _convert(tp: Any, raw: Any, path: str) -> Any:
     if tp is Param:
         return Param.parse(raw, path)
     if dataclasses.is_dataclass(tp):
-        return _build(tp, raw, f"{path}.")
+        return build(tp, raw, f"{path}.")
     if origin is tuple:
         (inner, _ellipsis) = typing.get_args(tp)
         if isinstance(raw, str) or not isinstance(raw, Sequence):
-            _fail(path, raw, "a list")
+            fail(path, raw, "a list")
         return tuple(_convert(inner, v, f"{path}[{k}]") for k, v in enumerate(raw))
     if origin in (Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
@@ -664,29 +678,30 @@ def _convert(tp: Any, raw: Any, path: str) -> Any:
             return None
         return _convert(args[0], raw, path)
     if tp is float:
-        _num(path, raw)
+        check_number(path, raw)
         return float(raw)
     if tp is int:
         if isinstance(raw, float) and raw.is_integer():
             raw = int(raw)
-        _num(path, raw, integer=True)
+        check_number(path, raw, integer=True)
         return raw
     if tp is bool:
-        _check(isinstance(raw, bool), path, raw, "true or false")
+        check(isinstance(raw, bool), path, raw, "true or false")
         return raw
     if tp is str:
-        _check(isinstance(raw, str), path, raw, "a string")
+        check(isinstance(raw, str), path, raw, "a string")
         return raw
     return raw  # Any
 
 
-def _to_plain(obj: Any) -> Any:
+def to_plain(obj: Any) -> Any:
+    """A config dataclass as plain mappings, lists and scalars (what ``build`` reads back)."""
     if isinstance(obj, Param):
         return obj.to_dict()
     if dataclasses.is_dataclass(obj):
-        return {f.name: _to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, tuple):
-        return [_to_plain(v) for v in obj]
+        return [to_plain(v) for v in obj]
     return obj
 
 
@@ -698,16 +713,16 @@ def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
             node = node[int(part)]
             continue
         if part not in node:
-            _unknown(".".join(parts[: k + 1]), part, list(node))
+            unknown_key(".".join(parts[: k + 1]), part, list(node))
         if not isinstance(node[part], dict | list):
-            _fail(".".join(parts[: k + 1]), node[part], "a section (mapping) to set a key in")
+            fail(".".join(parts[: k + 1]), node[part], "a section (mapping) to set a key in")
         node = node[part]
     last = parts[-1]
     if isinstance(node, list):
         node[int(last)] = value
         return
     if last not in node:
-        _unknown(key, last, list(node))
+        unknown_key(key, last, list(node))
     if isinstance(node[last], dict) and isinstance(value, Mapping):
         merged = dict(node[last])
         merged.update(value)
@@ -727,7 +742,7 @@ def load_variants(path: str | Path) -> dict[str, EnvConfig]:
     """
     p = Path(path)
     if not p.is_file():
-        _missing_file(p)
+        missing_file(p)
     try:
         with p.open(encoding="utf-8") as fh:
             data = yaml.safe_load(fh) or {}
@@ -746,18 +761,18 @@ def load_variants(path: str | Path) -> dict[str, EnvConfig]:
             f"config file {str(p)!r} is not UTF-8 text (byte {exc.start}): expected a YAML file"
         ) from exc
     if not isinstance(data, Mapping):
-        _fail(str(path), type(data).__name__, "a YAML mapping at the top level")
+        fail(str(path), type(data).__name__, "a YAML mapping at the top level")
     data = dict(data)
     variants = data.pop("variants", None)
     base = EnvConfig.from_dict(data)
     if not variants:
         return {"default": base}
     if not isinstance(variants, Mapping):
-        _fail("variants", variants, "a mapping {name: {dotted.key: value}}")
+        fail("variants", variants, "a mapping {name: {dotted.key: value}}")
     return {str(name): base.with_overrides(dict(over or {})) for name, over in variants.items()}
 
 
-def _missing_file(p: Path) -> typing.NoReturn:
+def missing_file(p: Path) -> typing.NoReturn:
     """``ConfigError`` for a config path that is not a file: the directory searched, and the
     closest YAML name in it when there is one."""
     full = p if p.is_absolute() else Path.cwd() / p

@@ -50,13 +50,13 @@ from agents.registry import AGENT_KINDS
 from rudra_env.config import (
     EnvConfig,
     YAMLConfigError,
-    _build,
-    _check,
-    _fail,
-    _missing_file,
-    _num,
-    _to_plain,
-    _unknown,
+    build,
+    check,
+    check_number,
+    fail,
+    missing_file,
+    to_plain,
+    unknown_key,
 )
 from rudra_env.errors import ConfigError
 
@@ -137,7 +137,7 @@ def algorithm_class(name: str) -> type:
         from stable_baselines3 import A2C
 
         return A2C
-    _fail("algorithm", name, f"one of {ALGORITHMS}")
+    fail("algorithm", name, f"one of {ALGORITHMS}")
 
 
 @dataclass(frozen=True)
@@ -169,27 +169,27 @@ class EnvSpec:
     def validate(self, where: str = "env") -> None:
         """Check the spec; messages name fields under ``where`` (``env.file``, or
         ``scenarios.small.file`` for a tournament's scenario)."""
-        _check(
+        check(
             self.file is None or isinstance(self.file, str),
             f"{where}.file",
             self.file,
             "a YAML path",
         )
         if self.file is not None and self.config is not None:
-            _fail(
+            fail(
                 where,
                 {"file": self.file, "config": "..."},
                 f"{where}.file or {where}.config, not both",
             )
-        _check(
+        check(
             self.config is None or isinstance(self.config, Mapping),
             f"{where}.config",
             self.config,
             "a mapping of env config keys",
         )
         if self.variant is not None and self.file is None:
-            _fail(f"{where}.variant", self.variant, f"a variant only together with {where}.file")
-        _check(
+            fail(f"{where}.variant", self.variant, f"a variant only together with {where}.file")
+        check(
             isinstance(self.overrides, Mapping),
             f"{where}.overrides",
             self.overrides,
@@ -215,15 +215,15 @@ class RayOptions:
     """CPUs of the local Ray instance (address None); None: ``num_env_runners + 1``."""
 
     def validate(self) -> None:
-        _check(
+        check(
             self.address is None or (isinstance(self.address, str) and bool(self.address)),
             "ray.address",
             self.address,
             "null (a local Ray instance) or a cluster address such as 'auto' or 'head:6379'",
         )
-        _num("ray.num_env_runners", self.num_env_runners, 0, 1024, integer=True)
+        check_number("ray.num_env_runners", self.num_env_runners, 0, 1024, integer=True)
         if self.num_cpus is not None:
-            _num("ray.num_cpus", self.num_cpus, 1, integer=True)
+            check_number("ray.num_cpus", self.num_cpus, 1, integer=True)
 
     def local_cpus(self) -> int:
         """CPUs of a local instance: ``num_cpus``, or one per env runner plus the driver."""
@@ -319,18 +319,18 @@ class TrainConfig:
     def validate(self) -> None:
         self.env.validate()
         n = self.env_config().num_banks
-        _check(isinstance(self.name, str), "name", self.name, "a string")
-        _check(self.algorithm in ALGORITHMS, "algorithm", self.algorithm, f"one of {ALGORITHMS}")
-        _check(self.backend in BACKENDS, "backend", self.backend, f"one of {BACKENDS}")
+        check(isinstance(self.name, str), "name", self.name, "a string")
+        check(self.algorithm in ALGORITHMS, "algorithm", self.algorithm, f"one of {ALGORITHMS}")
+        check(self.backend in BACKENDS, "backend", self.backend, f"one of {BACKENDS}")
         self.ray.validate()
         if self.backend == "rllib":
-            _check(
+            check(
                 self.algorithm in ("ppo", "maskable_ppo"),
                 "algorithm",
                 self.algorithm,
                 "ppo or maskable_ppo with backend = 'rllib' (RLlib's PPO, actions masked)",
             )
-            _check(
+            check(
                 not self.compare_against,
                 "compare_against",
                 self.compare_against,
@@ -338,50 +338,50 @@ class TrainConfig:
                 "rudra evaluate)",
             )
         self._validate_hyperparameters()
-        _check(self.sharing in SHARING, "sharing", self.sharing, f"one of {SHARING}")
+        check(self.sharing in SHARING, "sharing", self.sharing, f"one of {SHARING}")
         learners = self.learner_indices(n)
         self._validate_groups(n, learners)
-        _check(
+        check(
             self.fixed_agent in FIXED_AGENTS,
             "fixed_agent",
             self.fixed_agent,
             f"one of {FIXED_AGENTS}",
         )
         if self.total_timesteps is None and self.time_budget_s is None:
-            _fail("total_timesteps", None, "an integer >= 1 when time_budget_s is None")
+            fail("total_timesteps", None, "an integer >= 1 when time_budget_s is None")
         if self.total_timesteps is not None:
-            _num("total_timesteps", self.total_timesteps, 1, integer=True)
+            check_number("total_timesteps", self.total_timesteps, 1, integer=True)
         if self.time_budget_s is not None:
-            _num("time_budget_s", self.time_budget_s, 0.0, lo_open=True)
-        _num("worlds", self.worlds, 1, 1_000_000, integer=True)
-        _num("seed", self.seed, 0, 2**32 - 1 - self.worlds, integer=True)
-        _check(self.device in DEVICES, "device", self.device, f"one of {DEVICES}")
+            check_number("time_budget_s", self.time_budget_s, 0.0, lo_open=True)
+        check_number("worlds", self.worlds, 1, 1_000_000, integer=True)
+        check_number("seed", self.seed, 0, 2**32 - 1 - self.worlds, integer=True)
+        check(self.device in DEVICES, "device", self.device, f"one of {DEVICES}")
         if self.device == "cuda":
             import torch
 
-            _check(
+            check(
                 torch.cuda.is_available(),
                 "device",
                 self.device,
                 "'cpu' or 'auto': torch sees no CUDA GPU on this machine "
                 "(torch.cuda.is_available() is False)",
             )
-        _num("checkpoint_every", self.checkpoint_every, 1, integer=True)
-        _num("keep_checkpoints", self.keep_checkpoints, 1, integer=True)
+        check_number("checkpoint_every", self.checkpoint_every, 1, integer=True)
+        check_number("keep_checkpoints", self.keep_checkpoints, 1, integer=True)
         if self.eval_every is not None:
-            _num("eval_every", self.eval_every, 1, integer=True)
-        _check(isinstance(self.progress_bar, bool), "progress_bar", self.progress_bar, "a bool")
-        _check(
+            check_number("eval_every", self.eval_every, 1, integer=True)
+        check(isinstance(self.progress_bar, bool), "progress_bar", self.progress_bar, "a bool")
+        check(
             isinstance(self.compare_against, list)
             and all(a in FIXED_AGENTS for a in self.compare_against),
             "compare_against",
             self.compare_against,
             f"a list of baselines from {FIXED_AGENTS}",
         )
-        _num("compare_worlds", self.compare_worlds, 2, integer=True)
-        _num("team_reward", self.team_reward, 0.0, 1.0)
-        _num("hold_bias", self.hold_bias, -20.0, 20.0)
-        _check(
+        check_number("compare_worlds", self.compare_worlds, 2, integer=True)
+        check_number("team_reward", self.team_reward, 0.0, 1.0)
+        check_number("hold_bias", self.hold_bias, -20.0, 20.0)
+        check(
             self.run_dir is None or isinstance(self.run_dir, str),
             "run_dir",
             self.run_dir,
@@ -390,7 +390,7 @@ class TrainConfig:
 
     def _validate_hyperparameters(self) -> None:
         hp = self.hyperparameters
-        _check(isinstance(hp, Mapping), "hyperparameters", hp, "a mapping {name: value}")
+        check(isinstance(hp, Mapping), "hyperparameters", hp, "a mapping {name: value}")
         if self.backend == "rllib":
             allowed = list(RLLIB_HYPERPARAMETERS)
         else:
@@ -399,15 +399,15 @@ class TrainConfig:
         for key, value in hp.items():
             path = f"hyperparameters.{key}"
             if key in _RESERVED:
-                _fail(path, value, f"no value here: it is set by {_RESERVED[key]}")
+                fail(path, value, f"no value here: it is set by {_RESERVED[key]}")
             if key not in allowed:
-                _unknown(path, key, allowed)
+                unknown_key(path, key, allowed)
             if key in _NUMERIC:
                 lo, hi, lo_open, integer = _NUMERIC[key]
                 if integer and isinstance(value, float) and value.is_integer():
                     value = int(value)
-                _num(path, value, lo, hi, lo_open=lo_open, integer=integer)
-        _check(
+                check_number(path, value, lo, hi, lo_open=lo_open, integer=integer)
+        check(
             isinstance(hp.get("policy_kwargs", {}), Mapping),
             "hyperparameters.policy_kwargs",
             hp.get("policy_kwargs"),
@@ -423,35 +423,35 @@ class TrainConfig:
                     isinstance(v, Sequence) and all(_positive_int(u) for u in v)
                     for v in arch.values()
                 )
-            _check(
+            check(
                 ok_list or ok_map,
                 "hyperparameters.net_arch",
                 arch,
                 "a list of layer widths (e.g. [64, 64]) or {pi: [...], vf: [...]}",
             )
             if "net_arch" in hp.get("policy_kwargs", {}):
-                _fail(
+                fail(
                     "hyperparameters.net_arch",
                     arch,
                     "net_arch or policy_kwargs.net_arch, not both",
                 )
 
     def _validate_groups(self, n: int, learners: np.ndarray) -> None:
-        _check(isinstance(self.groups, Mapping), "groups", self.groups, "a mapping {name: banks}")
+        check(isinstance(self.groups, Mapping), "groups", self.groups, "a mapping {name: banks}")
         if self.sharing == "shared":
-            _check(not self.groups, "groups", self.groups, "no groups when sharing = 'shared'")
+            check(not self.groups, "groups", self.groups, "no groups when sharing = 'shared'")
             return
-        _check(bool(self.groups), "groups", self.groups, "at least one group {name: [banks]}")
+        check(bool(self.groups), "groups", self.groups, "at least one group {name: [banks]}")
         owner: dict[int, str] = {}
         for name, banks in self.groups.items():
             path = f"groups.{name}"
-            _check(
+            check(
                 isinstance(name, str) and re.fullmatch(r"[A-Za-z0-9_-]+", name) is not None,
                 "groups",
                 name,
                 "group names of letters, digits, '_' and '-' (e.g. core, periphery)",
             )
-            _check(
+            check(
                 isinstance(banks, Sequence) and not isinstance(banks, str) and len(banks) > 0,
                 path,
                 banks,
@@ -460,11 +460,11 @@ class TrainConfig:
             for k, b in enumerate(banks):
                 i = _bank_index(b, n, f"{path}[{k}]")
                 if i in owner:
-                    _fail(f"{path}[{k}]", b, f"a bank in no other group (it is in {owner[i]!r})")
-                _check(i in learners, f"{path}[{k}]", b, "a learning bank (see learners)")
+                    fail(f"{path}[{k}]", b, f"a bank in no other group (it is in {owner[i]!r})")
+                check(i in learners, f"{path}[{k}]", b, "a learning bank (see learners)")
                 owner[i] = str(name)
         missing = sorted(set(learners.tolist()) - set(owner))
-        _check(not missing, "groups", missing, "every learning bank in a group; these are not")
+        check(not missing, "groups", missing, "every learning bank in a group; these are not")
 
     # ------------------------------------------------------------------ derived values
     def env_config(self) -> EnvConfig:
@@ -477,15 +477,15 @@ class TrainConfig:
         if x == "all":
             return np.arange(n, dtype=np.int64)
         if isinstance(x, float) and not isinstance(x, bool):
-            _num("learners", x, 0.0, 1.0, lo_open=True)
+            check_number("learners", x, 0.0, 1.0, lo_open=True)
             k = max(1, round(x * n))
             return np.sort(np.random.default_rng(self.seed).choice(n, k, replace=False))
         if isinstance(x, Sequence) and not isinstance(x, str):
-            _check(len(x) > 0, "learners", x, "at least one learning bank")
+            check(len(x) > 0, "learners", x, "at least one learning bank")
             out = [_bank_index(b, n, f"learners[{k}]") for k, b in enumerate(x)]
-            _check(len(set(out)) == len(out), "learners", list(x), "each bank at most once")
+            check(len(set(out)) == len(out), "learners", list(x), "each bank at most once")
             return np.array(sorted(out), dtype=np.int64)
-        _fail("learners", x, "'all', a list of banks (indices or 'bank_i'), or a share in (0, 1]")
+        fail("learners", x, "'all', a list of banks (indices or 'bank_i'), or a share in (0, 1]")
 
     def sb3_kwargs(self) -> dict[str, Any]:
         """The algorithm's constructor keywords from ``hyperparameters`` (``net_arch`` moved
@@ -509,7 +509,7 @@ class TrainConfig:
         data = dict(data or {})
         if "env" in data:
             data["env"] = _env_mapping(data["env"], Path(base_dir or Path.cwd()))
-        return _build(cls, data, "")
+        return build(cls, data, "")
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> TrainConfig:
@@ -519,7 +519,7 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """A plain mapping that ``from_dict`` turns back into an equal config."""
-        return _to_plain(self)
+        return to_plain(self)
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> TrainConfig:
         """A copy with dotted keys set (``hyperparameters.n_steps``, ``env.overrides.num_banks``
@@ -584,7 +584,7 @@ def load_yaml_mapping(path: Path) -> dict[str, Any]:
     """The top-level mapping of a config YAML (``yaml.safe_load``); ``ConfigError`` naming the
     file (and the line, for a YAML error) otherwise."""
     if not path.is_file():
-        _missing_file(path)
+        missing_file(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
@@ -593,7 +593,7 @@ def load_yaml_mapping(path: Path) -> dict[str, Any]:
         problem = getattr(exc, "problem", None) or str(exc).replace("\n", " ")
         raise YAMLConfigError(f"config file {str(path)!r}{where}: YAML error: {problem}") from exc
     if not isinstance(data, Mapping):
-        _fail(str(path), type(data).__name__, "a YAML mapping at the top level")
+        fail(str(path), type(data).__name__, "a YAML mapping at the top level")
     return dict(data)
 
 
@@ -607,7 +607,7 @@ def _bank_index(x: Any, n: int, path: str) -> int:
     if isinstance(x, str) and x.startswith("bank_") and x[5:].isdigit():
         idx = int(x[5:])
     ok = isinstance(idx, int) and not isinstance(idx, bool) and 0 <= idx < n
-    _check(ok, path, x, f"a bank: an index in [0, {n - 1}] or a name like 'bank_3'")
+    check(ok, path, x, f"a bank: an index in [0, {n - 1}] or a name like 'bank_3'")
     return int(idx)
 
 
@@ -616,7 +616,7 @@ def _env_mapping(raw: Any, base_dir: Path) -> Any:
     if isinstance(raw, str):
         raw = {"file": raw}
     if not isinstance(raw, Mapping):
-        return raw  # _build names the field and what is allowed
+        return raw  # build names the field and what is allowed
     raw = dict(raw)
     if isinstance(raw.get("file"), str):
         raw["file"] = str((base_dir / raw["file"]).resolve())
@@ -639,10 +639,10 @@ def _set_key(data: dict[str, Any], parts: list[str], value: Any) -> None:
                 node[part][rest] = value
             return
         if part not in node:
-            _unknown(here, part, list(node))
+            unknown_key(here, part, list(node))
         if k == len(parts) - 1:
             node[part] = value
             return
         if not isinstance(node[part], dict):
-            _fail(here, node[part], "a section (mapping) to set a key in")
+            fail(here, node[part], "a section (mapping) to set a key in")
         node = node[part]

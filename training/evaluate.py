@@ -110,7 +110,7 @@ from agents import EpisodeObserver, Population, deviation_gains, run_episodes
 from agents.base import ObservationAgent
 from agents.games import CoreGame, median_noise
 from agents.stats import Interval, mean_interval
-from rudra_env.config import EnvConfig, _build, _check, _num, _to_plain, _unknown
+from rudra_env.config import EnvConfig, build, check, check_number, to_plain, unknown_key
 from rudra_env.core import NetworkState, Params, StepOutput, balance_sheet, initial_state
 from rudra_env.errors import ConfigError, InputError
 from training.config import EnvSpec, _env_mapping, from_yaml_file
@@ -190,13 +190,13 @@ class GapOptions:
     """Most worlds per core call of the scoring, an integer >= 1."""
 
     def __post_init__(self) -> None:
-        _num("equilibrium_gap.every", self.every, 1, integer=True)
+        check_number("equilibrium_gap.every", self.every, 1, integer=True)
         ok = self.banks == "all" or (
             isinstance(self.banks, int) and not isinstance(self.banks, bool) and self.banks >= 1
         )
-        _check(ok, "equilibrium_gap.banks", self.banks, "'all' or an integer >= 1")
-        _num("equilibrium_gap.tol", self.tol, 0.0)
-        _num("equilibrium_gap.batch_worlds", self.batch_worlds, 1, integer=True)
+        check(ok, "equilibrium_gap.banks", self.banks, "'all' or an integer >= 1")
+        check_number("equilibrium_gap.tol", self.tol, 0.0)
+        check_number("equilibrium_gap.batch_worlds", self.batch_worlds, 1, integer=True)
 
 
 @dataclass(frozen=True)
@@ -207,8 +207,8 @@ class CrossPlayOptions:
     """Share of the banks seated with the row population, in (0, 1)."""
 
     def __post_init__(self) -> None:
-        _num("cross_play.share", self.share, 0.0, 1.0, lo_open=True)
-        _check(self.share < 1.0, "cross_play.share", self.share, "a number in (0, 1)")
+        check_number("cross_play.share", self.share, 0.0, 1.0, lo_open=True)
+        check(self.share < 1.0, "cross_play.share", self.share, "a number in (0, 1)")
 
 
 @dataclass(frozen=True)
@@ -251,22 +251,22 @@ class TournamentConfig:
         self.validate()
 
     def validate(self) -> None:
-        _check(isinstance(self.name, str), "name", self.name, "a string")
+        check(isinstance(self.name, str), "name", self.name, "a string")
         self._validate_names("populations", self.populations, "an --agents SPEC string")
         self._validate_names("scenarios", self.scenarios, "an env spec")
         for name, spec in self.scenarios.items():
-            _check(isinstance(spec, EnvSpec), f"scenarios.{name}", spec, "an env spec")
+            check(isinstance(spec, EnvSpec), f"scenarios.{name}", spec, "an env spec")
             spec.validate(f"scenarios.{name}")
         self._validate_checkpoints()
-        _check(isinstance(self.overrides, Mapping), "overrides", self.overrides, "a mapping")
-        _num("seeds", self.seeds, 2, integer=True)
-        _num("seed", self.seed, 0, integer=True)
-        _num("worlds_per_batch", self.worlds_per_batch, 1, integer=True)
-        _num("level", self.level, 0.0, 1.0, lo_open=True)
-        _check(self.level < 1.0, "level", self.level, "a number in (0, 1)")
+        check(isinstance(self.overrides, Mapping), "overrides", self.overrides, "a mapping")
+        check_number("seeds", self.seeds, 2, integer=True)
+        check_number("seed", self.seed, 0, integer=True)
+        check_number("worlds_per_batch", self.worlds_per_batch, 1, integer=True)
+        check_number("level", self.level, 0.0, 1.0, lo_open=True)
+        check(self.level < 1.0, "level", self.level, "a number in (0, 1)")
         for key in ("tensorboard", "progress_bar"):
-            _check(isinstance(getattr(self, key), bool), key, getattr(self, key), "true or false")
-        _check(
+            check(isinstance(getattr(self, key), bool), key, getattr(self, key), "true or false")
+        check(
             self.out_dir is None or isinstance(self.out_dir, str),
             "out_dir",
             self.out_dir,
@@ -278,7 +278,7 @@ class TournamentConfig:
                 self.plan(pop, env, 0, where=f"populations.{pop} (scenario {scen})")
 
     def _validate_names(self, key: str, mapping: Any, what: str) -> None:
-        _check(
+        check(
             isinstance(mapping, Mapping) and len(mapping) > 0,
             key,
             mapping,
@@ -286,22 +286,22 @@ class TournamentConfig:
         )
         for name, value in mapping.items():
             ok = isinstance(name, str) and NAME.fullmatch(name) is not None
-            _check(ok, f"{key}.{name}", name, f"a name matching {NAME.pattern}")
+            check(ok, f"{key}.{name}", name, f"a name matching {NAME.pattern}")
             if key == "populations":
                 ok = isinstance(value, str) and value.strip() != ""
-                _check(ok, f"{key}.{name}", value, what)
+                check(ok, f"{key}.{name}", value, what)
 
     def _validate_checkpoints(self) -> None:
-        _check(isinstance(self.checkpoints, Mapping), "checkpoints", self.checkpoints, "a mapping")
+        check(isinstance(self.checkpoints, Mapping), "checkpoints", self.checkpoints, "a mapping")
         for alias, path in self.checkpoints.items():
-            _check(
+            check(
                 isinstance(alias, str) and NAME.fullmatch(alias) and alias not in AGENT_KINDS,
                 f"checkpoints.{alias}",
                 alias,
                 f"an alias matching {NAME.pattern}, not one of {AGENT_KINDS}",
             )
             ok = isinstance(path, str) and Path(path).is_file()
-            _check(ok, f"checkpoints.{alias}", path, "an existing checkpoint file")
+            check(ok, f"checkpoints.{alias}", path, "an existing checkpoint file")
 
     # ------------------------------------------------------------------ derived values
     def env_configs(self) -> dict[str, EnvConfig]:
@@ -357,7 +357,7 @@ class TournamentConfig:
                 k: str((base / v).resolve()) if isinstance(v, str) else v
                 for k, v in data["checkpoints"].items()
             }
-        return _build(cls, data, "")
+        return build(cls, data, "")
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> TournamentConfig:
@@ -367,8 +367,8 @@ class TournamentConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """A plain mapping that ``from_dict`` turns back into an equal config."""
-        out = {f.name: _to_plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
-        out["scenarios"] = {k: _to_plain(v) for k, v in self.scenarios.items()}
+        out = {f.name: to_plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        out["scenarios"] = {k: to_plain(v) for k, v in self.scenarios.items()}
         return copy.deepcopy(out)
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> TournamentConfig:
@@ -393,7 +393,7 @@ def _is_number(text: str) -> bool:
 def _scenario(raw: Any, base: Path, where: str) -> Any:
     if isinstance(raw, EnvSpec):
         return raw
-    return _build(EnvSpec, _env_mapping(raw, base), f"{where}.")
+    return build(EnvSpec, _env_mapping(raw, base), f"{where}.")
 
 
 def _set_key(data: dict[str, Any], parts: list[str], value: Any) -> None:
@@ -408,7 +408,7 @@ def _set_key(data: dict[str, Any], parts: list[str], value: Any) -> None:
             scenarios[name] = value
             return
         if name not in scenarios:
-            _unknown(f"scenarios.{name}", name, list(scenarios))
+            unknown_key(f"scenarios.{name}", name, list(scenarios))
         spec = scenarios[name]
         sub = parts[2]
         if sub in ("file", "variant", "config", "overrides") and len(parts) == 3:
@@ -421,12 +421,12 @@ def _set_key(data: dict[str, Any], parts: list[str], value: Any) -> None:
         node = data
         for k, part in enumerate(parts[:-1]):
             if part not in node:
-                _unknown(".".join(parts[: k + 1]), part, list(node))
+                unknown_key(".".join(parts[: k + 1]), part, list(node))
             if node[part] is None:  # a section switched off (null): setting a key switches it on
                 node[part] = {}
             node = node[part]
         if node and parts[-1] not in node:
-            _unknown(".".join(parts), parts[-1], list(node))
+            unknown_key(".".join(parts), parts[-1], list(node))
         node[parts[-1]] = value
 
 
