@@ -60,7 +60,7 @@ import json
 import platform
 import signal
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -75,6 +75,7 @@ from agents import Population, TorchPolicyAgent
 from agents.base import Agent
 from agents.registry import make_agent
 from rudra_env.actions import HOLD
+from rudra_env.config import EnvConfig
 from rudra_env.environment import RudraParallelEnv
 from rudra_env.errors import ConfigError
 from training.callbacks import Checkpointer, EnvTimeShare, ProgressBar, Stopper, StopRequest
@@ -210,67 +211,215 @@ def train(
         callbacks: SB3 callbacks attached after the trainer's own and ``extra_callbacks`` (to
             the first group's model, with groups).
     """
-    # 0. backend: rllib runs Ray RLlib's PPO instead (training.rllib; the [distributed] extra).
     if _backend(config, resume) == "rllib":
-        if callbacks:
-            raise ConfigError("callbacks= are SB3 callbacks: not allowed with backend = 'rllib'")
-        from training.rllib import train_rllib
+        return _train_rllib(config, resume, callbacks)
+    run = _resolve_run(config, resume)
+    if run.complete:
+        return _already_complete(run)
+    _write_run_dir(run)
+    venv, envs = _vec_env(run)
+    models = _models(run, venv, envs)
+    info = _write_run_json(run, envs, models)
+    hooks = _callbacks(run, venv, envs, models, list(callbacks))
+    with hooks.stop.on_signals(signal.SIGINT, signal.SIGTERM):
+        _learn(run, models, hooks.attached)
+        saved = _save(run, models, hooks)
+    venv.close()
+    return _report(run, info, hooks, saved)
 
-        return train_rllib(config, resume=resume)
 
-    # 1. Resolve the config: a fresh run's, or the resumed run's (its latest checkpoint's).
+# --------------------------------------------------------------------------- steps of train
+@dataclass(frozen=True)
+class _Run:
+    """The run being trained, as ``_resolve_run`` finds it: this segment's config and what the
+    earlier segments did."""
+
+    config: TrainConfig
+    """The resolved config (env inlined, ``run_dir`` set)."""
+    run_dir: Path
+    start: Checkpoint | None
+    """The checkpoint this segment resumes from (None: from timestep 0)."""
+    env_config: EnvConfig
+    learners: np.ndarray
+    """(L,) int64 indices of the learning banks."""
+    done: int
+    """Timesteps trained before this segment."""
+    spent_s: float
+    """Training wall time before this segment."""
+
+    @property
+    def grouped(self) -> bool:
+        """One model per bank group (``sharing: groups``), else one shared model."""
+        return self.config.sharing == "groups"
+
+    @property
+    def complete(self) -> bool:
+        """A resumed run that already reached ``total_timesteps`` or spent ``time_budget_s``."""
+        total, budget = self.config.total_timesteps, self.config.time_budget_s
+        return self.start is not None and (
+            (total is not None and self.done >= total)
+            or (budget is not None and self.spent_s >= budget)
+        )
+
+
+@dataclass(frozen=True)
+class _Callbacks:
+    """The trainer's own callbacks (``_callbacks``), which learning and saving read."""
+
+    stop: StopRequest
+    """Set by SIGINT/SIGTERM (while ``stop.on_signals``) or by the time budget."""
+    stopper: Stopper
+    checkpointer: Checkpointer
+    timer: EnvTimeShare
+    attached: dict[str, list[BaseCallback]]
+    """Each model's callbacks (``_attach``), by group (``"shared"`` for a shared run)."""
+
+
+@dataclass(frozen=True)
+class _Saved:
+    """What ``_save`` wrote."""
+
+    trained: int
+    """Timesteps the saved weights have been trained on (all segments)."""
+    reason: str
+    """Why learning ended: "done", "time budget", "SIGINT" or "SIGTERM"."""
+    finished: bool
+    """True when the run reached ``total_timesteps`` or spent ``time_budget_s``."""
+    checkpoint: Path
+    finals: dict[str, Path]
+    """The final model(s) written (``_final_paths``); empty unless finished."""
+
+
+def _train_rllib(
+    config: TrainConfig | None, resume: str | Path | None, callbacks: Sequence[BaseCallback]
+) -> RunResult:
+    """``backend: rllib`` runs Ray RLlib's PPO instead (``training.rllib``; the [distributed]
+    extra), which takes no SB3 ``callbacks``."""
+    if callbacks:
+        raise ConfigError("callbacks= are SB3 callbacks: not allowed with backend = 'rllib'")
+    from training.rllib import train_rllib
+
+    return train_rllib(config, resume=resume)
+
+
+def _resolve_run(config: TrainConfig | None, resume: str | Path | None) -> _Run:
+    """Resolve the config: a fresh run's, or the resumed run's (its latest checkpoint's)."""
     config, run_dir, start = _resolve(config, resume)
     config = config.resolved(run_dir)
     env_config = config.env_config()
-    learners = config.learner_indices(env_config.num_banks)
-    grouped = config.sharing == "groups"
-    done = start.timesteps if start else 0
-    spent_s = float(start.meta["elapsed_s"]) if start else 0.0
-    total = config.total_timesteps
-    budget = config.time_budget_s
-    if start is not None and (
-        (total is not None and done >= total) or (budget is not None and spent_s >= budget)
-    ):
-        finals = _final_paths(run_dir, config)
-        finals = {k: p for k, p in finals.items() if p.is_file()}
-        return RunResult(run_dir, done, True, None, start.path, finals.get(SHARED), spent_s, finals)
-
-    # 2. The run directory: what runs, on which versions — written before anything runs.
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_text(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
-    write_text(run_dir / "env.yaml", yaml.safe_dump(env_config.to_dict(), sort_keys=False))
-
-    # 3. The vector env: B worlds x the learning banks as slots, fixed banks acting in batch;
-    # with groups, one view of it per bank group (all stepped together).
-    venv = RudraVecEnv(
+    return _Run(
+        config,
+        run_dir,
+        start,
         env_config,
-        learners=learners,
+        learners=config.learner_indices(env_config.num_banks),
+        done=start.timesteps if start else 0,
+        spent_s=float(start.meta["elapsed_s"]) if start else 0.0,
+    )
+
+
+def _already_complete(run: _Run) -> RunResult:
+    """The result of resuming a complete run: nothing trained, the final model(s) found."""
+    finals = _final_paths(run.run_dir, run.config)
+    finals = {k: p for k, p in finals.items() if p.is_file()}
+    checkpoint = run.start.path  # type: ignore[union-attr]  # a complete run has one
+    return RunResult(
+        run.run_dir, run.done, True, None, checkpoint, finals.get(SHARED), run.spent_s, finals
+    )
+
+
+def _write_run_dir(run: _Run) -> None:
+    """The run directory: what runs, on which versions — written before anything runs
+    (run.json follows once the learners exist: ``_write_run_json``)."""
+    run.run_dir.mkdir(parents=True, exist_ok=True)
+    write_text(run.run_dir / "config.yaml", yaml.safe_dump(run.config.to_dict(), sort_keys=False))
+    write_text(run.run_dir / "env.yaml", yaml.safe_dump(run.env_config.to_dict(), sort_keys=False))
+
+
+def _vec_env(run: _Run) -> tuple[RudraVecEnv, dict[str, VecEnv]]:
+    """The vector env: B worlds x the learning banks as slots, fixed banks acting in batch;
+    with groups, one view of it per bank group (all stepped together), else ``{"shared": it}``.
+    """
+    config = run.config
+    venv = RudraVecEnv(
+        run.env_config,
+        learners=run.learners,
         fixed_agent=fixed_agent(config),
         worlds=config.worlds,
         seed=config.seed,
         team_weight=config.team_reward,
     )
-    envs: dict[str, VecEnv] = group_views(venv, config.groups) if grouped else {SHARED: venv}
+    envs: dict[str, VecEnv] = group_views(venv, config.groups) if run.grouped else {SHARED: venv}
+    return venv, envs
 
-    # 4. The learners, one model per group (group k seeded seed + k); when resuming, the
-    # checkpoint's weights, counters and random streams.
+
+def _models(run: _Run, venv: RudraVecEnv, envs: Mapping[str, VecEnv]) -> dict[str, Any]:
+    """The learners, one model per group (group k seeded seed + k); when resuming, the
+    checkpoint's weights, counters and random streams."""
+    tb = run.run_dir / "tb"
     models = {
-        name: _build_model(config, env, run_dir / "tb" / name if grouped else run_dir / "tb", k)
+        name: _build_model(run.config, env, tb / name if run.grouped else tb, k)
         for k, (name, env) in enumerate(envs.items())
     }
-    lead = next(iter(models.values()))
-    if start is not None:
-        _restore(models, start, grouped)
-        restore_rng(venv, start.rng)
+    if run.start is not None:
+        _restore(models, run.start, run.grouped)
+        restore_rng(venv, run.start.rng)
         if venv.fixed_agent is not None:
-            venv.fixed_agent.reset(config.seed + done)
-    info = _run_info(config, learners, lead, start, envs if grouped else None)
-    write_text(run_dir / "run.json", json.dumps(info, indent=1))
+            venv.fixed_agent.reset(run.config.seed + run.done)
+    return models
 
-    # 5. Callbacks: stop (signal or budget), checkpoint, progress bar, then the extra ones.
+
+def _write_run_json(
+    run: _Run, envs: Mapping[str, VecEnv], models: Mapping[str, Any]
+) -> dict[str, Any]:
+    """run.json (``_run_info``, the device the first model's), written and returned (``_report``
+    adds this segment's timing)."""
+    lead = next(iter(models.values()))
+    info = _run_info(run.config, run.learners, lead, run.start, envs if run.grouped else None)
+    write_text(run.run_dir / "run.json", json.dumps(info, indent=1))
+    return info
+
+
+def _callbacks(
+    run: _Run,
+    venv: RudraVecEnv,
+    envs: Mapping[str, VecEnv],
+    models: Mapping[str, Any],
+    given: list[BaseCallback],
+) -> _Callbacks:
+    """Callbacks: stop (signal or budget), checkpoint, progress bar, then the extra ones."""
+    config = run.config
     stop = StopRequest()
-    stopper = Stopper(stop, budget, spent_s=spent_s)
-    segments = list(start.meta["segments"]) if start else []
+    stopper = Stopper(stop, config.time_budget_s, spent_s=run.spent_s)
+    checkpointer = Checkpointer(
+        _checkpoint_writer(run, venv, envs, models, stopper), config.checkpoint_every
+    )
+    timer = EnvTimeShare(venv)
+    own: list[BaseCallback] = [stopper, checkpointer, timer]
+    if config.progress_bar:
+        own.append(
+            ProgressBar(
+                config.total_timesteps,
+                lambda: [e for m in models.values() for e in m.ep_info_buffer or ()],
+            )
+        )
+    attached = _attach(config, run.run_dir, envs, models, [*own], given)
+    return _Callbacks(stop, stopper, checkpointer, timer, attached)
+
+
+def _checkpoint_writer(
+    run: _Run,
+    venv: RudraVecEnv,
+    envs: Mapping[str, VecEnv],
+    models: Mapping[str, Any],
+    stopper: Stopper,
+) -> Callable[[int, str], Path]:
+    """``write(timesteps, reason) -> path``: a checkpoint of every model with the config, the
+    meta (versions, counters, elapsed time, this segment after the earlier ones) and the random
+    streams, keeping the last ``keep_checkpoints`` (``training.checkpoint``)."""
+    config, grouped = run.config, run.grouped
+    lead = next(iter(models.values()))
+    segments = list(run.start.meta["segments"]) if run.start else []
 
     def write(timesteps: int, reason: str) -> Path:
         meta = {
@@ -280,80 +429,84 @@ def train(
             "timesteps": timesteps,
             "n_updates": int(getattr(lead, "_n_updates", 0)),
             "elapsed_s": stopper.elapsed_s(),
-            "learners": learners.tolist(),
+            "learners": run.learners.tolist(),
             "reason": reason,
-            "segments": [*segments, {"start": done, "end": timesteps, "reason": reason}],
+            "segments": [*segments, {"start": run.done, "end": timesteps, "reason": reason}],
         }
         if grouped:
             meta["groups"] = {g: env.learners.tolist() for g, env in envs.items()}
         payload = {g: model_bytes(m) for g, m in models.items()} if grouped else model_bytes(lead)
         rng = capture_rng(venv)
-        return write_checkpoint(run_dir, payload, config, meta, rng, keep=config.keep_checkpoints)
-
-    checkpointer = Checkpointer(write, config.checkpoint_every)
-    timer = EnvTimeShare(venv)
-    own: list[BaseCallback] = [stopper, checkpointer, timer]
-    if config.progress_bar:
-        own.append(
-            ProgressBar(total, lambda: [e for m in models.values() for e in m.ep_info_buffer or ()])
+        return write_checkpoint(
+            run.run_dir, payload, config, meta, rng, keep=config.keep_checkpoints
         )
-    attached = _attach(config, run_dir, envs, models, [*own], list(callbacks))
 
-    # 6. Learn, to the same total when resuming; SIGINT/SIGTERM stop it at the next step.
-    with stop.on_signals(signal.SIGINT, signal.SIGTERM):
-        steps = (total - done) if total is not None else _NO_TOTAL
-        if grouped:
-            groups = [Group(g, models[g], attached[g]) for g in models]
-            learn_lockstep(
-                groups, steps, reset_num_timesteps=start is None, tb_log_name=config.algorithm
-            )
-        else:
-            lead.learn(
-                total_timesteps=steps,
-                callback=CallbackList(attached[SHARED]),
-                reset_num_timesteps=start is None,
-                tb_log_name=config.algorithm,
-            )
+    return write
 
-        # 7. Save: a final checkpoint (at the last completed update when stopped early), and
-        # the final model(s) once the run is complete.
-        trained = checkpointer.trained_timesteps if stopper.stopped else lead.num_timesteps
-        reason = stop.reason if stopper.stopped and stop.reason else "done"
-        checkpoint = write(trained, reason)
-        finished = reason in ("done", "time budget")
-        finals: dict[str, Path] = {}
-        if finished:
-            finals = _final_paths(run_dir, config)
-            for name, path in finals.items():
-                path.parent.mkdir(exist_ok=True)
-                atomic_write(path, model_bytes(models[name]))
-            _log_hparams(lead, config, next(iter(attached.values())))
-    venv.close()
 
-    # 8. This segment's timing in run.json; for a finished run, the trained policy against
-    # the baselines of ``compare_against`` (comparison.md / .csv, and a TensorBoard text).
-    env_s, wall_s = timer.seconds()
-    info["timing"] = {"env_s": env_s, "wall_s": wall_s, "env_time_share": timer.share()}
-    write_text(run_dir / "run.json", json.dumps(info, indent=1))
+def _learn(
+    run: _Run, models: Mapping[str, Any], attached: Mapping[str, list[BaseCallback]]
+) -> None:
+    """Learn, to the same total when resuming; SIGINT/SIGTERM (``train`` catches them) stop it
+    at the next step."""
+    config, total = run.config, run.config.total_timesteps
+    steps = (total - run.done) if total is not None else _NO_TOTAL
+    if run.grouped:
+        groups = [Group(g, models[g], attached[g]) for g in models]
+        learn_lockstep(
+            groups, steps, reset_num_timesteps=run.start is None, tb_log_name=config.algorithm
+        )
+    else:
+        models[SHARED].learn(
+            total_timesteps=steps,
+            callback=CallbackList(attached[SHARED]),
+            reset_num_timesteps=run.start is None,
+            tb_log_name=config.algorithm,
+        )
+
+
+def _save(run: _Run, models: Mapping[str, Any], hooks: _Callbacks) -> _Saved:
+    """Save: a final checkpoint (at the last completed update when stopped early), and the
+    final model(s) once the run is complete."""
+    lead = next(iter(models.values()))
+    stopped = hooks.stopper.stopped
+    trained = hooks.checkpointer.trained_timesteps if stopped else lead.num_timesteps
+    reason = hooks.stop.reason if stopped and hooks.stop.reason else "done"
+    checkpoint = hooks.checkpointer.write(trained, reason)
+    finished = reason in ("done", "time budget")
+    finals: dict[str, Path] = {}
+    if finished:
+        finals = _final_paths(run.run_dir, run.config)
+        for name, path in finals.items():
+            path.parent.mkdir(exist_ok=True)
+            atomic_write(path, model_bytes(models[name]))
+        _log_hparams(lead, run.config, next(iter(hooks.attached.values())))
+    return _Saved(trained, reason, finished, checkpoint, finals)
+
+
+def _report(run: _Run, info: dict[str, Any], hooks: _Callbacks, saved: _Saved) -> RunResult:
+    """This segment's timing in run.json; for a finished run, the trained policy against the
+    baselines of ``compare_against`` (comparison.md / .csv, and a TensorBoard text)."""
+    env_s, wall_s = hooks.timer.seconds()
+    info["timing"] = {"env_s": env_s, "wall_s": wall_s, "env_time_share": hooks.timer.share()}
+    write_text(run.run_dir / "run.json", json.dumps(info, indent=1))
     comparison = None
-    if finished and config.compare_against:
-        comparison = _compare(config, run_dir, finals)
-    stopped_by = None if reason == "done" else reason
+    if saved.finished and run.config.compare_against:
+        comparison = _compare(run.config, run.run_dir, saved.finals)
     return RunResult(
-        run_dir,
-        trained,
-        finished,
-        stopped_by,
-        checkpoint,
-        finals.get(SHARED) if not grouped else None,
-        stopper.elapsed_s(),
-        finals,
-        env_time_share=timer.share(),
+        run.run_dir,
+        saved.trained,
+        saved.finished,
+        None if saved.reason == "done" else saved.reason,
+        saved.checkpoint,
+        saved.finals.get(SHARED) if not run.grouped else None,
+        hooks.stopper.elapsed_s(),
+        saved.finals,
+        env_time_share=hooks.timer.share(),
         comparison=comparison,
     )
 
 
-# --------------------------------------------------------------------------- steps of train
 def _backend(config: TrainConfig | None, resume: str | Path | None) -> str:
     """The run's backend: the given config's, else the resumed run's config.yaml's."""
     if config is not None:
