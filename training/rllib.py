@@ -56,6 +56,7 @@ import math
 import shutil
 import signal
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -285,9 +286,85 @@ def train_rllib(config: TrainConfig | None = None, *, resume: str | Path | None 
     """Train with RLlib (or resume ``RUN_DIR``); returns ``training.train.RunResult``."""
     import ray
 
-    from training.train import ENV_ID, RunResult, package_version, write_text
+    from training.train import RunResult
 
-    # 1. The config and run directory: a fresh run's, or the resumed run's.
+    run = _resolve_run(config, resume)
+    if run.complete:
+        return _already_complete(run)
+    _write_run_dir(run)
+    started = _init_ray(run.config)
+    algo = _build_algo(run)
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(str(run.run_dir / "tb" / "rllib_ppo"))
+    stop = StopRequest()
+    clock = _Clock(run.spent_s)
+    try:
+        with stop.on_signals(signal.SIGINT, signal.SIGTERM):
+            done, reason = _iterate(algo, run, writer, stop, clock)
+            checkpoint, finals = _save(algo, run, done, reason, clock)
+    finally:
+        writer.close()
+        algo.stop()
+        if started:  # a cluster keeps running: this only disconnects from it
+            ray.shutdown()
+    finished = reason in ("done", "time budget")
+    stopped_by = None if reason == "done" else reason
+    return RunResult(
+        run.run_dir,
+        done,
+        finished,
+        stopped_by,
+        checkpoint,
+        finals.get(SHARED),
+        clock.elapsed(),
+        finals,
+    )
+
+
+# --------------------------------------------------------------------------- steps of train_rllib
+@dataclass(frozen=True)
+class _Run:
+    """The run being trained, as ``_resolve_run`` finds it: this segment's config and what the
+    earlier segments did."""
+
+    config: TrainConfig
+    """The resolved config (env inlined, ``run_dir`` set)."""
+    run_dir: Path
+    start: Path | None
+    """The ``rllib_<timesteps>`` checkpoint this segment resumes from (None: from 0)."""
+    done: int
+    """Timesteps trained before this segment."""
+    spent_s: float
+    """Training wall time before this segment."""
+    finals: dict[str, Path]
+    """Where each module's final policy goes (``_final_path``)."""
+
+    @property
+    def complete(self) -> bool:
+        """A resumed run that already reached ``total_timesteps`` or spent ``time_budget_s``."""
+        total, budget = self.config.total_timesteps, self.config.time_budget_s
+        return self.start is not None and (
+            (total is not None and self.done >= total)
+            or (budget is not None and self.spent_s >= budget)
+        )
+
+
+@dataclass(frozen=True)
+class _Clock:
+    """The run's training wall time: the earlier segments' ``spent_s`` plus this segment's,
+    counted from ``t0`` (when the clock is made)."""
+
+    spent_s: float
+    t0: float = field(default_factory=time.perf_counter)
+
+    def elapsed(self) -> float:
+        """Training wall time of the whole run so far (earlier segments included)."""
+        return self.spent_s + time.perf_counter() - self.t0
+
+
+def _resolve_run(config: TrainConfig | None, resume: str | Path | None) -> _Run:
+    """The config and run directory: a fresh run's, or the resumed run's."""
     start: Path | None = None
     if resume is not None:
         run_dir = TrainConfig.resumed_run_dir(resume)
@@ -302,14 +379,31 @@ def train_rllib(config: TrainConfig | None = None, *, resume: str | Path | None 
     meta = json.loads((start / "rudra.json").read_text()) if start else {}
     done = int(meta.get("timesteps", 0))
     spent_s = float(meta.get("elapsed_s", 0.0))
-    total, budget = config.total_timesteps, config.time_budget_s
     finals = {m: _final_path(run_dir, m) for m in _modules(config)}
-    if start is not None and (
-        (total is not None and done >= total) or (budget is not None and spent_s >= budget)
-    ):
-        return RunResult(run_dir, done, True, None, start, finals.get(SHARED), spent_s, finals)
+    return _Run(config, run_dir, start, done, spent_s, finals)
 
-    # 2. The run directory, written before anything runs.
+
+def _already_complete(run: _Run) -> Any:
+    """The ``RunResult`` of resuming a complete run: nothing trained."""
+    from training.train import RunResult
+
+    return RunResult(
+        run.run_dir,
+        run.done,
+        True,
+        None,
+        run.start,
+        run.finals.get(SHARED),
+        run.spent_s,
+        run.finals,
+    )
+
+
+def _write_run_dir(run: _Run) -> None:
+    """The run directory, written before anything runs: config.yaml, env.yaml, run.json."""
+    from training.train import ENV_ID, package_version, write_text
+
+    config, run_dir = run.config, run.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     write_text(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
     env_yaml = yaml.safe_dump(config.env_config().to_dict(), sort_keys=False)
@@ -324,91 +418,87 @@ def train_rllib(config: TrainConfig | None = None, *, resume: str | Path | None 
         "modules": _modules(config),
         "ray": {"address": config.ray.address, "num_env_runners": config.ray.num_env_runners},
         "segment_started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "resumed_from": None if start is None else str(start),
+        "resumed_from": None if run.start is None else str(run.start),
     }
     write_text(run_dir / "run.json", json.dumps(info, indent=1))
 
-    # 3. Ray, and PPO on the env runners (restored from the checkpoint when resuming).
-    started = _init_ray(config)
-    algo = ppo_config(config).build_algo()
-    if start is not None:
-        restore_checkpoint(algo, start)
-    from torch.utils.tensorboard import SummaryWriter
 
-    writer = SummaryWriter(str(run_dir / "tb" / "rllib_ppo"))
-    stop = StopRequest()
-    t0 = time.perf_counter()
-    checkpoint = start
-    next_ckpt = (done // config.checkpoint_every + 1) * config.checkpoint_every
+def _build_algo(run: _Run) -> Any:
+    """PPO on the env runners (Ray already up: ``_init_ray``), restored from the checkpoint
+    when resuming."""
+    algo = ppo_config(run.config).build_algo()
+    if run.start is not None:
+        restore_checkpoint(algo, run.start)
+    return algo
 
-    def elapsed() -> float:
-        return spent_s + time.perf_counter() - t0
 
-    def write(timesteps: int, reason: str) -> Path:
-        folder = run_dir / "checkpoints" / f"{CHECKPOINT_PREFIX}{timesteps}"
-        tmp = folder.with_name(f".{folder.name}.tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        algo.save_to_path(str((tmp / "algorithm").resolve()))
-        meta = {"timesteps": timesteps, "elapsed_s": elapsed(), "reason": reason}
-        (tmp / "rudra.json").write_text(json.dumps(meta, indent=1))
-        shutil.rmtree(folder, ignore_errors=True)
-        tmp.rename(folder)
-        kept = sorted(
-            (p for p in folder.parent.glob(f"{CHECKPOINT_PREFIX}*") if p.is_dir()),
-            key=lambda p: int(p.name[len(CHECKPOINT_PREFIX) :]),
-        )
-        for old in kept[: -config.keep_checkpoints]:
-            shutil.rmtree(old, ignore_errors=True)
-        return folder
+def _iterate(
+    algo: Any, run: _Run, writer: Any, stop: StopRequest, clock: _Clock
+) -> tuple[int, str]:
+    """Train iteration by iteration until the total, the budget or a signal, checkpointing
+    every ``checkpoint_every`` timesteps: (timesteps trained, why it ended — "done",
+    "time budget", "SIGINT" or "SIGTERM")."""
+    config = run.config
+    total, budget, every = config.total_timesteps, config.time_budget_s, config.checkpoint_every
+    done = run.done
+    next_ckpt = (done // every + 1) * every
+    while True:
+        it_start = time.perf_counter()
+        result = algo.train()
+        done += _timesteps(result)
+        _log_iteration(writer, result, done, it_start)
+        if stop.reason is not None:
+            return done, stop.reason
+        if budget is not None and clock.elapsed() >= budget:
+            return done, "time budget"
+        if total is not None and done >= total:
+            return done, "done"
+        if done >= next_ckpt:
+            _write_checkpoint(algo, run, done, "interval", clock)
+            next_ckpt = (done // every + 1) * every
 
-    # 4. Train iteration by iteration until the total, the budget or a signal.
-    reason = "done"
-    try:
-        with stop.on_signals(signal.SIGINT, signal.SIGTERM):
-            while True:
-                it_start = time.perf_counter()
-                result = algo.train()
-                done += _timesteps(result)
-                scalars = _scalars(result)
-                env_steps = result.get("env_runners", {}).get("num_env_steps_sampled", 0)
-                scalars["rllib/env_steps_per_s"] = float(env_steps) / max(
-                    time.perf_counter() - it_start, 1e-9
-                )
-                for key, value in scalars.items():
-                    writer.add_scalar(key, value, done)
-                writer.flush()
-                if stop.reason is not None:
-                    reason = stop.reason
-                    break
-                if budget is not None and elapsed() >= budget:
-                    reason = "time budget"
-                    break
-                if total is not None and done >= total:
-                    break
-                if done >= next_ckpt:
-                    checkpoint = write(done, "interval")
-                    next_ckpt = (done // config.checkpoint_every + 1) * config.checkpoint_every
-            # 5. A final checkpoint; the exported policies once complete.
-            checkpoint = write(done, reason)
-            finished = reason in ("done", "time budget")
-            if finished:
-                finals = export_policies(algo, config, run_dir)
-    finally:
-        writer.close()
-        algo.stop()
-        if started:  # a cluster keeps running: this only disconnects from it
-            ray.shutdown()
-    stopped_by = None if reason == "done" else reason
-    return RunResult(
-        run_dir,
-        done,
-        finished,
-        stopped_by,
-        checkpoint,
-        finals.get(SHARED) if finished else None,
-        elapsed(),
-        finals if finished else {},
+
+def _log_iteration(writer: Any, result: dict[str, Any], done: int, it_start: float) -> None:
+    """One iteration's TensorBoard scalars (``_scalars``, and the env steps per second since
+    ``it_start``) at ``done`` timesteps."""
+    scalars = _scalars(result)
+    env_steps = result.get("env_runners", {}).get("num_env_steps_sampled", 0)
+    scalars["rllib/env_steps_per_s"] = float(env_steps) / max(time.perf_counter() - it_start, 1e-9)
+    for key, value in scalars.items():
+        writer.add_scalar(key, value, done)
+    writer.flush()
+
+
+def _save(
+    algo: Any, run: _Run, done: int, reason: str, clock: _Clock
+) -> tuple[Path, dict[str, Path]]:
+    """A final checkpoint; the exported policies once complete: (checkpoint, final policies;
+    empty unless finished)."""
+    checkpoint = _write_checkpoint(algo, run, done, reason, clock)
+    finished = reason in ("done", "time budget")
+    finals = export_policies(algo, run.config, run.run_dir) if finished else {}
+    return checkpoint, finals
+
+
+def _write_checkpoint(algo: Any, run: _Run, timesteps: int, reason: str, clock: _Clock) -> Path:
+    """``<run_dir>/checkpoints/rllib_<timesteps>``: RLlib's ``save_to_path`` and ``rudra.json``
+    (timesteps, elapsed time, reason), written to a temporary folder then renamed; the last
+    ``keep_checkpoints`` kept."""
+    folder = run.run_dir / "checkpoints" / f"{CHECKPOINT_PREFIX}{timesteps}"
+    tmp = folder.with_name(f".{folder.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    algo.save_to_path(str((tmp / "algorithm").resolve()))
+    meta = {"timesteps": timesteps, "elapsed_s": clock.elapsed(), "reason": reason}
+    (tmp / "rudra.json").write_text(json.dumps(meta, indent=1))
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.rename(folder)
+    kept = sorted(
+        (p for p in folder.parent.glob(f"{CHECKPOINT_PREFIX}*") if p.is_dir()),
+        key=lambda p: int(p.name[len(CHECKPOINT_PREFIX) :]),
     )
+    for old in kept[: -run.config.keep_checkpoints]:
+        shutil.rmtree(old, ignore_errors=True)
+    return folder
 
 
 def _final_path(run_dir: Path, module: str) -> Path:
