@@ -471,6 +471,14 @@ class TrainConfig:
         """The resolved ``EnvConfig``."""
         return self.env.env_config()
 
+    def reached(self, timesteps: int, spent_s: float) -> bool:
+        """A run that trained ``timesteps`` in ``spent_s`` seconds is done: it reached
+        ``total_timesteps`` or spent ``time_budget_s``."""
+        total, budget = self.total_timesteps, self.time_budget_s
+        return (total is not None and timesteps >= total) or (
+            budget is not None and spent_s >= budget
+        )
+
     def learner_indices(self, n: int) -> np.ndarray:
         """(L,) sorted int64 indices of the learning banks among ``n`` banks."""
         x = self.learners

@@ -255,11 +255,7 @@ class _Run:
     @property
     def complete(self) -> bool:
         """A resumed run that already reached ``total_timesteps`` or spent ``time_budget_s``."""
-        total, budget = self.config.total_timesteps, self.config.time_budget_s
-        return self.start is not None and (
-            (total is not None and self.done >= total)
-            or (budget is not None and self.spent_s >= budget)
-        )
+        return self.start is not None and self.config.reached(self.done, self.spent_s)
 
 
 @dataclass(frozen=True)
