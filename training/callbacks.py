@@ -23,7 +23,7 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 from tqdm import tqdm
 
-__all__ = ["Checkpointer", "EnvTimeShare", "ProgressBar", "StopRequest", "Stopper"]
+__all__ = ["Checkpointer", "EnvTimeShare", "ProgressBar", "RunClock", "StopRequest", "Stopper"]
 
 
 @dataclass
@@ -62,6 +62,23 @@ class StopRequest:
                 signal.signal(s, h)
 
 
+class RunClock:
+    """A run's training wall time: ``spent_s`` of the earlier segments plus this segment's,
+    counted from construction (or the last ``restart``)."""
+
+    def __init__(self, spent_s: float = 0.0) -> None:
+        self.spent_s = spent_s
+        self._t0 = time.monotonic()
+
+    def restart(self) -> None:
+        """Count this segment from now."""
+        self._t0 = time.monotonic()
+
+    def elapsed_s(self) -> float:
+        """Training wall time of the whole run so far (earlier segments included)."""
+        return self.spent_s + time.monotonic() - self._t0
+
+
 class Stopper(BaseCallback):
     """Ends ``learn`` at the next step once ``stop.reason`` is set or the wall-clock budget
     (``budget_s`` over the whole run; ``spent_s`` already used by earlier segments) is spent."""
@@ -70,17 +87,16 @@ class Stopper(BaseCallback):
         super().__init__()
         self.stop = stop
         self.budget_s = budget_s
-        self.spent_s = spent_s
+        self.clock = RunClock(spent_s)
         self.stopped = False
         """True once this callback has ended ``learn`` early."""
-        self._t0 = time.monotonic()
 
     def elapsed_s(self) -> float:
         """Training wall time of the whole run so far (earlier segments included)."""
-        return self.spent_s + time.monotonic() - self._t0
+        return self.clock.elapsed_s()
 
     def _on_training_start(self) -> None:
-        self._t0 = time.monotonic()
+        self.clock.restart()
 
     def _on_step(self) -> bool:
         if self.budget_s is not None and self.stop.reason is None:

@@ -56,14 +56,14 @@ import math
 import shutil
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from rudra_env.errors import ConfigError
-from training.callbacks import StopRequest
+from training.callbacks import RunClock, StopRequest
 from training.config import TrainConfig
 
 __all__ = [
@@ -298,7 +298,7 @@ def train_rllib(config: TrainConfig | None = None, *, resume: str | Path | None 
 
     writer = SummaryWriter(str(run.run_dir / "tb" / "rllib_ppo"))
     stop = StopRequest()
-    clock = _Clock(run.spent_s)
+    clock = RunClock(run.spent_s)
     try:
         with stop.on_signals(signal.SIGINT, signal.SIGTERM):
             done, reason = _iterate(algo, run, writer, stop, clock)
@@ -317,7 +317,7 @@ def train_rllib(config: TrainConfig | None = None, *, resume: str | Path | None 
         stopped_by,
         checkpoint,
         finals.get(SHARED),
-        clock.elapsed(),
+        clock.elapsed_s(),
         finals,
     )
 
@@ -344,19 +344,6 @@ class _Run:
     def complete(self) -> bool:
         """A resumed run that already reached ``total_timesteps`` or spent ``time_budget_s``."""
         return self.start is not None and self.config.reached(self.done, self.spent_s)
-
-
-@dataclass(frozen=True)
-class _Clock:
-    """The run's training wall time: the earlier segments' ``spent_s`` plus this segment's,
-    counted from ``t0`` (when the clock is made)."""
-
-    spent_s: float
-    t0: float = field(default_factory=time.perf_counter)
-
-    def elapsed(self) -> float:
-        """Training wall time of the whole run so far (earlier segments included)."""
-        return self.spent_s + time.perf_counter() - self.t0
 
 
 def _resolve_run(config: TrainConfig | None, resume: str | Path | None) -> _Run:
@@ -429,7 +416,7 @@ def _build_algo(run: _Run) -> Any:
 
 
 def _iterate(
-    algo: Any, run: _Run, writer: Any, stop: StopRequest, clock: _Clock
+    algo: Any, run: _Run, writer: Any, stop: StopRequest, clock: RunClock
 ) -> tuple[int, str]:
     """Train iteration by iteration until the total, the budget or a signal, checkpointing
     every ``checkpoint_every`` timesteps: (timesteps trained, why it ended — "done",
@@ -445,7 +432,7 @@ def _iterate(
         _log_iteration(writer, result, done, it_start)
         if stop.reason is not None:
             return done, stop.reason
-        if budget is not None and clock.elapsed() >= budget:
+        if budget is not None and clock.elapsed_s() >= budget:
             return done, "time budget"
         if total is not None and done >= total:
             return done, "done"
@@ -466,7 +453,7 @@ def _log_iteration(writer: Any, result: dict[str, Any], done: int, it_start: flo
 
 
 def _save(
-    algo: Any, run: _Run, done: int, reason: str, clock: _Clock
+    algo: Any, run: _Run, done: int, reason: str, clock: RunClock
 ) -> tuple[Path, dict[str, Path]]:
     """A final checkpoint; the exported policies once complete: (checkpoint, final policies;
     empty unless finished)."""
@@ -476,7 +463,7 @@ def _save(
     return checkpoint, finals
 
 
-def _write_checkpoint(algo: Any, run: _Run, timesteps: int, reason: str, clock: _Clock) -> Path:
+def _write_checkpoint(algo: Any, run: _Run, timesteps: int, reason: str, clock: RunClock) -> Path:
     """``<run_dir>/checkpoints/rllib_<timesteps>``: RLlib's ``save_to_path`` and ``rudra.json``
     (timesteps, elapsed time, reason), written to a temporary folder then renamed; the last
     ``keep_checkpoints`` kept."""
@@ -484,7 +471,7 @@ def _write_checkpoint(algo: Any, run: _Run, timesteps: int, reason: str, clock: 
     tmp = folder.with_name(f".{folder.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     algo.save_to_path(str((tmp / "algorithm").resolve()))
-    meta = {"timesteps": timesteps, "elapsed_s": clock.elapsed(), "reason": reason}
+    meta = {"timesteps": timesteps, "elapsed_s": clock.elapsed_s(), "reason": reason}
     (tmp / "rudra.json").write_text(json.dumps(meta, indent=1))
     shutil.rmtree(folder, ignore_errors=True)
     tmp.rename(folder)
