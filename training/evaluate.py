@@ -114,7 +114,7 @@ from rudra_env.config import EnvConfig, build, check, check_number, to_plain, un
 from rudra_env.core import NetworkState, Params, StepOutput, balance_sheet, initial_state
 from rudra_env.errors import ConfigError, InputError
 from training.config import EnvSpec, _env_mapping, from_yaml_file
-from training.rollout import AGENT_KINDS, AgentPlan, parse_agents
+from training.rollout import AGENT_KINDS, AgentPlan, is_number, parse_agents
 
 __all__ = [
     "METRICS",
@@ -321,7 +321,7 @@ class TournamentConfig:
         for entry in self.populations[population].split(","):
             bank, eq, kind = entry.rpartition("=")
             head, colon, tail = kind.rpartition(":")
-            if not (colon and _is_number(tail)):
+            if not (colon and is_number(tail)):
                 head, colon, tail = kind, "", ""
             head = self.checkpoints.get(head.strip(), head)
             entries.append(f"{bank}{eq}{head}{colon}{tail}")
@@ -380,14 +380,6 @@ class TournamentConfig:
         for key, value in overrides.items():
             _set_key(data, str(key).split("."), value)
         return TournamentConfig.from_dict(data)
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _scenario(raw: Any, base: Path, where: str) -> Any:

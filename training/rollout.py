@@ -69,6 +69,7 @@ __all__ = [
     "RecordedNetwork",
     "RolloutResult",
     "episode_figure",
+    "is_number",
     "parse_agents",
     "read_network",
     "rollout",
@@ -130,7 +131,8 @@ def _known(kind: str) -> bool:
     return kind.strip() in AGENT_KINDS or Path(kind.strip()).is_file()
 
 
-def _number(text: str) -> bool:
+def is_number(text: str) -> bool:
+    """``text`` reads as a number (a share in ``KIND:SHARE``)."""
     try:
         float(text)
     except ValueError:
@@ -170,7 +172,7 @@ def _entries(spec: str, n: int) -> tuple[dict[int, str], list[tuple[str, float |
             named[idx] = _kind(rest, entry)
             continue
         head, colon, tail = entry.rpartition(":")
-        if colon and (_known(head) or _number(tail)):
+        if colon and (_known(head) or is_number(tail)):
             shared.append((_kind(head, entry), _share(tail, entry)))
         else:
             shared.append((_kind(entry, entry), None))
