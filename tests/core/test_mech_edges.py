@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tiny import config, events, market, params, run, state
+from tiny import REWARD, config, events, market, params, run, state
 
 from rudra_env.core import StepRecord, balance_sheet
 from rudra_env.core.arrays import TOL
@@ -71,16 +71,6 @@ def test_margin_gap_of_exactly_the_tolerance_is_not_called():
 
 
 # --- reward terms at scales below one ----------------------------------------------------
-
-REWARD = {
-    "rho": 0.3,
-    "lam": 2.0,
-    "gamma": 0.7,
-    "default_penalty": 7.0,
-    "liquidity_floor": 0.05,
-    "min_capital_ratio": 0.04,
-    "term_cap": 3.0,
-}
 
 
 def _small(min_capital_ratio: float = 0.04):

@@ -10,21 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tiny import config, market, params, run, state
+from tiny import REWARD, config, market, params, run, state
 
 from rudra_env.core import balance_sheet, utility
 from rudra_env.core.reward import utility_terms
 
 R = 1e-12
-REWARD = {
-    "rho": 0.3,
-    "lam": 2.0,
-    "gamma": 0.7,
-    "default_penalty": 7.0,
-    "liquidity_floor": 0.05,
-    "min_capital_ratio": 0.04,
-    "term_cap": 3.0,
-}
 STEP_COST_CAP = 0.3 * 3.0 + 2.0 * 0.05 + 2.0 * 0.7 * 3.0
 
 

@@ -26,6 +26,7 @@ from rudra_env.config import EnvConfig
 from rudra_env.core import NetworkState, Params, StepNoise, step
 
 __all__ = [
+    "REWARD",
     "default_charge",
     "config",
     "market",
@@ -46,6 +47,19 @@ BASE: dict[str, Any] = {
     "contagion": {"alpha": 1.0, "beta": 1.0},
     "margin": {"enabled": False},
 }
+
+
+REWARD: dict[str, float] = {
+    "rho": 0.3,
+    "lam": 2.0,
+    "gamma": 0.7,
+    "default_penalty": 7.0,
+    "liquidity_floor": 0.05,
+    "min_capital_ratio": 0.04,
+    "term_cap": 3.0,
+}
+"""Reward weights of the hand-computed utility tests (``config(reward=REWARD)``): each term's
+weight differs, so a term swapped for another shows."""
 
 
 def market(name: str = "A", **over: Any) -> dict[str, Any]:
